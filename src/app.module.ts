@@ -1,0 +1,37 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { AuditModule } from './audit/audit.module';
+import { HttpPipelineModule } from './common/http-pipeline.module';
+import type { KeywardConfig } from './config/configuration';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { RedisModule } from './redis/redis.module';
+import { UsersModule } from './users/users.module';
+
+/**
+ * Wires the feature modules and the global pipeline. The configuration is loaded before
+ * the module is built (`loadConfig`), so start-up errors name their variable and tests can
+ * pass their own environment without touching `process.env`.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: KeywardConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true,
+          skipProcessEnv: true,
+          load: [() => ({ ...config })],
+        }),
+        HttpPipelineModule,
+        DatabaseModule,
+        RedisModule,
+        AuditModule,
+        UsersModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,26 @@
+/** The security events of SPEC "Audit and logs". */
+export type AuditEvent =
+  | 'login.succeeded'
+  | 'login.failed'
+  | 'login.locked'
+  | 'refresh.reused'
+  | 'logout'
+  | 'logout.all'
+  | 'api_key.created'
+  | 'api_key.revoked'
+  | 'user.created'
+  | 'user.disabled'
+  | 'user.enabled'
+  | 'user.roles_changed'
+  | 'user.password_changed'
+  | 'user.limits_changed'
+  | 'secrets.reloaded'
+  | 'quota.refused';
+
+export interface AuditEntry {
+  readonly actorId?: string | null;
+  /** What the event is about: a username, a key id, a session id. */
+  readonly subject?: string | null;
+  readonly ip?: string | null;
+  readonly details?: Record<string, unknown>;
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { boolean, byteSize, commaList, integer, optionalString } from './schema-helpers';
+
+export const appConfigSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: integer(3000, 0, 65535),
+    DATA_DIR: z.string().min(1).default('./data'),
+    TRUST_PROXY: z
+      .string()
+      .default('false')
+      .transform((value, ctx): false | number | string[] => {
+        // Never `true` for "trust everything": that would take the client-controlled
+        // left-most X-Forwarded-For entry as the client address. `true` means one hop.
+        if (value === 'false' || value === '0' || value === '') return false;
+        if (value === 'true') return 1;
+        if (/^\d+$/.test(value)) return Number(value);
+        const list = value.split(',').map((part) => part.trim());
+        if (list.some((part) => !/^[0-9a-fA-F.:/]+$/.test(part))) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'must be false, true, a hop count or a comma list of proxy IPs/CIDRs',
+          });
+          return z.NEVER;
+        }
+        return list;
+      }),
+    BODY_LIMIT: byteSize('1mb'),
+    CORS_ORIGINS: commaList(),
+    SWAGGER_ENABLED: optionalString(),
+    METRICS_TOKEN: optionalString(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SHUTDOWN_TIMEOUT_MS: integer(25000, 0),
+  })
+  .transform((env) => ({
+    nodeEnv: env.NODE_ENV,
+    production: env.NODE_ENV === 'production',
+    host: env.HOST,
+    port: env.PORT,
+    dataDir: env.DATA_DIR,
+    trustProxy: env.TRUST_PROXY,
+    bodyLimit: env.BODY_LIMIT,
+    corsOrigins: env.CORS_ORIGINS,
+    swaggerEnabled:
+      env.SWAGGER_ENABLED === undefined
+        ? env.NODE_ENV !== 'production'
+        : boolean(false).parse(env.SWAGGER_ENABLED),
+    metricsToken: env.METRICS_TOKEN,
+    logLevel: env.LOG_LEVEL,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  }));
+export type AppConfig = z.output<typeof appConfigSchema>;

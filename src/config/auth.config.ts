@@ -1,0 +1,105 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { duration, optionalString } from './schema-helpers';
+import { parseAsymmetricKeys, parseSharedSecrets, type SigningKeySet } from './signing-keys';
+
+const trustedIssuerSchema = z
+  .object({
+    issuer: z.string().min(1),
+    audience: z.string().min(1),
+    jwksUri: z.url({ protocol: /^https?$/ }).optional(),
+    secret: z.string().min(32, 'secret must be at least 32 bytes').optional(),
+  })
+  .strict()
+  .refine((value) => Boolean(value.jwksUri) !== Boolean(value.secret), {
+    message: 'each trusted issuer needs exactly one of jwksUri or secret',
+  });
+
+export interface TrustedIssuer {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly jwksUri?: string;
+  readonly secret?: KeyObject;
+}
+
+export const authConfigSchema = z
+  .object({
+    JWT_ALGORITHM: z.enum(['ES256', 'RS256', 'HS256']).default('ES256'),
+    JWT_SIGNING_KEYS: optionalString(),
+    JWT_SECRET: optionalString(),
+    JWT_ISSUER: z.string().min(1).default('keyward'),
+    JWT_AUDIENCE: z.string().min(1).default('keyward-api'),
+    JWT_TRUSTED_ISSUERS: optionalString(),
+    ACCESS_TOKEN_TTL: duration('10m'),
+    REFRESH_IDLE_TTL: duration('24h'),
+    REFRESH_ABSOLUTE_TTL: duration('14d'),
+    BOOTSTRAP_ADMIN_USERNAME: optionalString(),
+    BOOTSTRAP_ADMIN_PASSWORD: optionalString(),
+  })
+  .transform((env, ctx) => {
+    const fail = (path: string, message: string) => {
+      ctx.addIssue({ code: 'custom', path: [path], message });
+      return z.NEVER;
+    };
+    let keys: SigningKeySet;
+    try {
+      if (env.JWT_ALGORITHM === 'HS256') {
+        if (!env.JWT_SECRET) return fail('JWT_SECRET', 'is required when JWT_ALGORITHM=HS256');
+        keys = parseSharedSecrets(env.JWT_SECRET);
+      } else {
+        if (!env.JWT_SIGNING_KEYS) {
+          return fail('JWT_SIGNING_KEYS', `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}`);
+        }
+        keys = parseAsymmetricKeys(env.JWT_ALGORITHM, env.JWT_SIGNING_KEYS);
+      }
+    } catch (error) {
+      const variable = env.JWT_ALGORITHM === 'HS256' ? 'JWT_SECRET' : 'JWT_SIGNING_KEYS';
+      return fail(variable, (error as Error).message);
+    }
+    let trustedIssuers: TrustedIssuer[] = [];
+    if (env.JWT_TRUSTED_ISSUERS) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(env.JWT_TRUSTED_ISSUERS);
+      } catch {
+        return fail('JWT_TRUSTED_ISSUERS', 'is not valid JSON');
+      }
+      const result = z.array(trustedIssuerSchema).safeParse(parsed);
+      if (!result.success) {
+        return fail('JWT_TRUSTED_ISSUERS', result.error.issues[0]?.message ?? 'is invalid');
+      }
+      if (result.data.some((entry) => entry.issuer === env.JWT_ISSUER)) {
+        return fail('JWT_TRUSTED_ISSUERS', 'must not list Keyward’s own JWT_ISSUER');
+      }
+      trustedIssuers = result.data.map((entry) => ({
+        issuer: entry.issuer,
+        audience: entry.audience,
+        jwksUri: entry.jwksUri,
+        secret: entry.secret ? createSecretKey(Buffer.from(entry.secret)) : undefined,
+      }));
+    }
+    if (env.REFRESH_ABSOLUTE_TTL < env.REFRESH_IDLE_TTL) {
+      return fail('REFRESH_ABSOLUTE_TTL', 'must not be shorter than REFRESH_IDLE_TTL');
+    }
+    if (Boolean(env.BOOTSTRAP_ADMIN_USERNAME) !== Boolean(env.BOOTSTRAP_ADMIN_PASSWORD)) {
+      return fail(
+        env.BOOTSTRAP_ADMIN_USERNAME ? 'BOOTSTRAP_ADMIN_PASSWORD' : 'BOOTSTRAP_ADMIN_USERNAME',
+        'is required when the other BOOTSTRAP_ADMIN_* variable is set',
+      );
+    }
+    return {
+      keys,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      trustedIssuers,
+      accessTokenTtl: env.ACCESS_TOKEN_TTL,
+      refreshIdleTtl: env.REFRESH_IDLE_TTL,
+      refreshAbsoluteTtl: env.REFRESH_ABSOLUTE_TTL,
+      /** JWT clock-skew tolerance (SPEC "Tokens"). */
+      clockToleranceSeconds: 30,
+      bootstrapAdmin: env.BOOTSTRAP_ADMIN_USERNAME
+        ? { username: env.BOOTSTRAP_ADMIN_USERNAME, password: env.BOOTSTRAP_ADMIN_PASSWORD! }
+        : undefined,
+    };
+  });
+export type AuthConfig = z.output<typeof authConfigSchema>;

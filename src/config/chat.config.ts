@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { commaList, integer, optionalString } from './schema-helpers';
+
+export const chatConfigSchema = z
+  .object({
+    OPENAI_API_KEY: optionalString(),
+    OPENAI_BASE_URL: optionalString().refine(
+      (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
+      'must be an http(s) URL',
+    ),
+    CHAT_MODELS: commaList('gpt-4o-mini').refine((list) => list.length > 0, 'is empty'),
+    CHAT_MAX_MESSAGES: integer(100, 1),
+    CHAT_MAX_INPUT_CHARS: integer(100000, 1),
+    CHAT_RPM: integer(60, 0),
+    CHAT_DAILY_TOKENS: integer(200000, 0),
+    UPSTREAM_TIMEOUT_MS: integer(60000, 100),
+  })
+  .transform((env) => ({
+    /** Unset: chat answers 503 until it is configured. */
+    apiKey: env.OPENAI_API_KEY,
+    baseUrl: env.OPENAI_BASE_URL,
+    models: env.CHAT_MODELS,
+    defaultModel: env.CHAT_MODELS[0],
+    maxMessages: env.CHAT_MAX_MESSAGES,
+    maxInputChars: env.CHAT_MAX_INPUT_CHARS,
+    rpm: env.CHAT_RPM,
+    dailyTokens: env.CHAT_DAILY_TOKENS,
+    upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+  }));
+export type ChatConfig = z.output<typeof chatConfigSchema>;

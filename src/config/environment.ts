@@ -1,0 +1,60 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { ConfigError } from './config-error';
+
+/** A flat view of the environment after every source has been applied. */
+export type RawEnvironment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Variables that may hold a secret. Each can also be given as `X_FILE` (a path whose
+ * content is the value: Docker and Kubernetes secrets); setting both is an error.
+ * The AWS provider (`SECRETS_PROVIDER=aws`) may supply any of them as well.
+ */
+export const SECRET_VARIABLES = [
+  'JWT_SIGNING_KEYS',
+  'JWT_SECRET',
+  'COOKIE_SECRETS',
+  'OPENAI_API_KEY',
+  'BOOTSTRAP_ADMIN_PASSWORD',
+  'METRICS_TOKEN',
+  'DATABASE_URL',
+  'REDIS_URL',
+] as const;
+export type SecretVariable = (typeof SECRET_VARIABLES)[number];
+
+/**
+ * Resolves the environment from its sources, in order of precedence:
+ * the process environment, then `.env` in the working directory (never in production),
+ * then `X_FILE` for each secret variable.
+ */
+export function resolveEnvironment(
+  processEnv: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...processEnv };
+  if ((env.NODE_ENV ?? 'development') !== 'production') {
+    const dotenvPath = resolve(cwd, '.env');
+    if (existsSync(dotenvPath)) {
+      const fromFile = parseEnv(readFileSync(dotenvPath, 'utf8'));
+      for (const [key, value] of Object.entries(fromFile)) {
+        if (env[key] === undefined) env[key] = value;
+      }
+    }
+  }
+  for (const name of SECRET_VARIABLES) {
+    const fileVariable = `${name}_FILE`;
+    const path = env[fileVariable];
+    if (path === undefined || path === '') continue;
+    if (env[name] !== undefined && env[name] !== '') {
+      throw new ConfigError(name, `and ${fileVariable} are both set; set only one of them`);
+    }
+    try {
+      // Secret files usually end with a newline that is not part of the secret.
+      env[name] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+    } catch {
+      throw new ConfigError(fileVariable, 'names a file that cannot be read');
+    }
+  }
+  return env;
+}

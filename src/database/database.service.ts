@@ -1,0 +1,88 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { Pool } from 'pg';
+import type { KeywardConfig } from '../config/configuration';
+import { migrationsFolder } from './migrations-folder';
+import * as schema from './schema';
+
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** Arbitrary constant: serialises migrations when several instances start at once. */
+const MIGRATION_LOCK_ID = 7_402_118_391;
+
+/**
+ * The one wrapper around the database: PGlite in `DATA_DIR/pgdata` by default, PostgreSQL
+ * through `pg` when `DATABASE_URL` is set. The same Drizzle schema and migrations serve both.
+ */
+@Injectable()
+export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(DatabaseService.name);
+  private pool?: Pool;
+  private pglite?: PGlite;
+  private database?: Database;
+
+  constructor(private readonly config: ConfigService<KeywardConfig, true>) {}
+
+  get db(): Database {
+    if (!this.database) throw new Error('database used before it was opened');
+    return this.database;
+  }
+
+  get kind(): 'postgres' | 'pglite' {
+    return this.pool ? 'postgres' : 'pglite';
+  }
+
+  async onModuleInit(): Promise<void> {
+    const { url, dataDir } = this.config.get('database', { infer: true });
+    if (url) {
+      this.pool = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+      // An idle client's error (server restart) must not crash the process; the pool
+      // replaces the client and the next query reports the failure to its caller.
+      this.pool.on('error', (error) => this.logger.warn(`PostgreSQL client error: ${error.message}`));
+      const db = drizzlePg(this.pool, { schema });
+      const client = await this.pool.connect();
+      try {
+        await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+        await migratePg(db, { migrationsFolder: migrationsFolder() });
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
+        client.release();
+      }
+      this.database = db as unknown as Database;
+    } else {
+      const dir = join(dataDir, 'pgdata');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      this.pglite = await PGlite.create(dir);
+      const db = drizzlePglite(this.pglite, { schema });
+      await migratePglite(db, { migrationsFolder: migrationsFolder() });
+      this.database = db as unknown as Database;
+    }
+    this.logger.log(`Database ready (${this.kind})`);
+  }
+
+  /** Readiness probe: one round trip. */
+  async ping(): Promise<void> {
+    await this.db.execute(sql`select 1`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool?.end();
+    await this.pglite?.close();
+    this.pool = undefined;
+    this.pglite = undefined;
+  }
+}

@@ -1,0 +1,87 @@
+import type { LoggerService } from '@nestjs/common';
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/** Query parameters whose values never reach a log line. */
+const SENSITIVE_QUERY = /([?&](?:access_token|refresh_token|token|api_key|key|password|code)=)[^&]*/gi;
+
+/**
+ * Paths pino removes from every log object. Fastify's request serializer logs no headers,
+ * but these also cover anything a handler logs by hand.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.password',
+  '*.newPassword',
+  '*.token',
+  '*.access_token',
+  '*.refresh_token',
+  '*.apiKey',
+  '*.key',
+  '*.secret',
+  'password',
+  'token',
+  'apiKey',
+];
+
+export function redactUrl(url: string): string {
+  return url.replace(SENSITIVE_QUERY, '$1[redacted]');
+}
+
+/**
+ * One pino logger for Fastify's request logs and Nest's own messages. JSON encoding
+ * escapes control characters in user input (`\n` becomes `\\n`), so a crafted username
+ * cannot forge a log line.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'keyward' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: {
+        req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({
+          method: req.method,
+          url: req.url ? redactUrl(req.url) : undefined,
+          remoteAddress: req.ip,
+        }),
+        res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+        err: pino.stdSerializers.err,
+      },
+    },
+    destination,
+  );
+}
+
+/**
+ * Nest's LoggerService on top of the same pino instance. nestjs-pino does this through
+ * pino-http middleware, which would log every request a second time next to Fastify's
+ * own request logging; these few lines keep one logger and one request log.
+ */
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+
+  log(message: unknown, context?: string): void {
+    this.logger.info({ context }, String(message));
+  }
+  error(message: unknown, trace?: string, context?: string): void {
+    this.logger.error({ context, trace }, String(message));
+  }
+  warn(message: unknown, context?: string): void {
+    this.logger.warn({ context }, String(message));
+  }
+  debug(message: unknown, context?: string): void {
+    this.logger.debug({ context }, String(message));
+  }
+  verbose(message: unknown, context?: string): void {
+    this.logger.trace({ context }, String(message));
+  }
+  fatal(message: unknown, context?: string): void {
+    this.logger.fatal({ context }, String(message));
+  }
+}

@@ -1,0 +1,38 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppModule } from './app.module';
+import { ConfigError } from './config/config-error';
+import { loadConfig } from './config/configuration';
+import { configureApp, createAdapter } from './http-app';
+import { createLogger, PinoNestLogger } from './logging/logger';
+
+async function bootstrap(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.app.logLevel);
+  for (const path of config.generatedSecrets) {
+    logger.warn({ path }, 'generated a development secret (not for production)');
+  }
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config),
+    createAdapter(config, logger),
+    { logger: new PinoNestLogger(logger), bufferLogs: false },
+  );
+  await configureApp(app, config);
+  await app.listen({ host: config.app.host, port: config.app.port });
+  logger.info(`Keyward listening on http://${config.app.host}:${config.app.port}`);
+}
+
+bootstrap().catch((error: unknown) => {
+  process.stderr.write(`Keyward failed to start: ${(error as Error).message}\n`);
+  process.exit(1);
+});

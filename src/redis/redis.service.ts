@@ -1,0 +1,55 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Redis } from 'ioredis';
+import type { KeywardConfig } from '../config/configuration';
+
+/**
+ * The one wrapper around Redis. Absent (`client` undefined) when `REDIS_URL` is unset:
+ * shared state then lives in-process.
+ */
+@Injectable()
+export class RedisService implements OnApplicationShutdown {
+  private readonly logger = new Logger(RedisService.name);
+  readonly client?: Redis;
+  readonly keyPrefix: string;
+
+  constructor(config: ConfigService<KeywardConfig, true>) {
+    const { redisUrl, redisKeyPrefix } = config.get('database', { infer: true });
+    this.keyPrefix = redisKeyPrefix;
+    if (redisUrl) {
+      this.client = new Redis(redisUrl, {
+        lazyConnect: false,
+        // Fail commands fast while disconnected instead of queueing them forever.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2000,
+        retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      });
+      let reported = false;
+      this.client.on('error', (error: Error) => {
+        if (!reported) this.logger.warn(`Redis unavailable: ${error.message}`);
+        reported = true;
+      });
+      this.client.on('ready', () => {
+        if (reported) this.logger.log('Redis connection restored');
+        reported = false;
+      });
+    }
+  }
+
+  get enabled(): boolean {
+    return this.client !== undefined;
+  }
+
+  async ping(): Promise<void> {
+    if (!this.client) return;
+    const answer = await this.client.ping();
+    if (answer !== 'PONG') throw new Error('unexpected PING answer');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.client && this.client.status !== 'end') {
+      await this.client.quit().catch(() => this.client?.disconnect());
+    }
+  }
+}
