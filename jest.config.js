@@ -12,6 +12,7 @@ const esmPackages = [
   '@tokenizer',
   'uint8array-extras',
   'peek-readable',
+  'content-disposition',
 ];
 const swc = [
   '@swc/jest',

@@ -110,7 +110,8 @@ export function toProblem(thrown: unknown): Problem {
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return malformed('The JSON body is empty.');
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
-        return malformed('The request body is not valid JSON.');
+        // Fastify reports a `__proto__` / `constructor.prototype` key the same way.
+        return malformed('The request body is not valid JSON or contains a forbidden key.');
       default:
         break;
     }

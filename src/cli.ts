@@ -1,0 +1,166 @@
+import 'reflect-metadata';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { NestFactory } from '@nestjs/core';
+import { AuditModule } from './audit/audit.module';
+import { AuditService } from './audit/audit.service';
+import { ConfigError } from './config/config-error';
+import { type KeywardConfig, loadConfig } from './config/configuration';
+import { DatabaseModule } from './database/database.module';
+import { ROLES, type Role } from './database/schema';
+import { DomainError } from './common/domain-error';
+import { UsersModule } from './users/users.module';
+import { UsersService } from './users/users.service';
+
+const USAGE = `Usage: npm run cli -- <command>
+  users create <username> [--role admin|user] [--password-stdin]
+  users list
+  users disable <username>
+  users enable <username>
+  audit verify`;
+
+export interface CliIo {
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  readonly stdout: Pick<NodeJS.WriteStream, 'write'>;
+  readonly stderr: Pick<NodeJS.WriteStream, 'write'>;
+}
+
+@Module({})
+class CliModule {
+  static forRoot(config: KeywardConfig) {
+    return {
+      module: CliModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => ({ ...config })] }),
+        DatabaseModule,
+        AuditModule,
+        UsersModule,
+      ],
+    };
+  }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let data = '';
+  for await (const chunk of stream) data += String(chunk);
+  return data;
+}
+
+/** Reads a password from a terminal without echoing it. */
+async function prompt(io: CliIo, question: string): Promise<string> {
+  let muted = false;
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (!muted) io.stdout.write(chunk);
+      done();
+    },
+  });
+  const rl = createInterface({ input: io.stdin, output, terminal: true });
+  const answer = new Promise<string>((resolve) => rl.question(question, resolve));
+  muted = true;
+  const value = await answer;
+  rl.close();
+  io.stdout.write('\n');
+  return value;
+}
+
+async function readPassword(io: CliIo, fromStdin: boolean): Promise<string> {
+  if (fromStdin) return (await readAll(io.stdin)).replace(/\r?\n$/, '');
+  if (!io.stdin.isTTY) throw new CliError('no terminal to prompt on: use --password-stdin');
+  const first = await prompt(io, 'Password: ');
+  const second = await prompt(io, 'Repeat password: ');
+  if (first !== second) throw new CliError('the passwords do not match');
+  return first;
+}
+
+class CliError extends Error {}
+
+/** Runs one CLI command; returns the process exit code. */
+export async function runCli(args: string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [group, command, ...rest] = args;
+  const flag = (name: string) => rest.includes(name);
+  const option = (name: string) => {
+    const index = rest.indexOf(name);
+    return index >= 0 ? rest[index + 1] : undefined;
+  };
+  if (!group || !command || !['users', 'audit'].includes(group)) {
+    io.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  let config: KeywardConfig;
+  try {
+    config = loadConfig({ ...env, LOG_LEVEL: 'silent' });
+  } catch (error) {
+    io.stderr.write(`${(error as Error).message}\n`);
+    return error instanceof ConfigError ? 1 : 1;
+  }
+  const app = await NestFactory.createApplicationContext(CliModule.forRoot(config), { logger: false });
+  try {
+    const users = app.get(UsersService);
+    const key = `${group} ${command}`;
+    switch (key) {
+      case 'users create': {
+        const username = rest[0];
+        if (!username || username.startsWith('--')) throw new CliError('a username is required');
+        const role = (option('--role') ?? 'user') as Role;
+        if (!ROLES.includes(role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`);
+        const password = await readPassword(io, flag('--password-stdin'));
+        const user = await users.create({ username, password, roles: [role] });
+        io.stdout.write(`created ${user.username} (${user.id}) with role ${role}\n`);
+        return 0;
+      }
+      case 'users list': {
+        for (const user of await users.list()) {
+          io.stdout.write(
+            `${user.id}  ${user.username}  ${user.roles.join(',')}${user.disabled ? '  (disabled)' : ''}\n`,
+          );
+        }
+        return 0;
+      }
+      case 'users disable':
+      case 'users enable': {
+        const user = rest[0] ? await users.findByUsername(rest[0]) : undefined;
+        if (!user) throw new CliError('no such user');
+        await users.update(user.id, { disabled: command === 'disable' });
+        io.stdout.write(`${command}d ${user.username}\n`);
+        return 0;
+      }
+      case 'audit verify': {
+        const result = await app.get(AuditService).verify();
+        if (result.ok) {
+          io.stdout.write(`audit log intact: ${result.rows} rows verified\n`);
+          return 0;
+        }
+        io.stderr.write(`audit log BROKEN at row ${result.brokenAtId}: ${result.reason}\n`);
+        return 3;
+      }
+      default:
+        io.stderr.write(`${USAGE}\n`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof CliError) {
+      io.stderr.write(`error: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof DomainError) {
+      const fields = error.options.errors?.map((e) => `${e.field} ${e.message}`).join('; ');
+      io.stderr.write(`error: ${error.detail}${fields ? ` (${fields})` : ''}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    await app.close();
+  }
+}
+
+if (require.main === module) {
+  runCli(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+    .then((code) => process.exit(code))
+    .catch((error: unknown) => {
+      process.stderr.write(`error: ${(error as Error).message}\n`);
+      process.exit(1);
+    });
+}
