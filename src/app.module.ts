@@ -1,10 +1,13 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import { AdminModule } from './admin/admin.module';
 import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
 import { HttpPipelineModule } from './common/http-pipeline.module';
 import type { KeywardConfig } from './config/configuration';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
+import { LimitsModule } from './limits/limits.module';
 import { RedisModule } from './redis/redis.module';
 import { UsersModule } from './users/users.module';
 
@@ -29,7 +32,10 @@ export class AppModule {
         DatabaseModule,
         RedisModule,
         AuditModule,
+        LimitsModule,
         UsersModule,
+        AuthModule,
+        AdminModule,
         HealthModule,
       ],
     };

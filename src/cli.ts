@@ -33,7 +33,12 @@ class CliModule {
     return {
       module: CliModule,
       imports: [
-        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => ({ ...config })] }),
+        ConfigModule.forRoot({
+          isGlobal: true,
+          ignoreEnvFile: true,
+          skipProcessEnv: true,
+          load: [() => ({ ...config })],
+        }),
         DatabaseModule,
         AuditModule,
         UsersModule,
@@ -78,7 +83,11 @@ async function readPassword(io: CliIo, fromStdin: boolean): Promise<string> {
 class CliError extends Error {}
 
 /** Runs one CLI command; returns the process exit code. */
-export async function runCli(args: string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runCli(
+  args: string[],
+  io: CliIo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const [group, command, ...rest] = args;
   const flag = (name: string) => rest.includes(name);
   const option = (name: string) => {
@@ -96,7 +105,9 @@ export async function runCli(args: string[], io: CliIo, env: NodeJS.ProcessEnv =
     io.stderr.write(`${(error as Error).message}\n`);
     return error instanceof ConfigError ? 1 : 1;
   }
-  const app = await NestFactory.createApplicationContext(CliModule.forRoot(config), { logger: false });
+  const app = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
+    logger: false,
+  });
   try {
     const users = app.get(UsersService);
     const key = `${group} ${command}`;
@@ -157,7 +168,11 @@ export async function runCli(args: string[], io: CliIo, env: NodeJS.ProcessEnv =
 }
 
 if (require.main === module) {
-  runCli(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+  runCli(process.argv.slice(2), {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  })
     .then((code) => process.exit(code))
     .catch((error: unknown) => {
       process.stderr.write(`error: ${(error as Error).message}\n`);

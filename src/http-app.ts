@@ -16,8 +16,6 @@ const DOCS_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/** Route config flag: this route also takes `application/x-www-form-urlencoded` bodies. */
-export const FORM_BODY_ROUTE = { acceptsForm: true } as const;
 
 /** The Fastify adapter for main.ts and the e2e factory alike. */
 export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAdapter {
@@ -45,7 +43,10 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
  * body parsing and size limits, reach the global exception filter through Nest's adapter.) Called by main.ts
  * and by the e2e app factory, so tests run the production setup.
  */
-export async function configureApp(app: NestFastifyApplication, config: KeywardConfig): Promise<void> {
+export async function configureApp(
+  app: NestFastifyApplication,
+  config: KeywardConfig,
+): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
 
   // JSON only, except routes flagged FORM_BODY_ROUTE (Nest's adapter parses forms); text/plain,
@@ -112,7 +113,10 @@ function setupSwagger(app: NestFastifyApplication): void {
         },
         'oauth2',
       )
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT or kw_ API key' }, 'bearer')
+      .addBearerAuth(
+        { type: 'http', scheme: 'bearer', bearerFormat: 'JWT or kw_ API key' },
+        'bearer',
+      )
       .addCookieAuth('__Host-kw_access', { type: 'apiKey', in: 'cookie' }, 'cookie')
       .addSecurityRequirements('oauth2')
       .addSecurityRequirements('bearer')

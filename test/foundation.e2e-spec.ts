@@ -34,7 +34,11 @@ describe('HTTP foundation', () => {
   it('answers an unknown route with 404 problem+json', async () => {
     const res = await request(t.server).get('/no/such/route').expect(404);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({ type: 'urn:keyward:problem:not_found', status: 404, title: 'Not found' });
+    expect(res.body).toMatchObject({
+      type: 'urn:keyward:problem:not_found',
+      status: 404,
+      title: 'Not found',
+    });
   });
 
   it('answers malformed JSON with 400 problem+json, never a stack trace', async () => {
@@ -69,7 +73,10 @@ describe('HTTP foundation', () => {
   });
 
   it('answers text/plain and multipart bodies with 415', async () => {
-    const text = await request(t.server).post('/health/live').set('Content-Type', 'text/plain').send('hi');
+    const text = await request(t.server)
+      .post('/health/live')
+      .set('Content-Type', 'text/plain')
+      .send('hi');
     expect(text.status).toBe(415);
     expect(text.body.type).toBe('urn:keyward:problem:unsupported_media_type');
     const form = await request(t.server)

@@ -25,8 +25,7 @@ export function chainHash(prevHash: string, fields: ChainedFields): string {
 }
 
 export type AuditVerification =
-  | { ok: true; rows: number }
-  | { ok: false; rows: number; brokenAtId: number; reason: string };
+  { ok: true; rows: number } | { ok: false; rows: number; brokenAtId: number; reason: string };
 
 /**
  * Append-only, hash-chained audit log: each row carries the hash of the previous one,
@@ -93,7 +92,12 @@ export class AuditService {
       for (const row of batch) {
         rows += 1;
         if (row.prevHash !== prevHash) {
-          return { ok: false, rows, brokenAtId: row.id, reason: 'previous-hash link broken (a row was removed or inserted)' };
+          return {
+            ok: false,
+            rows,
+            brokenAtId: row.id,
+            reason: 'previous-hash link broken (a row was removed or inserted)',
+          };
         }
         const expected = chainHash(prevHash, {
           at: row.at,
@@ -104,7 +108,12 @@ export class AuditService {
           details: row.details,
         });
         if (expected !== row.hash) {
-          return { ok: false, rows, brokenAtId: row.id, reason: 'row content does not match its hash (edited)' };
+          return {
+            ok: false,
+            rows,
+            brokenAtId: row.id,
+            reason: 'row content does not match its hash (edited)',
+          };
         }
         prevHash = row.hash;
         lastId = row.id;

@@ -43,7 +43,11 @@ function isFastifyError(value: unknown): value is FastifyLikeError {
 }
 
 function malformed(detail: string): Problem {
-  return { ...fromStatus(400, detail), code: 'malformed_body', title: ERROR_CODES.malformed_body.title };
+  return {
+    ...fromStatus(400, detail),
+    code: 'malformed_body',
+    title: ERROR_CODES.malformed_body.title,
+  };
 }
 
 function fromDomainError(error: DomainError): Problem {

@@ -13,10 +13,14 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
+/** A JSON object, or a parsed form (fast-querystring's objects have a prototype-less prototype). */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.prototype.toString.call(value) === '[object Object]'
+  );
 }
 
 /** Refuses prototype-pollution keys at any depth, and absurd nesting. */
@@ -68,6 +72,7 @@ export class StrictValidationPipe extends ValidationPipe {
         throw new DomainError('validation_failed', 'The request body must be a JSON object.');
       }
       assertSafeKeys(value, '', 0);
+      value = { ...value };
     }
     if (metadata.type === 'query' && isDto && value && typeof value === 'object') {
       assertSafeKeys(value, '', 0);

@@ -30,7 +30,9 @@ export const appConfigSchema = z
     CORS_ORIGINS: commaList(),
     SWAGGER_ENABLED: optionalString(),
     METRICS_TOKEN: optionalString(),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
     SHUTDOWN_TIMEOUT_MS: integer(25000, 0),
   })
   .transform((env) => ({

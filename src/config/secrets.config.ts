@@ -4,7 +4,9 @@ import { integer, optionalString } from './schema-helpers';
 export const secretsConfigSchema = z
   .object({
     // `aws` (AWS Secrets Manager) is planned with the scale-out work; until then only `env`.
-    SECRETS_PROVIDER: z.enum(['env'], { message: 'must be env (aws is not available yet)' }).default('env'),
+    SECRETS_PROVIDER: z
+      .enum(['env'], { message: 'must be env (aws is not available yet)' })
+      .default('env'),
     AWS_SECRET_ID: optionalString(),
     AWS_REGION: optionalString(),
     AWS_ENDPOINT_URL: optionalString(),

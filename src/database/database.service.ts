@@ -1,11 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  Injectable,
-  Logger,
-  type OnApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
@@ -52,14 +47,18 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       this.pool = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
       // An idle client's error (server restart) must not crash the process; the pool
       // replaces the client and the next query reports the failure to its caller.
-      this.pool.on('error', (error) => this.logger.warn(`PostgreSQL client error: ${error.message}`));
+      this.pool.on('error', (error) =>
+        this.logger.warn(`PostgreSQL client error: ${error.message}`),
+      );
       const db = drizzlePg(this.pool, { schema });
       const client = await this.pool.connect();
       try {
         await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
         await migratePg(db, { migrationsFolder: migrationsFolder() });
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
+        await client
+          .query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID])
+          .catch(() => undefined);
         client.release();
       }
       this.database = db as unknown as Database;

@@ -21,7 +21,11 @@ export const users = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     username: text('username').notNull(),
     passwordHash: text('password_hash').notNull(),
-    roles: text('roles').array().$type<Role[]>().notNull().default(sql`'{user}'::text[]`),
+    roles: text('roles')
+      .array()
+      .$type<Role[]>()
+      .notNull()
+      .default(sql`'{user}'::text[]`),
     disabled: boolean('disabled').notNull().default(false),
     /** Per-user overrides of CHAT_RPM / CHAT_DAILY_TOKENS; null means the default. */
     chatRpm: integer('chat_rpm'),
@@ -53,3 +57,75 @@ export const auditLog = pgTable(
   (t) => [index('audit_log_at_idx').on(t.at)],
 );
 export type AuditRow = typeof auditLog.$inferSelect;
+
+/**
+ * A login session: one refresh-token family (RFC 9700 §4.14). Access tokens carry its id
+ * as `sid`; revoking the session revokes them all.
+ */
+export const authSessions = pgTable(
+  'auth_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** `token` (OAuth2 token endpoint) or `cookie` (browser session). */
+    kind: text('kind').$type<'token' | 'cookie'>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Rotation never extends a session past this instant (REFRESH_ABSOLUTE_TTL). */
+    absoluteExpiresAt: timestamp('absolute_expires_at', { withTimezone: true }).notNull(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    revokeReason: text('revoke_reason'),
+  },
+  (t) => [
+    index('auth_sessions_user_idx').on(t.userId),
+    index('auth_sessions_revoked_idx').on(t.revokedAt),
+  ],
+);
+export type AuthSessionRow = typeof authSessions.$inferSelect;
+
+/** Refresh tokens are stored only as SHA-256 hashes (they are 256-bit random values). */
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => authSessions.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Idle expiry: REFRESH_IDLE_TTL after issue, capped by the session's absolute expiry. */
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** Set once, when the token is rotated; a second use is reuse. */
+    usedAt: timestamp('used_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('refresh_tokens_hash_key').on(t.tokenHash),
+    index('refresh_tokens_session_idx').on(t.sessionId),
+  ],
+);
+
+export type ApiKeyScope = 'chat' | 'usage' | 'admin';
+export const API_KEY_SCOPES: readonly ApiKeyScope[] = ['chat', 'usage', 'admin'];
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** SHA-256 of the whole key; the key itself is shown once and never stored. */
+    keyHash: text('key_hash').notNull(),
+    /** The first characters, so a user can tell keys apart in a list. */
+    prefix: text('prefix').notNull(),
+    scopes: text('scopes').array().$type<ApiKeyScope[]>().notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('api_keys_hash_key').on(t.keyHash), index('api_keys_user_idx').on(t.userId)],
+);
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

@@ -1,5 +1,10 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { HealthCheckResult, HealthIndicatorFunction } from '@nestjs/terminus';
 import { Public } from '../auth/public.decorator';
@@ -30,7 +35,9 @@ export class HealthController {
   @Get('ready')
   @ApiOperation({ summary: 'Readiness: the database (and Redis when configured) answer' })
   @ApiOkResponse({ schema: { example: { status: 'ok', info: { database: { status: 'up' } } } } })
-  @ApiServiceUnavailableResponse({ description: 'A dependency is down (problem+json with `checks`)' })
+  @ApiServiceUnavailableResponse({
+    description: 'A dependency is down (problem+json with `checks`)',
+  })
   async ready(): Promise<HealthCheckResult> {
     const checks: HealthIndicatorFunction[] = [
       () =>
@@ -56,10 +63,14 @@ export class HealthController {
       const status = Object.fromEntries(
         Object.entries(body?.details ?? {}).map(([name, detail]) => [name, detail.status]),
       );
-      throw new DomainError('service_unavailable', `Not ready: ${down.join(', ') || 'unknown'} down.`, {
-        extensions: { checks: status },
-        retryAfterSeconds: 5,
-      });
+      throw new DomainError(
+        'service_unavailable',
+        `Not ready: ${down.join(', ') || 'unknown'} down.`,
+        {
+          extensions: { checks: status },
+          retryAfterSeconds: 5,
+        },
+      );
     }
   }
 }

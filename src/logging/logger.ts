@@ -2,7 +2,8 @@ import type { LoggerService } from '@nestjs/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Query parameters whose values never reach a log line. */
-const SENSITIVE_QUERY = /([?&](?:access_token|refresh_token|token|api_key|key|password|code)=)[^&]*/gi;
+const SENSITIVE_QUERY =
+  /([?&](?:access_token|refresh_token|token|api_key|key|password|code)=)[^&]*/gi;
 
 /**
  * Paths pino removes from every log object. Fastify's request serializer logs no headers,

@@ -31,7 +31,11 @@ export function isUniqueViolation(error: unknown): boolean {
 export class UsersRepository {
   constructor(private readonly database: DatabaseService) {}
 
-  async insert(values: { username: string; passwordHash: string; roles: Role[] }): Promise<UserRow> {
+  async insert(values: {
+    username: string;
+    passwordHash: string;
+    roles: Role[];
+  }): Promise<UserRow> {
     const [row] = await this.database.db.insert(users).values(values).returning();
     return row;
   }

@@ -55,7 +55,9 @@ export class UsersService {
     const roles = [...new Set(input.roles.length ? input.roles : (['user'] as Role[]))];
     const passwordHash = await this.hasher.hash(input.password);
     try {
-      const user = toUser(await this.repository.insert({ username: input.username, passwordHash, roles }));
+      const user = toUser(
+        await this.repository.insert({ username: input.username, passwordHash, roles }),
+      );
       await this.audit.record('user.created', {
         actorId: actor.id,
         subject: user.id,
@@ -121,7 +123,8 @@ export class UsersService {
       this.assertPassword(input.password, before.username);
       patch.passwordHash = await this.hasher.hash(input.password);
     }
-    const endsSessions = input.password !== undefined || (input.disabled === true && !before.disabled);
+    const endsSessions =
+      input.password !== undefined || (input.disabled === true && !before.disabled);
     if (endsSessions) patch.tokensValidAfter = new Date();
     const row = await this.repository.update(id, patch);
     if (!row) throw new DomainError('not_found', 'No such user.');
@@ -131,7 +134,10 @@ export class UsersService {
       await this.audit.record(input.disabled ? 'user.disabled' : 'user.enabled', base);
     }
     if (patch.roles && patch.roles.join() !== before.roles.join()) {
-      await this.audit.record('user.roles_changed', { ...base, details: { from: before.roles, to: patch.roles } });
+      await this.audit.record('user.roles_changed', {
+        ...base,
+        details: { from: before.roles, to: patch.roles },
+      });
     }
     if (input.password !== undefined) await this.audit.record('user.password_changed', base);
     if (input.chatRpm !== undefined || input.chatDailyTokens !== undefined) {
@@ -159,7 +165,9 @@ export class UsersService {
   private assertPassword(password: string, username: string): void {
     const errors = checkPasswordPolicy(password, username);
     if (errors.length) {
-      throw new DomainError('unprocessable', 'The password does not meet the password policy.', { errors });
+      throw new DomainError('unprocessable', 'The password does not meet the password policy.', {
+        errors,
+      });
     }
   }
 }

@@ -49,7 +49,8 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   };
   if (!processEnv.DATABASE_URL) {
     const template = templateDir();
-    if (!templateReady(template)) throw new Error('PGlite template missing: run through jest (globalSetup)');
+    if (!templateReady(template))
+      throw new Error('PGlite template missing: run through jest (globalSetup)');
     cpSync(join(template, 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   }
   // cwd = the temp dir, so a developer's .env never leaks into a test.
@@ -62,10 +63,15 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     },
   });
   const logger = createLogger(config.app.logLevel, sink);
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createAdapter(config, logger), {
-    logger: new PinoNestLogger(logger),
-  });
+  const moduleRef = await Test.createTestingModule({
+    imports: [AppModule.forRoot(config)],
+  }).compile();
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(
+    createAdapter(config, logger),
+    {
+      logger: new PinoNestLogger(logger),
+    },
+  );
   await configureApp(app, config);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();

@@ -1,0 +1,70 @@
+import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { CurrentPrincipal, RequireScopes, Roles } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
+import type { User } from '../users/user';
+import { UsersService } from '../users/users.service';
+import { AdminUserDto, CreateUserDto, UpdateUserDto } from './dto/admin-user.dto';
+
+function toDto(user: User): AdminUserDto {
+  return {
+    id: user.id,
+    username: user.username,
+    roles: [...user.roles],
+    disabled: user.disabled,
+    chatRpm: user.chatRpm,
+    chatDailyTokens: user.chatDailyTokens,
+    createdAt: user.createdAt.toISOString(),
+  };
+}
+
+@ApiTags('admin')
+@ApiBearerAuth('bearer')
+@Roles('admin')
+@RequireScopes('admin')
+@Controller('api/v1/admin/users')
+export class AdminUsersController {
+  constructor(private readonly users: UsersService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'List users' })
+  @ApiOkResponse({ type: AdminUserDto, isArray: true })
+  async list(): Promise<AdminUserDto[]> {
+    return (await this.users.list()).map(toDto);
+  }
+
+  @Post()
+  @ApiOperation({ summary: 'Create a user (password policy: 12–128 characters, not a common password)' })
+  @ApiCreatedResponse({ type: AdminUserDto })
+  async create(
+    @Body() body: CreateUserDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ): Promise<AdminUserDto> {
+    const user = await this.users.create(
+      { username: body.username, password: body.password, roles: body.roles ?? ['user'] },
+      { id: principal.userId, ip: request.ip },
+    );
+    return toDto(user);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One user' })
+  @ApiOkResponse({ type: AdminUserDto })
+  async get(@Param('id', new ParseUUIDPipe()) id: string): Promise<AdminUserDto> {
+    return toDto(await this.users.get(id));
+  }
+
+  @Patch(':id')
+  @ApiOperation({ summary: 'Change roles, disable, reset the password or set per-user chat limits' })
+  @ApiOkResponse({ type: AdminUserDto })
+  async update(
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Body() body: UpdateUserDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ): Promise<AdminUserDto> {
+    return toDto(await this.users.update(id, body, { id: principal.userId, ip: request.ip }));
+  }
+}

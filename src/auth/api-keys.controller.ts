@@ -1,0 +1,46 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { ApiKeysService } from './api-keys.service';
+import { CurrentPrincipal, RequireScopes } from './auth.decorators';
+import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
+import type { Principal } from './principal';
+
+/** Own API keys. Needs the `keys` scope, which sign-in sessions have and API keys never do. */
+@ApiTags('keys')
+@ApiBearerAuth('bearer')
+@RequireScopes('keys')
+@Controller('api/v1/keys')
+export class ApiKeysController {
+  constructor(private readonly apiKeys: ApiKeysService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create an API key (`kw_...`): the key is shown only in this response' })
+  @ApiCreatedResponse({ type: CreatedApiKeyDto })
+  create(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: CreateApiKeyDto,
+    @Req() request: FastifyRequest,
+  ): Promise<CreatedApiKeyDto> {
+    return this.apiKeys.create(principal, body, request.ip);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List own active API keys (never the keys themselves)' })
+  @ApiOkResponse({ type: ApiKeyDto, isArray: true })
+  list(@CurrentPrincipal() principal: Principal): Promise<ApiKeyDto[]> {
+    return this.apiKeys.list(principal.userId);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke an own API key' })
+  @ApiNoContentResponse()
+  async revoke(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', new ParseUUIDPipe({ version: '4' })) id: string,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
+    await this.apiKeys.revoke(principal, id, request.ip);
+  }
+}

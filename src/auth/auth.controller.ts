@@ -1,0 +1,55 @@
+import { Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { AuditService } from '../audit/audit.service';
+import { DomainError } from '../common/domain-error';
+import { CurrentPrincipal } from './auth.decorators';
+import { MeDto } from './dto/me.dto';
+import type { Principal } from './principal';
+import { SessionsService } from './sessions.service';
+
+@ApiTags('auth')
+@ApiBearerAuth('bearer')
+@Controller('api/v1/auth')
+export class AuthController {
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly audit: AuditService,
+  ) {}
+
+  @Get('me')
+  @ApiOperation({ summary: 'Who am I: the authenticated principal' })
+  @ApiOkResponse({ type: MeDto })
+  me(@CurrentPrincipal() principal: Principal): MeDto {
+    return {
+      id: principal.userId,
+      username: principal.username,
+      roles: [...principal.roles],
+      authMethod: principal.authMethod,
+    };
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'End this session: its refresh token and access tokens stop working' })
+  @ApiNoContentResponse()
+  async logout(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
+    if (!principal.sessionId) {
+      throw new DomainError('validation_failed', 'This credential has no session; revoke an API key with DELETE /api/v1/keys/:id.');
+    }
+    await this.sessions.revoke(principal.sessionId, 'logout');
+    await this.audit.record('logout', { actorId: principal.userId, subject: principal.sessionId, ip: request.ip });
+  }
+
+  @Post('logout-all')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'End every session of the user (API keys stay valid)' })
+  @ApiNoContentResponse()
+  async logoutAll(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
+    if (principal.authMethod === 'external') {
+      throw new DomainError('validation_failed', 'Sessions of external issuers are managed by that issuer.');
+    }
+    const count = await this.sessions.revokeAllForUser(principal.userId, 'logout_all');
+    await this.audit.record('logout.all', { actorId: principal.userId, ip: request.ip, details: { sessions: count } });
+  }
+}

@@ -1,0 +1,18 @@
+import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { Role } from '../database/schema';
+import type { Principal, Scope } from './principal';
+
+export const ROLES_KEY = 'keyward:roles';
+export const SCOPES_KEY = 'keyward:scopes';
+
+/** The caller needs one of these roles (403 otherwise). */
+export const Roles = (...roles: Role[]) => SetMetadata(ROLES_KEY, roles);
+
+/** The caller's credential must carry every one of these scopes (403 otherwise). */
+export const RequireScopes = (...scopes: Scope[]) => SetMetadata(SCOPES_KEY, scopes);
+
+/** The authenticated principal of the request. */
+export const CurrentPrincipal = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): Principal =>
+    context.switchToHttp().getRequest<{ user: Principal }>().user,
+);

@@ -1,0 +1,43 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
+import { PassportModule } from '@nestjs/passport';
+import { UsersModule } from '../users/users.module';
+import { AccessTokenService } from './access-token.service';
+import { ApiKeyStrategy } from './api-key.strategy';
+import { ApiKeysController } from './api-keys.controller';
+import { ApiKeysRepository } from './api-keys.repository';
+import { ApiKeysService } from './api-keys.service';
+import { AuthController } from './auth.controller';
+import { AuthenticationGuard } from './authentication.guard';
+import { JwtStrategy } from './jwt.strategy';
+import { LoginThrottleService } from './login-throttle.service';
+import { LoginService } from './login.service';
+import { RevocationService } from './revocation.service';
+import { SessionsRepository } from './sessions.repository';
+import { SessionsService } from './sessions.service';
+import { TokenController } from './token.controller';
+import { TrustedIssuersService } from './trusted-issuers.service';
+import { WellKnownController } from './well-known.controller';
+
+@Module({
+  imports: [UsersModule, PassportModule, JwtModule.register({})],
+  controllers: [TokenController, AuthController, ApiKeysController, WellKnownController],
+  providers: [
+    // Deny by default: every route needs a credential unless marked @Public().
+    { provide: APP_GUARD, useClass: AuthenticationGuard },
+    AccessTokenService,
+    SessionsRepository,
+    SessionsService,
+    RevocationService,
+    LoginService,
+    LoginThrottleService,
+    ApiKeysRepository,
+    ApiKeysService,
+    TrustedIssuersService,
+    JwtStrategy,
+    ApiKeyStrategy,
+  ],
+  exports: [SessionsService, LoginService, AccessTokenService],
+})
+export class AuthModule {}

@@ -1,0 +1,126 @@
+import type { KeyObject } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { PassportStrategy } from '@nestjs/passport';
+import type { FastifyRequest } from 'fastify';
+import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
+import type { AuthConfig } from '../config/auth.config';
+import type { KeywardConfig } from '../config/configuration';
+import { ROLES, type Role } from '../database/schema';
+import { AccessTokenService, inspectToken, TokenRejected } from './access-token.service';
+import { bearerToken } from './credentials';
+import { type Principal, type Scope, scopesForRoles } from './principal';
+import { RevocationService } from './revocation.service';
+import { TrustedIssuersService } from './trusted-issuers.service';
+
+/** Set by the key provider on the request: which issuer the token claims to come from. */
+const ISSUER_CONTEXT = Symbol('keyward.jwtIssuer');
+type IssuerContext = { kind: 'self' } | { kind: 'external'; issuer: string; audience: string };
+type WithIssuer = FastifyRequest & { [ISSUER_CONTEXT]?: IssuerContext };
+
+function audienceIncludes(aud: unknown, expected: string): boolean {
+  return aud === expected || (Array.isArray(aud) && aud.includes(expected));
+}
+
+function rolesFrom(value: unknown): Role[] {
+  return Array.isArray(value) ? ROLES.filter((role) => value.includes(role)) : [];
+}
+
+/**
+ * Passport JwtStrategy for Keyward's own access tokens and trusted external issuers.
+ * Before any signature work the key provider refuses what RFC 8725 warns about (alg none,
+ * foreign algorithms, jku/x5u/jwk/crit headers, unknown kid, oversize); jsonwebtoken then
+ * verifies signature, exp and nbf with 30 s skew; `validate` checks the remaining claims
+ * and revocation (an in-memory lookup).
+ */
+@Injectable()
+export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  private readonly auth: AuthConfig;
+
+  constructor(
+    config: ConfigService<KeywardConfig, true>,
+    accessTokens: AccessTokenService,
+    trustedIssuers: TrustedIssuersService,
+    private readonly revocation: RevocationService,
+  ) {
+    const auth = config.get('auth', { infer: true });
+    // passport-jwt's types name Express' Request; under Fastify it receives a FastifyRequest.
+    const options = {
+      jwtFromRequest: (request: FastifyRequest) => bearerToken(request, 'jwt'),
+      passReqToCallback: true,
+      algorithms: ['ES256', 'RS256', 'HS256'],
+      jsonWebTokenOptions: { clockTolerance: auth.clockToleranceSeconds },
+      secretOrKeyProvider: (
+        request: WithIssuer,
+        rawToken: string,
+        done: (error: Error | null, key?: KeyObject) => void,
+      ) => {
+        let header: ReturnType<typeof inspectToken>['header'];
+        let payload: Record<string, unknown>;
+        try {
+          ({ header, payload } = inspectToken(rawToken));
+        } catch (error) {
+          return done(error as Error);
+        }
+        if (payload.iss === auth.issuer) {
+          request[ISSUER_CONTEXT] = { kind: 'self' };
+          try {
+            return done(null, accessTokens.verificationKey(header));
+          } catch (error) {
+            return done(error as Error);
+          }
+        }
+        const issuer = trustedIssuers.find(payload.iss);
+        if (!issuer) return done(new TokenRejected('unknown issuer'));
+        request[ISSUER_CONTEXT] = { kind: 'external', issuer: issuer.issuer, audience: issuer.audience };
+        trustedIssuers.verificationKey(issuer, header).then(
+          (key) => done(null, key),
+          (error: Error) => done(error),
+        );
+      },
+    };
+    super(options as unknown as StrategyOptionsWithRequest);
+    this.auth = auth;
+  }
+
+  validate(request: WithIssuer, payload: Record<string, unknown>): Principal {
+    const context = request[ISSUER_CONTEXT];
+    const now = Math.floor(Date.now() / 1000);
+    const skew = this.auth.clockToleranceSeconds;
+    if (!context) throw new TokenRejected('no issuer context');
+    if (typeof payload.exp !== 'number') throw new TokenRejected('exp missing');
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new TokenRejected('sub missing');
+    if (typeof payload.iat === 'number' && payload.iat > now + skew) throw new TokenRejected('iat in the future');
+    if (context.kind === 'external') {
+      if (payload.iss !== context.issuer || !audienceIncludes(payload.aud, context.audience)) {
+        throw new TokenRejected('iss or aud mismatch');
+      }
+      const roles = rolesFrom(payload.roles);
+      return {
+        userId: `${context.issuer}#${payload.sub}`,
+        username: typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
+        roles: roles.length ? roles : ['user'],
+        scopes: scopesForRoles(roles.length ? roles : ['user']).filter((s) => s !== 'keys'),
+        authMethod: 'external',
+        issuer: context.issuer,
+      };
+    }
+    if (payload.iss !== this.auth.issuer || !audienceIncludes(payload.aud, this.auth.audience)) {
+      throw new TokenRejected('iss or aud mismatch');
+    }
+    if (typeof payload.iat !== 'number') throw new TokenRejected('iat missing');
+    if (typeof payload.jti !== 'string' || typeof payload.sid !== 'string') throw new TokenRejected('jti or sid missing');
+    if (this.revocation.isRevoked(payload.sid)) throw new TokenRejected('session revoked');
+    const roles = rolesFrom(payload.roles);
+    const granted = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
+    return {
+      userId: payload.sub,
+      username: typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
+      roles,
+      // A token never gets more than its roles allow, whatever its scope claim says.
+      scopes: scopesForRoles(roles).filter((scope: Scope) => granted.includes(scope)),
+      authMethod: request.headers.authorization ? 'jwt' : 'cookie',
+      sessionId: payload.sid,
+    };
+  }
+}

@@ -1,0 +1,28 @@
+import type { ApiKeyScope, Role } from '../database/schema';
+
+/** How a request proved who it is. */
+export type AuthMethod = 'jwt' | 'cookie' | 'api_key' | 'external';
+
+/**
+ * Scopes: `chat`, `usage` and `admin` as in SPEC, plus `keys` (managing API keys), which
+ * sign-in sessions have and API keys never get: a leaked key cannot mint more keys.
+ */
+export type Scope = ApiKeyScope | 'keys';
+
+/** The authenticated caller, set on `request.user` by the global guard. */
+export interface Principal {
+  readonly userId: string;
+  readonly username: string;
+  readonly roles: readonly Role[];
+  readonly scopes: readonly Scope[];
+  readonly authMethod: AuthMethod;
+  /** Session (`sid`) of a JWT or cookie login. */
+  readonly sessionId?: string;
+  readonly apiKeyId?: string;
+  /** Issuer of an external (JWT_TRUSTED_ISSUERS) token. */
+  readonly issuer?: string;
+}
+
+export function scopesForRoles(roles: readonly Role[]): Scope[] {
+  return roles.includes('admin') ? ['chat', 'usage', 'keys', 'admin'] : ['chat', 'usage', 'keys'];
+}

@@ -1,0 +1,79 @@
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { KeywardConfig } from '../config/configuration';
+import { SessionsRepository } from './sessions.repository';
+
+/** Every instance re-reads revocations this often: a logout holds everywhere within 5 s. */
+export const REVOCATION_POLL_MS = 2000;
+/** Re-read a little before the last poll, for rows committed late with an earlier timestamp. */
+const POLL_OVERLAP_MS = 5000;
+
+/**
+ * In-memory denylist of revoked sessions, so checking a token costs a map lookup and no
+ * database round trip. Fed by this instance's own revocations at once, and by a poll of
+ * the database for other instances' revocations. Entries live as long as an access token
+ * issued before the revocation could (access TTL + clock skew), then are dropped.
+ */
+@Injectable()
+export class RevocationService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(RevocationService.name);
+  private readonly revoked = new Map<string, number>();
+  private readonly retentionMs: number;
+  private lastPoll = new Date(0);
+  private timer?: NodeJS.Timeout;
+  private polling?: Promise<void>;
+  private failing = false;
+
+  constructor(
+    private readonly sessions: SessionsRepository,
+    config: ConfigService<KeywardConfig, true>,
+  ) {
+    const auth = config.get('auth', { infer: true });
+    this.retentionMs = (auth.accessTokenTtl + auth.clockToleranceSeconds) * 1000;
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.lastPoll = new Date(Date.now() - this.retentionMs);
+    await this.poll();
+    this.timer = setInterval(() => void this.poll(), REVOCATION_POLL_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  isRevoked(sessionId: string): boolean {
+    return this.revoked.has(sessionId);
+  }
+
+  markRevoked(sessionIds: readonly string[]): void {
+    const until = Date.now() + this.retentionMs;
+    for (const id of sessionIds) this.revoked.set(id, until);
+  }
+
+  /** Reads revocations made by any instance since the last poll. Never throws. */
+  poll(): Promise<void> {
+    this.polling ??= this.readRevocations().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async readRevocations(): Promise<void> {
+    const started = new Date();
+    try {
+      const rows = await this.sessions.revokedSince(new Date(this.lastPoll.getTime() - POLL_OVERLAP_MS));
+      this.markRevoked(rows.map((row) => row.id));
+      this.lastPoll = started;
+      if (this.failing) this.logger.log('Revocation poll recovered');
+      this.failing = false;
+    } catch (error) {
+      // Authentication keeps working on what this instance already knows.
+      if (!this.failing) {
+        this.logger.warn(`Revocation poll failed, using the revocations already known: ${(error as Error).message}`);
+      }
+      this.failing = true;
+    }
+    const now = Date.now();
+    for (const [id, until] of this.revoked) if (until < now) this.revoked.delete(id);
+  }
+}

@@ -1,0 +1,133 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { AuditService } from '../audit/audit.service';
+import { DomainError } from '../common/domain-error';
+import type { AuthConfig } from '../config/auth.config';
+import type { KeywardConfig } from '../config/configuration';
+import type { User } from '../users/user';
+import { UsersService } from '../users/users.service';
+import { AccessTokenService } from './access-token.service';
+import { RevocationService } from './revocation.service';
+import { randomToken, sha256 } from './secure-random';
+import { SessionsRepository } from './sessions.repository';
+
+export type SessionKind = 'token' | 'cookie';
+
+export interface IssuedSession {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly accessToken: string;
+  readonly expiresIn: number;
+  readonly refreshToken: string;
+  /** When the refresh token dies if unused (idle TTL, capped by the absolute TTL). */
+  readonly refreshExpiresAt: Date;
+  readonly roles: User['roles'];
+}
+
+/**
+ * Sessions are refresh-token families: started by a login, rotated on every refresh,
+ * revoked whole on logout or on reuse of a rotated token.
+ */
+@Injectable()
+export class SessionsService implements OnModuleInit {
+  private readonly auth: AuthConfig;
+
+  constructor(
+    private readonly repository: SessionsRepository,
+    private readonly accessTokens: AccessTokenService,
+    private readonly revocation: RevocationService,
+    private readonly users: UsersService,
+    private readonly audit: AuditService,
+    config: ConfigService<KeywardConfig, true>,
+  ) {
+    this.auth = config.get('auth', { infer: true });
+  }
+
+  onModuleInit(): void {
+    // Disable and password change end every session of the user (SPEC "Identity").
+    this.users.onSessionsEnded((userId) => this.revokeAllForUser(userId, 'user_changed').then(() => undefined));
+  }
+
+  async start(user: User, kind: SessionKind): Promise<IssuedSession> {
+    const now = Date.now();
+    const absoluteExpiresAt = new Date(now + this.auth.refreshAbsoluteTtl * 1000);
+    const refreshToken = randomToken();
+    const refreshExpiresAt = this.refreshExpiry(now, absoluteExpiresAt);
+    const sessionId = await this.repository.createWithToken({
+      userId: user.id,
+      kind,
+      absoluteExpiresAt,
+      tokenHash: sha256(refreshToken),
+      tokenExpiresAt: refreshExpiresAt,
+    });
+    const access = this.accessTokens.issue(user, sessionId);
+    return {
+      sessionId,
+      userId: user.id,
+      accessToken: access.token,
+      expiresIn: access.expiresIn,
+      refreshToken,
+      refreshExpiresAt,
+      roles: user.roles,
+    };
+  }
+
+  /** Rotates a refresh token; a reused one revokes its whole family (RFC 9700 §4.14). */
+  async refresh(refreshToken: string, kind: SessionKind, ip?: string): Promise<IssuedSession> {
+    const next = randomToken();
+    let refreshExpiresAt = new Date();
+    const outcome = await this.repository.rotate(sha256(refreshToken), kind, (absoluteExpiresAt) => {
+      refreshExpiresAt = this.refreshExpiry(Date.now(), absoluteExpiresAt);
+      return { tokenHash: sha256(next), expiresAt: refreshExpiresAt };
+    });
+    switch (outcome.kind) {
+      case 'invalid':
+        throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
+      case 'reused': {
+        await this.revoke(outcome.sessionId, 'refresh_token_reused');
+        await this.audit.record('refresh.reused', {
+          actorId: outcome.userId,
+          subject: outcome.sessionId,
+          ip,
+        });
+        throw new DomainError('invalid_grant', 'The refresh token was already used; the session is revoked.');
+      }
+      case 'rotated': {
+        const user = await this.users.findById(outcome.userId);
+        if (!user || user.disabled) throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
+        const access = this.accessTokens.issue(user, outcome.sessionId);
+        return {
+          sessionId: outcome.sessionId,
+          userId: user.id,
+          accessToken: access.token,
+          expiresIn: access.expiresIn,
+          refreshToken: next,
+          refreshExpiresAt,
+          roles: user.roles,
+        };
+      }
+    }
+  }
+
+  async revoke(sessionId: string, reason: string): Promise<void> {
+    const ids = await this.repository.revoke(sessionId, reason);
+    this.revocation.markRevoked(ids.length ? ids : [sessionId]);
+  }
+
+  async revokeAllForUser(userId: string, reason: string): Promise<number> {
+    const ids = await this.repository.revokeAllForUser(userId, reason);
+    this.revocation.markRevoked(ids);
+    return ids.length;
+  }
+
+  /** RFC 7009: revoking a refresh token ends its session. Unknown tokens are ignored. */
+  async revokeByRefreshToken(refreshToken: string): Promise<{ sessionId: string; userId: string } | undefined> {
+    const found = await this.repository.findSessionByTokenHash(sha256(refreshToken));
+    if (found) await this.revoke(found.sessionId, 'revoked');
+    return found;
+  }
+
+  private refreshExpiry(now: number, absoluteExpiresAt: Date): Date {
+    return new Date(Math.min(now + this.auth.refreshIdleTtl * 1000, absoluteExpiresAt.getTime()));
+  }
+}

@@ -1,0 +1,103 @@
+import { Body, Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
+import { ApiBadRequestResponse, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { DomainError } from '../common/domain-error';
+import { FORM_BODY_ROUTE } from '../common/form-body';
+import { ApiKeysService } from './api-keys.service';
+import { AccessTokenService } from './access-token.service';
+import { RevokeRequestDto, TokenRequestDto, TokenResponseDto } from './dto/token-request.dto';
+import { LoginService } from './login.service';
+import { scopesForRoles } from './principal';
+import { Public } from './public.decorator';
+import { SessionsService } from './sessions.service';
+
+/** The OAuth2 token and revocation endpoints; errors use RFC 6749 §5.2's format. */
+@ApiTags('auth')
+@Controller('api/v1/auth')
+export class TokenController {
+  constructor(
+    private readonly login: LoginService,
+    private readonly sessions: SessionsService,
+    private readonly accessTokens: AccessTokenService,
+    private readonly apiKeys: ApiKeysService,
+  ) {}
+
+  @Public()
+  @Post('token')
+  @HttpCode(200)
+  @RouteConfig(FORM_BODY_ROUTE)
+  @Header('Cache-Control', 'no-store')
+  @Header('Pragma', 'no-cache')
+  @ApiConsumes('application/x-www-form-urlencoded', 'application/json')
+  @ApiOperation({
+    summary: 'OAuth2 token endpoint: password and refresh_token grants',
+    description:
+      'Every refresh rotates the refresh token; presenting a rotated one again revokes the whole session. ' +
+      'Five failed passwords for one username from one IP lock that pair with a growing Retry-After.',
+  })
+  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiBadRequestResponse({ description: '`{error, error_description}` (invalid_grant, unsupported_grant_type, invalid_request)' })
+  @ApiTooManyRequestsResponse({ description: 'Locked out; see Retry-After' })
+  async token(@Body() body: TokenRequestDto, @Req() request: FastifyRequest): Promise<TokenResponseDto> {
+    let session;
+    switch (body.grant_type) {
+      case 'password': {
+        if (!body.username || body.password === undefined) {
+          throw new DomainError('validation_failed', 'username and password are required for grant_type=password.');
+        }
+        try {
+          session = await this.login.login(body.username, body.password, request.ip, 'token');
+        } catch (error) {
+          // RFC 6749 §5.2: wrong resource-owner credentials are invalid_grant (400).
+          if (error instanceof DomainError && error.code === 'invalid_credentials') {
+            throw new DomainError('invalid_grant', error.detail);
+          }
+          throw error;
+        }
+        break;
+      }
+      case 'refresh_token':
+        if (!body.refresh_token) {
+          throw new DomainError('validation_failed', 'refresh_token is required for grant_type=refresh_token.');
+        }
+        session = await this.sessions.refresh(body.refresh_token, 'token', request.ip);
+        break;
+      default:
+        throw new DomainError('unsupported_grant_type', 'Supported grant types: password, refresh_token.');
+    }
+    return {
+      access_token: session.accessToken,
+      token_type: 'Bearer',
+      expires_in: session.expiresIn,
+      refresh_token: session.refreshToken,
+      scope: scopesForRoles(session.roles).join(' '),
+    };
+  }
+
+  @Public()
+  @Post('revoke')
+  @HttpCode(200)
+  @RouteConfig(FORM_BODY_ROUTE)
+  @Header('Cache-Control', 'no-store')
+  @ApiConsumes('application/x-www-form-urlencoded', 'application/json')
+  @ApiOperation({
+    summary: 'RFC 7009 revocation: always 200',
+    description:
+      'A refresh token or an access token ends its whole session; a kw_ API key is revoked. Unknown tokens are ignored.',
+  })
+  @ApiOkResponse({ description: 'Empty body' })
+  async revoke(@Body() body: RevokeRequestDto, @Req() request: FastifyRequest): Promise<void> {
+    const { token } = body;
+    if (token.startsWith('kw_')) {
+      await this.apiKeys.revokeByValue(token, request.ip);
+      return;
+    }
+    const sessionId = token.split('.').length === 3 ? this.accessTokens.sessionOf(token) : undefined;
+    if (sessionId) {
+      await this.sessions.revoke(sessionId, 'revoked');
+      return;
+    }
+    await this.sessions.revokeByRefreshToken(token);
+  }
+}

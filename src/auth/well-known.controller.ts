@@ -1,0 +1,50 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { KeywardConfig } from '../config/configuration';
+import { Public } from './public.decorator';
+
+/** Discovery for other services that verify Keyward's tokens (Flask, FastAPI, Go...). */
+@ApiTags('discovery')
+@Public()
+@Controller('.well-known')
+export class WellKnownController {
+  private readonly jwks: { keys: object[] };
+  private readonly metadata: Record<string, unknown>;
+
+  constructor(config: ConfigService<KeywardConfig, true>) {
+    const auth = config.get('auth', { infer: true });
+    // Public keys only; an HS256 deployment publishes an empty set.
+    this.jwks = {
+      keys: [...auth.keys.verification.values()].flatMap((key) => (key.publicJwk ? [key.publicJwk] : [])),
+    };
+    const base = auth.issuer.startsWith('http') ? auth.issuer.replace(/\/$/, '') : '';
+    this.metadata = {
+      issuer: auth.issuer,
+      token_endpoint: `${base}/api/v1/auth/token`,
+      revocation_endpoint: `${base}/api/v1/auth/revoke`,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      grant_types_supported: ['password', 'refresh_token'],
+      response_types_supported: [],
+      token_endpoint_auth_methods_supported: ['none'],
+      revocation_endpoint_auth_methods_supported: ['none'],
+      scopes_supported: ['chat', 'usage', 'keys', 'admin'],
+      token_endpoint_auth_signing_alg_values_supported: [auth.keys.algorithm],
+    };
+  }
+
+  @Get('jwks.json')
+  @Header('Cache-Control', 'public, max-age=300')
+  @ApiOperation({ summary: 'JSON Web Key Set: every public key that verifies Keyward tokens' })
+  @ApiOkResponse({ schema: { example: { keys: [{ kty: 'EC', crv: 'P-256', x: '...', y: '...', kid: '...', alg: 'ES256', use: 'sig' }] } } })
+  jwksSet(): { keys: object[] } {
+    return this.jwks;
+  }
+
+  @Get('oauth-authorization-server')
+  @Header('Cache-Control', 'public, max-age=300')
+  @ApiOperation({ summary: 'RFC 8414 authorization server metadata' })
+  authorizationServer(): Record<string, unknown> {
+    return this.metadata;
+  }
+}
