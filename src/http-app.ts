@@ -22,8 +22,7 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
   return new FastifyAdapter({
     loggerInstance: logger,
     bodyLimit: config.app.bodyLimit,
-    // Fastify takes a hop count too; Nest's adapter type omits it.
-    trustProxy: config.app.trustProxy as boolean | string[],
+    trustProxy: config.app.trustProxy,
     requestIdHeader: false,
     genReqId: (request: IncomingMessage) => {
       const header = request.headers['x-request-id'];

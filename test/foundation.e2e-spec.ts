@@ -43,7 +43,7 @@ describe('HTTP foundation', () => {
 
   it('answers malformed JSON with 400 problem+json, never a stack trace', async () => {
     const res = await request(t.server)
-      .post('/health/live')
+      .post('/api/v1/keys')
       .set('Content-Type', 'application/json')
       .send('{"broken": ')
       .expect(400);
@@ -54,36 +54,56 @@ describe('HTTP foundation', () => {
 
   it('refuses __proto__ keys while parsing', async () => {
     const res = await request(t.server)
-      .post('/health/live')
+      .post('/api/v1/keys')
       .set('Content-Type', 'application/json')
       .send('{"__proto__": {"polluted": true}}')
       .expect(400);
     expect(res.body.detail).toMatch(/forbidden key/);
+    const nested = await request(t.server)
+      .post('/api/v1/auth/token')
+      .set('Content-Type', 'application/json')
+      .send('{"grant_type": "password", "constructor": {"prototype": {"polluted": true}}}')
+      .expect(400);
+    expect(nested.body.error).toBe('invalid_request');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('refuses non-object bodies and constructor keys in the documented format', async () => {
+    for (const body of ['[1,2]', '"text"', '42', 'null']) {
+      const res = await request(t.server).post('/api/v1/auth/token').set('Content-Type', 'application/json').send(body);
+      expect({ body, status: res.status, error: res.body.error }).toEqual({ body, status: 400, error: 'invalid_request' });
+    }
+    const ctor = await request(t.server)
+      .post('/api/v1/auth/token')
+      .send({ grant_type: 'password', constructor: { name: 'x' } })
+      .expect(400);
+    expect(ctor.body.error_description).toMatch(/forbidden key/);
   });
 
   it('answers a 2 MB body with 413', async () => {
     const big = JSON.stringify({ blob: 'x'.repeat(2 * 1024 * 1024) });
     const res = await request(t.server)
-      .post('/health/live')
+      .post('/api/v1/keys')
       .set('Content-Type', 'application/json')
       .send(big)
       .expect(413);
     expect(res.body.type).toBe('urn:keyward:problem:payload_too_large');
   });
 
-  it('answers text/plain and multipart bodies with 415', async () => {
-    const text = await request(t.server)
-      .post('/health/live')
-      .set('Content-Type', 'text/plain')
-      .send('hi');
-    expect(text.status).toBe(415);
-    expect(text.body.type).toBe('urn:keyward:problem:unsupported_media_type');
-    const form = await request(t.server)
-      .post('/health/live')
-      .set('Content-Type', 'application/x-www-form-urlencoded')
-      .send('a=b');
-    expect(form.status).toBe(415);
+  it('answers text/plain, form and multipart bodies on JSON routes with 415', async () => {
+    // The media type is refused before authentication is even looked at.
+    for (const [type, body] of [
+      ['text/plain', 'hi'],
+      ['application/x-www-form-urlencoded', 'name=b'],
+      ['multipart/form-data; boundary=x', '--x--'],
+    ]) {
+      const res = await request(t.server).post('/api/v1/keys').set('Content-Type', type).send(body);
+      expect({ type, status: res.status }).toEqual({ type, status: 415 });
+      expect(res.body.type).toBe('urn:keyward:problem:unsupported_media_type');
+    }
+    // The token endpoint alone also takes forms (OAuth2).
+    const token = await request(t.server).post('/api/v1/auth/token').type('form').send('grant_type=password');
+    expect(token.status).toBe(400);
   });
 
   it('logs refusals without stack traces at error level', () => {

@@ -10,17 +10,19 @@ export const appConfigSchema = z
     TRUST_PROXY: z
       .string()
       .default('false')
-      .transform((value, ctx): false | number | string[] => {
-        // Never `true` for "trust everything": that would take the client-controlled
-        // left-most X-Forwarded-For entry as the client address. `true` means one hop.
-        if (value === 'false' || value === '0' || value === '') return false;
-        if (value === 'true') return 1;
-        if (/^\d+$/.test(value)) return Number(value);
+      .transform((value, ctx): false | string[] => {
+        // Only proxies named by address are trusted: the client address is then the
+        // right-most X-Forwarded-For entry not added by a trusted proxy, never the
+        // client-controlled left-most one. `true` names the private ranges a load
+        // balancer usually sits in. (Fastify refuses bare hop counts for the same reason.)
+        if (value === 'false' || value === '') return false;
+        if (value === 'true') return ['loopback', 'linklocal', 'uniquelocal'];
         const list = value.split(',').map((part) => part.trim());
-        if (list.some((part) => !/^[0-9a-fA-F.:/]+$/.test(part))) {
+        const named = ['loopback', 'linklocal', 'uniquelocal'];
+        if (list.some((part) => !named.includes(part) && !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(part))) {
           ctx.addIssue({
             code: 'custom',
-            message: 'must be false, true, a hop count or a comma list of proxy IPs/CIDRs',
+            message: 'must be false, true, or a comma list of proxy IPs/CIDRs (or loopback, linklocal, uniquelocal)',
           });
           return z.NEVER;
         }

@@ -1,0 +1,105 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from './config-error';
+import { loadConfig } from './configuration';
+
+const pem = () =>
+  generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+const secret = () => randomBytes(32).toString('base64url');
+
+describe(loadConfig.name, () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keyward-config-'));
+  });
+
+  const load = (env: Record<string, string>) => loadConfig({ DATA_DIR: join(dir, 'data'), ...env }, dir);
+  const failure = (env: Record<string, string>) => {
+    try {
+      load(env);
+    } catch (error) {
+      return error as Error;
+    }
+    throw new Error('expected a configuration error');
+  };
+
+  it('starts on embedded defaults in development, generating secrets once with mode 0600', () => {
+    const first = load({});
+    expect(first.app).toMatchObject({ host: '127.0.0.1', port: 3000, production: false, swaggerEnabled: true });
+    expect(first.auth).toMatchObject({ issuer: 'keyward', audience: 'keyward-api', accessTokenTtl: 600 });
+    expect(first.auth.refreshIdleTtl).toBe(86400);
+    expect(first.auth.refreshAbsoluteTtl).toBe(14 * 86400);
+    expect(first.generatedSecrets).toHaveLength(2);
+    for (const path of first.generatedSecrets) expect(statSync(path).mode & 0o777).toBe(0o600);
+    const second = load({});
+    expect(second.generatedSecrets).toHaveLength(0);
+    expect(second.auth.keys.signing.kid).toBe(first.auth.keys.signing.kid);
+    expect(second.cookies.secrets).toEqual(first.cookies.secrets);
+  });
+
+  it('refuses to start in production without a signing key, naming the variable in one line', () => {
+    const error = failure({ NODE_ENV: 'production', COOKIE_SECRETS: secret() });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toMatch(/^Configuration error: JWT_SIGNING_KEYS .*production$/);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('refuses to start in production without cookie secrets, or with COOKIE_SECURE=false', () => {
+    expect(failure({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem() }).message).toMatch(/COOKIE_SECRETS/);
+    expect(
+      failure({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem(), COOKIE_SECRETS: secret(), COOKIE_SECURE: 'false' }).message,
+    ).toMatch(/COOKIE_SECURE/);
+  });
+
+  it('starts in production with real secrets, Swagger off by default', () => {
+    const config = load({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem(), COOKIE_SECRETS: secret() });
+    expect(config.app.swaggerEnabled).toBe(false);
+    expect(config.generatedSecrets).toEqual([]);
+  });
+
+  it('refuses an HS256 secret shorter than 32 bytes without echoing it', () => {
+    const error = failure({ JWT_ALGORITHM: 'HS256', JWT_SECRET: 'short-secret-value' });
+    expect(error.message).toMatch(/JWT_SECRET must be at least 32 bytes/);
+    expect(error.message).not.toContain('short-secret-value');
+  });
+
+  it('reads X_FILE secrets and refuses X and X_FILE together', () => {
+    const file = join(dir, 'openai-key');
+    writeFileSync(file, 'sk-from-file\n');
+    expect(load({ OPENAI_API_KEY_FILE: file }).chat.apiKey).toBe('sk-from-file');
+    expect(failure({ OPENAI_API_KEY_FILE: file, OPENAI_API_KEY: 'sk-env' }).message).toMatch(
+      /OPENAI_API_KEY and OPENAI_API_KEY_FILE are both set/,
+    );
+    expect(failure({ OPENAI_API_KEY_FILE: join(dir, 'missing') }).message).toMatch(/OPENAI_API_KEY_FILE names a file/);
+  });
+
+  it('reads .env outside production only, the process environment winning', () => {
+    writeFileSync(join(dir, '.env'), 'PORT=4123\nCHAT_MODELS=a,b\n');
+    const dev = load({ CHAT_MODELS: 'c' });
+    expect(dev.app.port).toBe(4123);
+    expect(dev.chat.models).toEqual(['c']);
+    const prod = load({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem(), COOKIE_SECRETS: secret() });
+    expect(prod.app.port).toBe(3000);
+  });
+
+  it('parses a rotation set: the first key signs, all verify', () => {
+    const config = load({ JWT_SIGNING_KEYS: `${pem()}\n${pem()}` });
+    expect(config.auth.keys.verification.size).toBe(2);
+    expect([...config.auth.keys.verification.keys()][0]).toBe(config.auth.keys.signing.kid);
+  });
+
+  it('refuses malformed durations, sizes and proxy lists', () => {
+    expect(failure({ ACCESS_TOKEN_TTL: '10 minutes' }).message).toMatch(/ACCESS_TOKEN_TTL/);
+    expect(failure({ BODY_LIMIT: 'huge' }).message).toMatch(/BODY_LIMIT/);
+    expect(failure({ TRUST_PROXY: 'everyone' }).message).toMatch(/TRUST_PROXY/);
+    expect(load({ TRUST_PROXY: 'true' }).app.trustProxy).toEqual(['loopback', 'linklocal', 'uniquelocal']);
+  });
+
+  it('keeps generated keys out of the working directory', () => {
+    const config = load({});
+    expect(config.generatedSecrets.every((path) => path.startsWith(join(dir, 'data')))).toBe(true);
+    expect(readFileSync(config.generatedSecrets[0], 'utf8')).toMatch(/PRIVATE KEY/);
+  });
+});

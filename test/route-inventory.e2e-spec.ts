@@ -1,0 +1,103 @@
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { RequestMethod } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
+import request from 'supertest';
+import { IS_PUBLIC_KEY } from '../src/auth/public.decorator';
+import { createTestApp, type TestApp } from './support/test-app';
+
+/**
+ * Deny by default: every route registered by any controller answers 401 without
+ * credentials, except this explicit list. A new public route must be added here on purpose.
+ */
+const PUBLIC_ROUTES = [
+  'GET /.well-known/jwks.json',
+  'GET /.well-known/oauth-authorization-server',
+  'GET /health/live',
+  'GET /health/ready',
+  'POST /api/v1/auth/revoke',
+  'POST /api/v1/auth/token',
+].sort();
+
+interface Route {
+  method: string;
+  path: string;
+  isPublic: boolean;
+}
+
+function join(...parts: (string | undefined)[]): string {
+  const path = parts
+    .filter((part): part is string => Boolean(part) && part !== '/')
+    .map((part) => part.replace(/^\/|\/$/g, ''))
+    .join('/');
+  return `/${path}`;
+}
+
+/** Every controller route, read from Nest's own metadata (what the router registers). */
+function listRoutes(t: TestApp): Route[] {
+  const routes: Route[] = [];
+  for (const module of t.app.get(ModulesContainer).values()) {
+    for (const wrapper of module.controllers.values()) {
+      const controller = wrapper.metatype as (new (...args: never[]) => object) | null;
+      if (!controller) continue;
+      const prefix = Reflect.getMetadata(PATH_METADATA, controller) as string | undefined;
+      const classPublic = Boolean(Reflect.getMetadata(IS_PUBLIC_KEY, controller));
+      const proto = controller.prototype as Record<string, unknown>;
+      for (const name of Object.getOwnPropertyNames(proto)) {
+        const handler = proto[name];
+        if (typeof handler !== 'function' || name === 'constructor') continue;
+        const path = Reflect.getMetadata(PATH_METADATA, handler) as string | undefined;
+        const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined;
+        if (path === undefined || method === undefined) continue;
+        routes.push({
+          method: RequestMethod[method],
+          path: join(prefix, path),
+          isPublic: classPublic || Boolean(Reflect.getMetadata(IS_PUBLIC_KEY, handler)),
+        });
+      }
+    }
+  }
+  return routes;
+}
+
+describe('Route inventory (deny by default)', () => {
+  let t: TestApp;
+  let routes: Route[];
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    routes = listRoutes(t);
+  });
+  afterAll(() => t.close());
+
+  it('finds the routes of every feature', () => {
+    expect(routes.length).toBeGreaterThan(15);
+    expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(
+      expect.arrayContaining(['GET /api/v1/auth/me', 'POST /api/v1/keys', 'PATCH /api/v1/admin/users/:id']),
+    );
+  });
+
+  it('marks exactly the listed routes @Public()', () => {
+    const marked = routes.filter((r) => r.isPublic).map((r) => `${r.method} ${r.path}`).sort();
+    expect(marked).toEqual(PUBLIC_ROUTES);
+  });
+
+  it('answers 401 with WWW-Authenticate on every other route without credentials', async () => {
+    const uuid = '00000000-0000-4000-8000-000000000000';
+    for (const route of routes.filter((r) => !r.isPublic)) {
+      const path = route.path.replace(/:[A-Za-z]+/g, uuid);
+      const res = await request(t.server)[route.method.toLowerCase() as 'get'](path);
+      expect({ route: `${route.method} ${route.path}`, status: res.status }).toEqual({
+        route: `${route.method} ${route.path}`,
+        status: 401,
+      });
+      expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="keyward"/);
+    }
+  });
+
+  it('serves the public routes without credentials', async () => {
+    for (const route of routes.filter((r) => r.isPublic && r.method === 'GET')) {
+      const res = await request(t.server).get(route.path);
+      expect({ route: route.path, status: res.status }).toEqual({ route: route.path, status: 200 });
+    }
+  });
+});
