@@ -3,7 +3,9 @@ import { ConfigModule } from '@nestjs/config';
 import { AdminModule } from './admin/admin.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
+import { ChatModule } from './chat/chat.module';
 import { HttpPipelineModule } from './common/http-pipeline.module';
+import { CookieModule } from './cookies/cookie.module';
 import type { KeywardConfig } from './config/configuration';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
@@ -33,9 +35,11 @@ export class AppModule {
         RedisModule,
         AuditModule,
         LimitsModule,
+        CookieModule,
         UsersModule,
         AuthModule,
         AdminModule,
+        ChatModule,
         HealthModule,
       ],
     };

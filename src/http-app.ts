@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -70,6 +71,8 @@ export async function configureApp(
     if (request.url.startsWith('/docs')) reply.header('Content-Security-Policy', DOCS_CSP);
   });
 
+  // Parses Cookie headers; CookieService alone decides what is set.
+  await app.register(cookie, {});
   await app.register(helmet, {
     contentSecurityPolicy: false,
     hsts: config.cookies.secure ? { maxAge: 31536000, includeSubDomains: false } : false,

@@ -109,7 +109,7 @@ describe('Admin users API and the audit log', () => {
     await expect(db.execute(sql`update audit_log set event = 'edited'`)).rejects.toThrow();
     const first = sql`(select min(id) from audit_log)`;
     const original = await db.execute(sql`select subject from audit_log where id = ${first}`);
-    const subject = (original.rows[0] as { subject: string | null }).subject;
+    const subject = (original as unknown as { rows: { subject: string | null }[] }).rows[0].subject;
     await db.execute(sql`alter table audit_log disable trigger audit_log_append_only`);
     try {
       await db.execute(sql`update audit_log set subject = 'someone-else' where id = ${first}`);

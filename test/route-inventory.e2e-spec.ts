@@ -14,7 +14,10 @@ const PUBLIC_ROUTES = [
   'GET /.well-known/oauth-authorization-server',
   'GET /health/live',
   'GET /health/ready',
+  'DELETE /api/v1/auth/session', // authenticated by the refresh cookie + CSRF
   'POST /api/v1/auth/revoke',
+  'POST /api/v1/auth/session',
+  'POST /api/v1/auth/session/refresh', // authenticated by the refresh cookie + CSRF
   'POST /api/v1/auth/token',
 ].sort();
 

@@ -14,6 +14,7 @@ import { JwtStrategy } from './jwt.strategy';
 import { LoginThrottleService } from './login-throttle.service';
 import { LoginService } from './login.service';
 import { RevocationService } from './revocation.service';
+import { SessionController } from './session.controller';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 import { TokenController } from './token.controller';
@@ -22,7 +23,7 @@ import { WellKnownController } from './well-known.controller';
 
 @Module({
   imports: [UsersModule, PassportModule, JwtModule.register({})],
-  controllers: [TokenController, AuthController, ApiKeysController, WellKnownController],
+  controllers: [TokenController, AuthController, SessionController, ApiKeysController, WellKnownController],
   providers: [
     // Deny by default: every route needs a credential unless marked @Public().
     { provide: APP_GUARD, useClass: AuthenticationGuard },

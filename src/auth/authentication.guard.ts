@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/domain-error';
+import { CsrfService } from '../cookies/csrf.service';
 import type { Role } from '../database/schema';
 import { ROLES_KEY, SCOPES_KEY } from './auth.decorators';
 import { presentsCredentials } from './credentials';
@@ -17,7 +18,10 @@ const QUERY_TOKEN = /[?&](access_token|token|api_key)=/i;
  */
 @Injectable()
 export class AuthenticationGuard extends AuthGuard(['api-key', 'jwt']) {
-  constructor(private readonly reflector: Reflector) {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly csrf: CsrfService,
+  ) {
     super();
   }
 
@@ -31,6 +35,10 @@ export class AuthenticationGuard extends AuthGuard(['api-key', 'jwt']) {
     }
     await super.canActivate(context);
     const principal = (request as FastifyRequest & { user: Principal }).user;
+    // SPEC "Cookies": a cookie-authenticated unsafe request needs the session's CSRF token.
+    if (principal.authMethod === 'cookie' && CsrfService.isUnsafe(request.method)) {
+      this.csrf.assertValid(request, principal.sessionId ?? '');
+    }
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);
     if (roles?.length && !roles.some((role) => principal.roles.includes(role))) {
       throw new DomainError('forbidden', `This route needs the ${roles.join(' or ')} role.`);

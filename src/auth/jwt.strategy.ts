@@ -7,6 +7,7 @@ import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
 import type { AuthConfig } from '../config/auth.config';
 import type { KeywardConfig } from '../config/configuration';
 import { ROLES, type Role } from '../database/schema';
+import { CookieService } from '../cookies/cookie.service';
 import { AccessTokenService, inspectToken, TokenRejected } from './access-token.service';
 import { bearerToken } from './credentials';
 import { type Principal, type Scope, scopesForRoles } from './principal';
@@ -42,11 +43,14 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     accessTokens: AccessTokenService,
     trustedIssuers: TrustedIssuersService,
     private readonly revocation: RevocationService,
+    cookies: CookieService,
   ) {
     const auth = config.get('auth', { infer: true });
     // passport-jwt's types name Express' Request; under Fastify it receives a FastifyRequest.
     const options = {
-      jwtFromRequest: (request: FastifyRequest) => bearerToken(request, 'jwt'),
+      // Authorization wins: the access cookie is read only when no Authorization header is sent.
+      jwtFromRequest: (request: FastifyRequest) =>
+        request.headers.authorization === undefined ? (cookies.read(request, 'access') ?? null) : bearerToken(request, 'jwt'),
       passReqToCallback: true,
       algorithms: ['ES256', 'RS256', 'HS256'],
       jsonWebTokenOptions: { clockTolerance: auth.clockToleranceSeconds },

@@ -120,6 +120,10 @@ export class SessionsService implements OnModuleInit {
     return ids.length;
   }
 
+  findByRefreshToken(refreshToken: string): Promise<{ sessionId: string; userId: string } | undefined> {
+    return this.repository.findSessionByTokenHash(sha256(refreshToken));
+  }
+
   /** RFC 7009: revoking a refresh token ends its session. Unknown tokens are ignored. */
   async revokeByRefreshToken(refreshToken: string): Promise<{ sessionId: string; userId: string } | undefined> {
     const found = await this.repository.findSessionByTokenHash(sha256(refreshToken));

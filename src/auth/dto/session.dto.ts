@@ -1,0 +1,26 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsString, MaxLength } from 'class-validator';
+
+export class SessionLoginDto {
+  @ApiProperty({ example: 'alice' })
+  @IsString()
+  @MaxLength(64)
+  username!: string;
+
+  @ApiProperty({ example: 'correct horse battery staple', format: 'password' })
+  @IsString()
+  @MaxLength(1024)
+  password!: string;
+}
+
+export class SessionUserDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() username!: string;
+  @ApiProperty({ example: ['user'] }) roles!: string[];
+}
+
+export class SessionDto {
+  @ApiProperty({ type: SessionUserDto }) user!: SessionUserDto;
+  @ApiProperty({ description: 'Send it back in X-CSRF-Token on every unsafe request (also in the kw_csrf cookie)' })
+  csrfToken!: string;
+}
