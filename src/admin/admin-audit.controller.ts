@@ -1,11 +1,10 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuditService } from '../audit/audit.service';
 import { RequireScopes, Roles } from '../auth/auth.decorators';
 import { AuditQueryDto } from './dto/admin-user.dto';
 
 @ApiTags('admin')
-@ApiBearerAuth('bearer')
 @Roles('admin')
 @RequireScopes('admin')
 @Controller('api/v1/admin/audit')

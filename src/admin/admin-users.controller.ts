@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes, Roles } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
@@ -20,7 +20,6 @@ function toDto(user: User): AdminUserDto {
 }
 
 @ApiTags('admin')
-@ApiBearerAuth('bearer')
 @Roles('admin')
 @RequireScopes('admin')
 @Controller('api/v1/admin/users')

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ApiKeysService } from './api-keys.service';
 import { CurrentPrincipal, RequireScopes } from './auth.decorators';
@@ -8,7 +8,6 @@ import type { Principal } from './principal';
 
 /** Own API keys. Needs the `keys` scope, which sign-in sessions have and API keys never do. */
 @ApiTags('keys')
-@ApiBearerAuth('bearer')
 @RequireScopes('keys')
 @Controller('api/v1/keys')
 export class ApiKeysController {

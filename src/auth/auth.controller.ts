@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
@@ -9,7 +9,6 @@ import type { Principal } from './principal';
 import { SessionsService } from './sessions.service';
 
 @ApiTags('auth')
-@ApiBearerAuth('bearer')
 @Controller('api/v1/auth')
 export class AuthController {
   constructor(

@@ -11,6 +11,7 @@ import { ApiKeysService } from './api-keys.service';
 import { AuthController } from './auth.controller';
 import { AuthenticationGuard } from './authentication.guard';
 import { JwtStrategy } from './jwt.strategy';
+import { PASSPORT_NAMES, type PassportNames, PassportNamesModule } from './passport-names.module';
 import { LoginThrottleService } from './login-throttle.service';
 import { LoginService } from './login.service';
 import { RevocationService } from './revocation.service';
@@ -22,7 +23,17 @@ import { TrustedIssuersService } from './trusted-issuers.service';
 import { WellKnownController } from './well-known.controller';
 
 @Module({
-  imports: [UsersModule, PassportModule, JwtModule.register({})],
+  imports: [
+    UsersModule,
+    PassportNamesModule,
+    PassportModule.registerAsync({
+      imports: [PassportNamesModule],
+      inject: [PASSPORT_NAMES],
+      // API keys first: a `kw_` Bearer never reaches the JWT parser.
+      useFactory: (names: PassportNames) => ({ defaultStrategy: [names.apiKey, names.jwt] }),
+    }),
+    JwtModule.register({}),
+  ],
   controllers: [TokenController, AuthController, SessionController, ApiKeysController, WellKnownController],
   providers: [
     // Deny by default: every route needs a credential unless marked @Public().

@@ -14,10 +14,11 @@ const QUERY_TOKEN = /[?&](access_token|token|api_key)=/i;
 
 /**
  * The global guard (APP_GUARD): every route needs a valid credential unless it is marked
- * `@Public()`; then `@Roles()` and `@RequireScopes()` are enforced (403).
+ * `@Public()`; then `@Roles()` and `@RequireScopes()` are enforced (403). The strategies
+ * are this instance's (see PassportNamesModule), set as PassportModule's default.
  */
 @Injectable()
-export class AuthenticationGuard extends AuthGuard(['api-key', 'jwt']) {
+export class AuthenticationGuard extends AuthGuard() {
   constructor(
     private readonly reflector: Reflector,
     private readonly csrf: CsrfService,
@@ -53,9 +54,14 @@ export class AuthenticationGuard extends AuthGuard(['api-key', 'jwt']) {
     return true;
   }
 
-  override handleRequest<T = Principal>(error: unknown, user: T | false, _info: unknown, context: ExecutionContext): T {
+  override handleRequest<T = Principal>(error: unknown, user: T | false, info: unknown, context: ExecutionContext): T {
     if (user) return user;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
+    // The reason stays in the log (debug); the client gets one generic answer.
+    const reasons = (Array.isArray(info) ? info : [info])
+      .map((entry) => (entry instanceof Error ? entry.message : undefined))
+      .filter(Boolean);
+    request.log.debug({ reasons }, 'authentication failed');
     if (error instanceof DomainError) throw error;
     throw presentsCredentials(request)
       ? new DomainError('invalid_token', 'The access token or API key is invalid, expired or revoked.')

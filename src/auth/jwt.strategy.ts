@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { PassportStrategy } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
+import passport from 'passport';
 import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
 import type { AuthConfig } from '../config/auth.config';
 import type { KeywardConfig } from '../config/configuration';
@@ -10,6 +11,7 @@ import { ROLES, type Role } from '../database/schema';
 import { CookieService } from '../cookies/cookie.service';
 import { AccessTokenService, inspectToken, TokenRejected } from './access-token.service';
 import { bearerToken } from './credentials';
+import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import { type Principal, type Scope, scopesForRoles } from './principal';
 import { RevocationService } from './revocation.service';
 import { TrustedIssuersService } from './trusted-issuers.service';
@@ -44,6 +46,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     trustedIssuers: TrustedIssuersService,
     private readonly revocation: RevocationService,
     cookies: CookieService,
+    @Inject(PASSPORT_NAMES) names: PassportNames,
   ) {
     const auth = config.get('auth', { infer: true });
     // passport-jwt's types name Express' Request; under Fastify it receives a FastifyRequest.
@@ -85,6 +88,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     };
     super(options as unknown as StrategyOptionsWithRequest);
     this.auth = auth;
+    passport.use(names.jwt, this as unknown as passport.Strategy);
   }
 
   validate(request: WithIssuer, payload: Record<string, unknown>): Principal {
