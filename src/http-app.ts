@@ -17,7 +17,6 @@ const DOCS_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-
 /** The Fastify adapter for main.ts and the e2e factory alike. */
 export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAdapter {
   return new FastifyAdapter({
@@ -52,19 +51,23 @@ export async function configureApp(
   // JSON only, except routes flagged FORM_BODY_ROUTE (Nest's adapter parses forms); text/plain,
   // multipart and any other type → 415.
   fastify.removeContentTypeParser('text/plain');
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
-    const type = request.headers['content-type'];
-    if (type && type.toLowerCase().startsWith(FORM_TYPE)) {
+  fastify.addHook(
+    'onRequest',
+    (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
+      const type = request.headers['content-type'];
       const routeConfig = request.routeOptions.config as { acceptsForm?: boolean } | undefined;
-      if (!routeConfig?.acceptsForm) {
-        const error = Object.assign(new Error('form body on a JSON route'), {
-          code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
-          statusCode: 415,
-        });
-        throw error;
+      if (type && type.toLowerCase().startsWith(FORM_TYPE) && !routeConfig?.acceptsForm) {
+        done(
+          Object.assign(new Error('form body on a JSON route'), {
+            code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+            statusCode: 415,
+          }),
+        );
+        return;
       }
-    }
-  });
+      done();
+    },
+  );
   fastify.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
     reply.header('X-Request-Id', String(request.id));
     if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');

@@ -46,7 +46,11 @@ describe('Admin users API and the audit log', () => {
       .send({ roles: ['admin'], chatRpm: 5, chatDailyTokens: 1000 })
       .expect(200);
     expect(patched.body).toMatchObject({ roles: ['admin'], chatRpm: 5, chatDailyTokens: 1000 });
-    await request(t.server).patch(`/api/v1/admin/users/${id}`).set(as(adminToken)).send({ chatRpm: null }).expect(200);
+    await request(t.server)
+      .patch(`/api/v1/admin/users/${id}`)
+      .set(as(adminToken))
+      .send({ chatRpm: null })
+      .expect(200);
   });
 
   it('enforces the password policy and unique usernames', async () => {
@@ -97,9 +101,19 @@ describe('Admin users API and the audit log', () => {
       .post('/api/v1/auth/token')
       .send({ grant_type: 'password', username: admin.username, password: 'wrong-password-000' })
       .expect(400);
-    const res = await request(t.server).get('/api/v1/admin/audit?limit=50').set(as(adminToken)).expect(200);
+    const res = await request(t.server)
+      .get('/api/v1/admin/audit?limit=50')
+      .set(as(adminToken))
+      .expect(200);
     const events = res.body.map((row: { event: string }) => row.event);
-    expect(events).toEqual(expect.arrayContaining(['login.failed', 'login.succeeded', 'user.created', 'user.roles_changed']));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        'login.failed',
+        'login.succeeded',
+        'user.created',
+        'user.roles_changed',
+      ]),
+    );
     expect(JSON.stringify(res.body)).not.toContain('wrong-password-000');
     expect(await t.app.get(AuditService).verify()).toEqual({ ok: true, rows: expect.any(Number) });
   });
@@ -109,7 +123,7 @@ describe('Admin users API and the audit log', () => {
     await expect(db.execute(sql`update audit_log set event = 'edited'`)).rejects.toThrow();
     const first = sql`(select min(id) from audit_log)`;
     const original = await db.execute(sql`select subject from audit_log where id = ${first}`);
-    const subject = (original as unknown as { rows: { subject: string | null }[] }).rows[0].subject;
+    const subject = (original as { rows: { subject: string | null }[] }).rows[0].subject;
     await db.execute(sql`alter table audit_log disable trigger audit_log_append_only`);
     try {
       await db.execute(sql`update audit_log set subject = 'someone-else' where id = ${first}`);
@@ -128,26 +142,41 @@ describe('CLI', () => {
   let dataDir: string;
   beforeAll(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'keyward-cli-'));
-    if (!process.env.DATABASE_URL) cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+    if (!process.env.DATABASE_URL)
+      cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  async function cli(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
+  async function cli(
+    args: string[],
+    stdin = '',
+  ): Promise<{ code: number; out: string; err: string }> {
     const input = new PassThrough();
     input.end(stdin);
     let out = '';
     let err = '';
     const code = await runCli(
       args,
-      { stdin: input, stdout: { write: (s: string) => ((out += s), true) }, stderr: { write: (s: string) => ((err += s), true) } },
-      { ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}), NODE_ENV: 'test', DATA_DIR: dataDir },
+      {
+        stdin: input,
+        stdout: { write: (s: string) => ((out += s), true) },
+        stderr: { write: (s: string) => ((err += s), true) },
+      },
+      {
+        ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+        NODE_ENV: 'test',
+        DATA_DIR: dataDir,
+      },
     );
     return { code, out, err };
   }
 
   it('creates, lists and disables users and verifies the audit log', async () => {
     const name = uniqueName('cliadmin');
-    const created = await cli(['users', 'create', name, '--role', 'admin', '--password-stdin'], `${PASSWORD}\n`);
+    const created = await cli(
+      ['users', 'create', name, '--role', 'admin', '--password-stdin'],
+      `${PASSWORD}\n`,
+    );
     expect(created).toMatchObject({ code: 0, out: expect.stringContaining(`created ${name}`) });
     expect((await cli(['users', 'list'])).out).toContain(name);
     expect((await cli(['users', 'disable', name])).code).toBe(0);
@@ -158,7 +187,10 @@ describe('CLI', () => {
   });
 
   it('refuses a weak password, a missing terminal and unknown commands with clear messages', async () => {
-    const weak = await cli(['users', 'create', uniqueName('weak'), '--password-stdin'], 'password1234\n');
+    const weak = await cli(
+      ['users', 'create', uniqueName('weak'), '--password-stdin'],
+      'password1234\n',
+    );
     expect(weak.code).toBe(1);
     expect(weak.err).toMatch(/too common/);
     const noTty = await cli(['users', 'create', uniqueName('notty')]);

@@ -31,12 +31,21 @@ describe('API keys', () => {
     expect(listed).toBeDefined();
     expect(JSON.stringify(list.body)).not.toContain(created.body.key);
 
-    const me = await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
+    const me = await request(t.server)
+      .get('/api/v1/auth/me')
+      .set(bearer(created.body.key))
+      .expect(200);
     expect(me.body).toMatchObject({ id: user.id, authMethod: 'api_key' });
 
-    await request(t.server).delete(`/api/v1/keys/${created.body.id}`).set(bearer(access)).expect(204);
+    await request(t.server)
+      .delete(`/api/v1/keys/${created.body.id}`)
+      .set(bearer(access))
+      .expect(204);
     await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(401);
-    await request(t.server).delete(`/api/v1/keys/${created.body.id}`).set(bearer(access)).expect(404);
+    await request(t.server)
+      .delete(`/api/v1/keys/${created.body.id}`)
+      .set(bearer(access))
+      .expect(404);
   });
 
   it('stores only a hash of the key', async () => {
@@ -48,20 +57,41 @@ describe('API keys', () => {
   });
 
   it('refuses admin scope to non-admins and key management to keys', async () => {
-    await request(t.server).post('/api/v1/keys').set(bearer(access)).send({ name: 'x', scopes: ['admin'] }).expect(403);
+    await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(access))
+      .send({ name: 'x', scopes: ['admin'] })
+      .expect(403);
     const key = await createApiKey(t, access);
-    const res = await request(t.server).post('/api/v1/keys').set(bearer(key)).send({ name: 'more' }).expect(403);
+    const res = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(key))
+      .send({ name: 'more' })
+      .expect(403);
     expect(res.body.type).toBe('urn:keyward:problem:insufficient_scope');
   });
 
   it('refuses another user’s key id, malformed ids and unknown fields', async () => {
     const other = await createUser(t);
     const otherAccess = (await login(t, other)).access_token;
-    const created = await request(t.server).post('/api/v1/keys').set(bearer(otherAccess)).send({ name: 'theirs' }).expect(201);
-    await request(t.server).delete(`/api/v1/keys/${created.body.id}`).set(bearer(access)).expect(404);
+    const created = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(otherAccess))
+      .send({ name: 'theirs' })
+      .expect(201);
+    await request(t.server)
+      .delete(`/api/v1/keys/${created.body.id}`)
+      .set(bearer(access))
+      .expect(404);
     await request(t.server).delete('/api/v1/keys/not-a-uuid').set(bearer(access)).expect(400);
-    const extra = await request(t.server).post('/api/v1/keys').set(bearer(access)).send({ name: 'x', userId: other.id }).expect(400);
-    expect(extra.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'userId' })]));
+    const extra = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(access))
+      .send({ name: 'x', userId: other.id })
+      .expect(400);
+    expect(extra.body.errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field: 'userId' })]),
+    );
   });
 
   it('refuses an expired key and a key of a disabled user', async () => {

@@ -17,12 +17,19 @@ describe('Access-token verification (forged tokens)', () => {
     t = await createTestApp();
     user = await createUser(t);
     const tokens = await login(t, user);
-    sessionId = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString()).sid;
+    sessionId = JSON.parse(
+      Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString(),
+    ).sid;
   });
   afterAll(() => t.close());
 
   const key = () => t.config.auth.keys.signing;
-  const header = (extra: Record<string, unknown> = {}) => ({ alg: 'ES256', typ: 'at+jwt', kid: key().kid, ...extra });
+  const header = (extra: Record<string, unknown> = {}) => ({
+    alg: 'ES256',
+    typ: 'at+jwt',
+    kid: key().kid,
+    ...extra,
+  });
   const claims = (extra: Record<string, unknown> = {}) => ({
     iss: 'keyward',
     aud: 'keyward-api',
@@ -45,9 +52,11 @@ describe('Access-token verification (forged tokens)', () => {
   };
   const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const publicPem = () => Buffer.from(createPublicKey(key().key).export({ format: 'pem', type: 'spki' }) as string);
+  const publicPem = () =>
+    Buffer.from(createPublicKey(key().key).export({ format: 'pem', type: 'spki' }) as string);
 
-  const me = (token: string) => request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${token}`);
+  const me = (token: string) =>
+    request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${token}`);
 
   it('accepts a correctly signed token (control)', async () => {
     const res = await me(signed(header(), claims())).expect(200);
@@ -61,21 +70,39 @@ describe('Access-token verification (forged tokens)', () => {
   const forged: [string, () => string][] = [
     ['alg none', () => forgeJwt(header({ alg: 'none' }), claims(), { kind: 'none' })],
     ['alg NONE', () => forgeJwt(header({ alg: 'NONE' }), claims(), { kind: 'none' })],
-    ['alg nOnE with a signature', () => `${forgeJwt(header({ alg: 'nOnE' }), claims(), { kind: 'none' })}abc`],
-    ['HS256 signed with our public key (PEM)', () => forgeJwt(header({ alg: 'HS256' }), claims(), { kind: 'hs256', secret: publicPem() })],
-    ['RS256 with an attacker key', () => forgeJwt(header({ alg: 'RS256' }), claims(), { kind: 'rs256', key: rsa.privateKey })],
-    ['ES256 signed by an attacker key under our kid', () => forgeJwt(header(), claims(), { kind: 'es256', key: attacker.privateKey })],
+    [
+      'alg nOnE with a signature',
+      () => `${forgeJwt(header({ alg: 'nOnE' }), claims(), { kind: 'none' })}abc`,
+    ],
+    [
+      'HS256 signed with our public key (PEM)',
+      () => forgeJwt(header({ alg: 'HS256' }), claims(), { kind: 'hs256', secret: publicPem() }),
+    ],
+    [
+      'RS256 with an attacker key',
+      () => forgeJwt(header({ alg: 'RS256' }), claims(), { kind: 'rs256', key: rsa.privateKey }),
+    ],
+    [
+      'ES256 signed by an attacker key under our kid',
+      () => forgeJwt(header(), claims(), { kind: 'es256', key: attacker.privateKey }),
+    ],
     ['ES384 header', () => signed(header({ alg: 'ES384' }), claims())],
-    ['tampered payload (roles: admin)', () => {
-      const token = signed(header(), claims());
-      const [h, , s] = token.split('.');
-      return `${h}.${Buffer.from(JSON.stringify(claims({ roles: ['admin'] }))).toString('base64url')}.${s}`;
-    }],
-    ['tampered signature', () => {
-      const token = signed(header(), claims());
-      const last = token.at(-2) === 'A' ? 'B' : 'A';
-      return `${token.slice(0, -2)}${last}${token.at(-1)}`;
-    }],
+    [
+      'tampered payload (roles: admin)',
+      () => {
+        const token = signed(header(), claims());
+        const [h, , s] = token.split('.');
+        return `${h}.${Buffer.from(JSON.stringify(claims({ roles: ['admin'] }))).toString('base64url')}.${s}`;
+      },
+    ],
+    [
+      'tampered signature',
+      () => {
+        const token = signed(header(), claims());
+        const last = token.at(-2) === 'A' ? 'B' : 'A';
+        return `${token.slice(0, -2)}${last}${token.at(-1)}`;
+      },
+    ],
     ['missing exp', () => signed(header(), without('exp'))],
     ['missing iss', () => signed(header(), without('iss'))],
     ['wrong iss', () => signed(header(), claims({ iss: 'evil' }))],
@@ -92,11 +119,18 @@ describe('Access-token verification (forged tokens)', () => {
     ['missing kid', () => signed({ alg: 'ES256', typ: 'at+jwt' }, claims())],
     ['jku header', () => signed(header({ jku: 'http://127.0.0.1:9/jwks.json' }), claims())],
     ['x5u header', () => signed(header({ x5u: 'http://127.0.0.1:9/cert.pem' }), claims())],
-    ['embedded jwk header (attacker key)', () =>
-      forgeJwt(header({ jwk: createPublicKey(attacker.privateKey).export({ format: 'jwk' }) }), claims(), {
-        kind: 'es256',
-        key: attacker.privateKey,
-      })],
+    [
+      'embedded jwk header (attacker key)',
+      () =>
+        forgeJwt(
+          header({ jwk: createPublicKey(attacker.privateKey).export({ format: 'jwk' }) }),
+          claims(),
+          {
+            kind: 'es256',
+            key: attacker.privateKey,
+          },
+        ),
+    ],
     ['unknown crit header', () => signed(header({ crit: ['exp'] }), claims())],
     ['b64 crit extension', () => signed(header({ crit: ['b64'], b64: false }), claims())],
     ['typ JWT instead of at+jwt', () => signed(header({ typ: 'JWT' }), claims())],
@@ -105,8 +139,15 @@ describe('Access-token verification (forged tokens)', () => {
     ['missing sid', () => signed(header(), without('sid'))],
     ['larger than 8 KiB', () => signed(header(), claims({ padding: 'x'.repeat(9000) }))],
     ['two segments only', () => signed(header(), claims()).split('.').slice(0, 2).join('.')],
-    ['header not JSON', () => `bm90LWpzb24.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.c2ln`],
-    ['header JSON array', () => `${Buffer.from('[1]').toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.c2ln`],
+    [
+      'header not JSON',
+      () => `bm90LWpzb24.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.c2ln`,
+    ],
+    [
+      'header JSON array',
+      () =>
+        `${Buffer.from('[1]').toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.c2ln`,
+    ],
   ];
 
   it.each(forged)('refuses %s with 401', async (_name, make) => {

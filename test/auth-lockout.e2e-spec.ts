@@ -1,5 +1,8 @@
 import request from 'supertest';
-import { MAX_CONSECUTIVE_FAILURES, MAX_FAILURES_PER_IP_HOUR } from '../src/auth/login-throttle.service';
+import {
+  MAX_CONSECUTIVE_FAILURES,
+  MAX_FAILURES_PER_IP_HOUR,
+} from '../src/auth/login-throttle.service';
 import { createUser, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
@@ -23,7 +26,8 @@ describe('Brute-force protection', () => {
 
   it('locks a (username, IP) pair after 5 consecutive failures with a growing Retry-After', async () => {
     const ip = '198.51.100.1';
-    for (let i = 0; i < MAX_CONSECUTIVE_FAILURES; i += 1) await attempt(user.username, 'wrong-password-000', ip).expect(400);
+    for (let i = 0; i < MAX_CONSECUTIVE_FAILURES; i += 1)
+      await attempt(user.username, 'wrong-password-000', ip).expect(400);
     const locked = await attempt(user.username, user.password, ip).expect(429);
     const first = Number(locked.headers['retry-after']);
     expect(first).toBeGreaterThan(0);
@@ -44,9 +48,11 @@ describe('Brute-force protection', () => {
 
   it('resets the count on success', async () => {
     const ip = '198.51.100.3';
-    for (let i = 0; i < MAX_CONSECUTIVE_FAILURES - 1; i += 1) await attempt(user.username, 'wrong-password-000', ip).expect(400);
+    for (let i = 0; i < MAX_CONSECUTIVE_FAILURES - 1; i += 1)
+      await attempt(user.username, 'wrong-password-000', ip).expect(400);
     await attempt(user.username, user.password, ip).expect(200);
-    for (let i = 0; i < MAX_CONSECUTIVE_FAILURES - 1; i += 1) await attempt(user.username, 'wrong-password-000', ip).expect(400);
+    for (let i = 0; i < MAX_CONSECUTIVE_FAILURES - 1; i += 1)
+      await attempt(user.username, 'wrong-password-000', ip).expect(400);
     await attempt(user.username, user.password, ip).expect(200);
   });
 

@@ -5,8 +5,10 @@ import { UsersService } from '../src/users/users.service';
 import { createUser, login, PASSWORD, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
-const decode = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as Record<string, unknown>;
-const decodeHeader = (token: string) => JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()) as Record<string, unknown>;
+const decode = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as Record<string, unknown>;
+const decodeHeader = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()) as Record<string, unknown>;
 
 describe('Token endpoint, refresh rotation and revocation', () => {
   let t: TestApp;
@@ -18,9 +20,12 @@ describe('Token endpoint, refresh rotation and revocation', () => {
   });
   afterAll(() => t.close());
 
-  const me = (token: string) => request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${token}`);
+  const me = (token: string) =>
+    request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${token}`);
   const refresh = (refreshToken: string) =>
-    request(t.server).post('/api/v1/auth/token').send({ grant_type: 'refresh_token', refresh_token: refreshToken });
+    request(t.server)
+      .post('/api/v1/auth/token')
+      .send({ grant_type: 'refresh_token', refresh_token: refreshToken });
 
   it('issues RFC 9068 access tokens with the claims of the spec, no-store', async () => {
     const res = await request(t.server)
@@ -31,10 +36,20 @@ describe('Token endpoint, refresh rotation and revocation', () => {
     expect(res.body).toMatchObject({ token_type: 'Bearer', expires_in: 600 });
     expect(res.body.refresh_token).toMatch(/^[A-Za-z0-9_-]{43,}$/);
     const header = decodeHeader(res.body.access_token);
-    expect(header).toMatchObject({ alg: 'ES256', typ: 'at+jwt', kid: t.config.auth.keys.signing.kid });
+    expect(header).toMatchObject({
+      alg: 'ES256',
+      typ: 'at+jwt',
+      kid: t.config.auth.keys.signing.kid,
+    });
     const claims = decode(res.body.access_token);
-    for (const name of ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'sid', 'roles', 'scope']) expect(claims).toHaveProperty(name);
-    expect(claims).toMatchObject({ iss: 'keyward', aud: 'keyward-api', sub: user.id, roles: ['user'] });
+    for (const name of ['iss', 'aud', 'sub', 'iat', 'exp', 'jti', 'sid', 'roles', 'scope'])
+      expect(claims).toHaveProperty(name);
+    expect(claims).toMatchObject({
+      iss: 'keyward',
+      aud: 'keyward-api',
+      sub: user.id,
+      roles: ['user'],
+    });
     expect((claims.exp as number) - (claims.iat as number)).toBe(600);
   });
 
@@ -42,7 +57,13 @@ describe('Token endpoint, refresh rotation and revocation', () => {
     const res = await request(t.server)
       .post('/api/v1/auth/token')
       .type('form')
-      .send({ grant_type: 'password', username: user.username, password: user.password, client_id: '', scope: '' })
+      .send({
+        grant_type: 'password',
+        username: user.username,
+        password: user.password,
+        client_id: '',
+        scope: '',
+      })
       .expect(200);
     await me(res.body.access_token).expect(200);
   });
@@ -54,7 +75,11 @@ describe('Token endpoint, refresh rotation and revocation', () => {
       .expect(400);
     const unknown = await request(t.server)
       .post('/api/v1/auth/token')
-      .send({ grant_type: 'password', username: 'nobody_here_at_all', password: 'not-the-password-123' })
+      .send({
+        grant_type: 'password',
+        username: 'nobody_here_at_all',
+        password: 'not-the-password-123',
+      })
       .expect(400);
     expect(wrong.body).toEqual({ error: 'invalid_grant', error_description: expect.any(String) });
     expect(unknown.body).toEqual(wrong.body);
@@ -62,11 +87,19 @@ describe('Token endpoint, refresh rotation and revocation', () => {
   });
 
   it('refuses an unsupported grant type and unknown fields in OAuth2 format', async () => {
-    const res = await request(t.server).post('/api/v1/auth/token').send({ grant_type: 'client_credentials' }).expect(400);
+    const res = await request(t.server)
+      .post('/api/v1/auth/token')
+      .send({ grant_type: 'client_credentials' })
+      .expect(400);
     expect(res.body.error).toBe('unsupported_grant_type');
     const extra = await request(t.server)
       .post('/api/v1/auth/token')
-      .send({ grant_type: 'password', username: user.username, password: user.password, admin: true })
+      .send({
+        grant_type: 'password',
+        username: user.username,
+        password: user.password,
+        admin: true,
+      })
       .expect(400);
     expect(extra.body.error).toBe('invalid_request');
   });
@@ -93,7 +126,10 @@ describe('Token endpoint, refresh rotation and revocation', () => {
 
   it('leaves at most one live family when two refreshes race with one token', async () => {
     const tokens = await login(t, user);
-    const results = await Promise.all([refresh(tokens.refresh_token), refresh(tokens.refresh_token)]);
+    const results = await Promise.all([
+      refresh(tokens.refresh_token),
+      refresh(tokens.refresh_token),
+    ]);
     const winners = results.filter((res) => res.status === 200);
     expect(winners.length).toBeLessThanOrEqual(1);
     // Whatever won, no refresh token of the family can still be used afterwards.
@@ -102,24 +138,37 @@ describe('Token endpoint, refresh rotation and revocation', () => {
 
   it('revokes with RFC 7009: 200 always, the session ends', async () => {
     const tokens = await login(t, user);
-    await request(t.server).post('/api/v1/auth/revoke').type('form').send({ token: tokens.refresh_token }).expect(200);
+    await request(t.server)
+      .post('/api/v1/auth/revoke')
+      .type('form')
+      .send({ token: tokens.refresh_token })
+      .expect(200);
     await refresh(tokens.refresh_token).expect(400);
     await me(tokens.access_token).expect(401);
     await request(t.server).post('/api/v1/auth/revoke').send({ token: 'garbage' }).expect(200);
     const viaAccess = await login(t, user);
-    await request(t.server).post('/api/v1/auth/revoke').send({ token: viaAccess.access_token }).expect(200);
+    await request(t.server)
+      .post('/api/v1/auth/revoke')
+      .send({ token: viaAccess.access_token })
+      .expect(200);
     await me(viaAccess.access_token).expect(401);
   });
 
   it('logout ends this session only; logout-all ends every session', async () => {
     const a = await login(t, user);
     const b = await login(t, user);
-    await request(t.server).post('/api/v1/auth/logout').set('Authorization', `Bearer ${a.access_token}`).expect(204);
+    await request(t.server)
+      .post('/api/v1/auth/logout')
+      .set('Authorization', `Bearer ${a.access_token}`)
+      .expect(204);
     await me(a.access_token).expect(401);
     await refresh(a.refresh_token).expect(400);
     await me(b.access_token).expect(200);
     const c = await login(t, user);
-    await request(t.server).post('/api/v1/auth/logout-all').set('Authorization', `Bearer ${b.access_token}`).expect(204);
+    await request(t.server)
+      .post('/api/v1/auth/logout-all')
+      .set('Authorization', `Bearer ${b.access_token}`)
+      .expect(204);
     await me(b.access_token).expect(401);
     await me(c.access_token).expect(401);
     await refresh(c.refresh_token).expect(400);
@@ -152,18 +201,33 @@ describe('Token endpoint, refresh rotation and revocation', () => {
     const other = shared ? await createTestApp() : t;
     try {
       const tokens = await login(t, user);
-      await request(other.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${tokens.access_token}`).expect(200);
+      await request(other.server)
+        .get('/api/v1/auth/me')
+        .set('Authorization', `Bearer ${tokens.access_token}`)
+        .expect(200);
       if (shared) {
-        await request(t.server).post('/api/v1/auth/logout').set('Authorization', `Bearer ${tokens.access_token}`).expect(204);
+        await request(t.server)
+          .post('/api/v1/auth/logout')
+          .set('Authorization', `Bearer ${tokens.access_token}`)
+          .expect(204);
       } else {
-        await t.app.get(SessionsRepository).revoke(decode(tokens.access_token).sid as string, 'test');
-        await request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${tokens.access_token}`).expect(200);
+        await t.app
+          .get(SessionsRepository)
+          .revoke(decode(tokens.access_token).sid as string, 'test');
+        await request(t.server)
+          .get('/api/v1/auth/me')
+          .set('Authorization', `Bearer ${tokens.access_token}`)
+          .expect(200);
       }
       const started = Date.now();
       let status = 200;
       while (status === 200 && Date.now() - started < 5000) {
         await new Promise((resolve) => setTimeout(resolve, 200));
-        status = (await request(other.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${tokens.access_token}`)).status;
+        status = (
+          await request(other.server)
+            .get('/api/v1/auth/me')
+            .set('Authorization', `Bearer ${tokens.access_token}`)
+        ).status;
       }
       expect(status).toBe(401);
       expect(Date.now() - started).toBeLessThan(REVOCATION_POLL_MS + 2000);
@@ -175,7 +239,12 @@ describe('Token endpoint, refresh rotation and revocation', () => {
   it('publishes the verification keys and RFC 8414 metadata', async () => {
     const jwks = await request(t.server).get('/.well-known/jwks.json').expect(200);
     expect(jwks.body.keys).toHaveLength(1);
-    expect(jwks.body.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', kid: t.config.auth.keys.signing.kid });
+    expect(jwks.body.keys[0]).toMatchObject({
+      kty: 'EC',
+      crv: 'P-256',
+      alg: 'ES256',
+      kid: t.config.auth.keys.signing.kid,
+    });
     expect(jwks.body.keys[0]).not.toHaveProperty('d');
     const meta = await request(t.server).get('/.well-known/oauth-authorization-server').expect(200);
     expect(meta.body).toMatchObject({

@@ -44,7 +44,12 @@ describeBrowser('In a real browser (Chromium)', () => {
     const status = operation.locator('.live-responses-table tbody .response-col_status').first();
     await status.waitFor();
     expect((await status.innerText()).trim()).toBe('200');
-    expect(await operation.locator('.live-responses-table tbody .response-col_description').first().innerText()).toContain(user.username);
+    expect(
+      await operation
+        .locator('.live-responses-table tbody .response-col_description')
+        .first()
+        .innerText(),
+    ).toContain(user.username);
     expect(errors.filter((text) => /Content Security Policy/i.test(text))).toEqual([]);
     await page.close();
   }, 60_000);
@@ -62,7 +67,13 @@ describeBrowser('In a real browser (Chromium)', () => {
         });
         const body = (await login.json()) as { csrfToken: string };
         const me = await fetch('/api/v1/auth/me');
-        return { status: login.status, body, documentCookie: (globalThis as unknown as { document: { cookie: string } }).document.cookie, me: (await me.json()) as { username: string } };
+        return {
+          status: login.status,
+          body,
+          documentCookie: (globalThis as unknown as { document: { cookie: string } }).document
+            .cookie,
+          me: (await me.json()) as { username: string },
+        };
       },
       { username: user.username, password: user.password },
     );

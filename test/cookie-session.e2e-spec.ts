@@ -50,24 +50,40 @@ describe('Browser session on secure cookies', () => {
     const lines = setCookies(res);
     expect(lines).toHaveLength(3);
     const byName = Object.fromEntries(lines.map((line) => [line.split('=')[0], line]));
-    expect(byName['__Host-kw_access']).toMatch(/; Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
-    expect(byName['__Secure-kw_refresh']).toMatch(/; Max-Age=86\d{3}; Path=\/api\/v1\/auth\/session; HttpOnly; Secure; SameSite=Strict$/);
-    expect(byName['__Host-kw_csrf']).toMatch(/; Max-Age=86\d{3}; Path=\/; Secure; SameSite=Strict$/);
+    expect(byName['__Host-kw_access']).toMatch(
+      /; Max-Age=600; Path=\/; HttpOnly; Secure; SameSite=Strict$/,
+    );
+    expect(byName['__Secure-kw_refresh']).toMatch(
+      /; Max-Age=86\d{3}; Path=\/api\/v1\/auth\/session; HttpOnly; Secure; SameSite=Strict$/,
+    );
+    expect(byName['__Host-kw_csrf']).toMatch(
+      /; Max-Age=86\d{3}; Path=\/; Secure; SameSite=Strict$/,
+    );
     expect(byName['__Host-kw_csrf']).not.toMatch(/HttpOnly/);
     for (const line of lines) expect(line).not.toMatch(/Domain=/i);
-    expect(res.body).toEqual({ user: { id: user.id, username: user.username, roles: ['user'] }, csrfToken: expect.any(String) });
+    expect(res.body).toEqual({
+      user: { id: user.id, username: user.username, roles: ['user'] },
+      csrfToken: expect.any(String),
+    });
     const text = JSON.stringify(res.body);
     expect(text).not.toMatch(/eyJ/);
     expect(res.headers['cache-control']).toBe('no-store');
   });
 
   it('refuses a form post to the browser login (415), so a cross-site form cannot sign anyone in', async () => {
-    await request(t.server).post('/api/v1/auth/session').type('form').send({ username: user.username, password: user.password }).expect(415);
+    await request(t.server)
+      .post('/api/v1/auth/session')
+      .type('form')
+      .send({ username: user.username, password: user.password })
+      .expect(415);
   });
 
   it('authenticates GET requests with the access cookie, no CSRF token needed', async () => {
     const { jar } = await signIn();
-    const me = await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(jar)).expect(200);
+    const me = await request(t.server)
+      .get('/api/v1/auth/me')
+      .set('Cookie', cookieHeader(jar))
+      .expect(200);
     expect(me.body).toMatchObject({ id: user.id, authMethod: 'cookie' });
   });
 
@@ -81,23 +97,43 @@ describe('Browser session on secure cookies', () => {
       .set('Authorization', `Bearer ${bearer}`)
       .expect(200);
     expect(me.body).toMatchObject({ id: other.id, authMethod: 'jwt' });
-    await request(t.server).post('/api/v1/keys').set('Cookie', cookieHeader(jar)).set('Authorization', `Bearer ${bearer}`).send({ name: 'k' }).expect(201);
+    await request(t.server)
+      .post('/api/v1/keys')
+      .set('Cookie', cookieHeader(jar))
+      .set('Authorization', `Bearer ${bearer}`)
+      .send({ name: 'k' })
+      .expect(201);
     // A bad Authorization header is not rescued by a valid cookie.
-    await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(jar)).set('Authorization', 'Bearer nope').expect(401);
+    await request(t.server)
+      .get('/api/v1/auth/me')
+      .set('Cookie', cookieHeader(jar))
+      .set('Authorization', 'Bearer nope')
+      .expect(401);
   });
 
   describe('CSRF on cookie-authenticated unsafe requests', () => {
     it('passes with the session token', async () => {
       const { jar, csrf } = await signIn();
-      await request(t.server).post('/api/v1/keys').set('Cookie', cookieHeader(jar)).set('X-CSRF-Token', csrf).send({ name: 'ok' }).expect(201);
+      await request(t.server)
+        .post('/api/v1/keys')
+        .set('Cookie', cookieHeader(jar))
+        .set('X-CSRF-Token', csrf)
+        .send({ name: 'ok' })
+        .expect(201);
     });
 
     it.each([
       ['no token', (_csrf: string) => ({})],
       ['a wrong token', (_csrf: string) => ({ 'X-CSRF-Token': 'abc.def' })],
-      ['a foreign Origin', (csrf: string) => ({ 'X-CSRF-Token': csrf, Origin: 'https://evil.example' })],
+      [
+        'a foreign Origin',
+        (csrf: string) => ({ 'X-CSRF-Token': csrf, Origin: 'https://evil.example' }),
+      ],
       ['Origin: null', (csrf: string) => ({ 'X-CSRF-Token': csrf, Origin: 'null' })],
-      ['Sec-Fetch-Site: cross-site', (csrf: string) => ({ 'X-CSRF-Token': csrf, 'Sec-Fetch-Site': 'cross-site' })],
+      [
+        'Sec-Fetch-Site: cross-site',
+        (csrf: string) => ({ 'X-CSRF-Token': csrf, 'Sec-Fetch-Site': 'cross-site' }),
+      ],
     ])('refuses %s with 403', async (_name, headers) => {
       const { jar, csrf } = await signIn();
       const res = await request(t.server)
@@ -113,7 +149,12 @@ describe('Browser session on secure cookies', () => {
       const a = await signIn();
       const b = await signIn();
       const jar = { ...a.jar, '__Host-kw_csrf': b.csrf };
-      await request(t.server).post('/api/v1/keys').set('Cookie', cookieHeader(jar)).set('X-CSRF-Token', b.csrf).send({ name: 'x' }).expect(403);
+      await request(t.server)
+        .post('/api/v1/keys')
+        .set('Cookie', cookieHeader(jar))
+        .set('X-CSRF-Token', b.csrf)
+        .send({ name: 'x' })
+        .expect(403);
     });
 
     it('accepts a same-origin Origin header', async () => {
@@ -131,7 +172,10 @@ describe('Browser session on secure cookies', () => {
 
   it('rotates the session on refresh (CSRF required) and refuses the old refresh cookie afterwards', async () => {
     const { jar, csrf } = await signIn();
-    await request(t.server).post('/api/v1/auth/session/refresh').set('Cookie', cookieHeader(jar)).expect(403);
+    await request(t.server)
+      .post('/api/v1/auth/session/refresh')
+      .set('Cookie', cookieHeader(jar))
+      .expect(403);
     const refreshed = await request(t.server)
       .post('/api/v1/auth/session/refresh')
       .set('Cookie', cookieHeader(jar))
@@ -153,25 +197,43 @@ describe('Browser session on secure cookies', () => {
 
   it('clears the cookies on logout and refuses the old access cookie within 5 s', async () => {
     const { jar, csrf } = await signIn();
-    const res = await request(t.server).delete('/api/v1/auth/session').set('Cookie', cookieHeader(jar)).set('X-CSRF-Token', csrf).expect(204);
+    const res = await request(t.server)
+      .delete('/api/v1/auth/session')
+      .set('Cookie', cookieHeader(jar))
+      .set('X-CSRF-Token', csrf)
+      .expect(204);
     const cleared = setCookies(res);
     expect(cleared).toHaveLength(3);
     for (const line of cleared) expect(line).toMatch(/Max-Age=0/);
     const started = Date.now();
     let status = 200;
     while (status === 200 && Date.now() - started < 5000) {
-      status = (await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(jar))).status;
+      status = (await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(jar)))
+        .status;
       if (status === 200) await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(status).toBe(401);
-    await request(t.server).post('/api/v1/auth/session/refresh').set('Cookie', cookieHeader(jar)).set('X-CSRF-Token', csrf).expect(401);
+    await request(t.server)
+      .post('/api/v1/auth/session/refresh')
+      .set('Cookie', cookieHeader(jar))
+      .set('X-CSRF-Token', csrf)
+      .expect(401);
   });
 
   it('treats tampered access, refresh and CSRF cookies as absent (401/403), never 500', async () => {
     const { jar, csrf } = await signIn();
-    const flip = (value: string) => `${value.slice(0, -3)}${value.at(-3) === 'A' ? 'B' : 'A'}${value.slice(-2)}`;
-    await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader({ ...jar, '__Host-kw_access': flip(jar['__Host-kw_access']) })).expect(401);
-    for (const bad of [flip(jar['__Secure-kw_refresh']), 'e1.garbage.value', '%%%', 'x'.repeat(4000)]) {
+    const flip = (value: string) =>
+      `${value.slice(0, -3)}${value.at(-3) === 'A' ? 'B' : 'A'}${value.slice(-2)}`;
+    await request(t.server)
+      .get('/api/v1/auth/me')
+      .set('Cookie', cookieHeader({ ...jar, '__Host-kw_access': flip(jar['__Host-kw_access']) }))
+      .expect(401);
+    for (const bad of [
+      flip(jar['__Secure-kw_refresh']),
+      'e1.garbage.value',
+      '%%%',
+      'x'.repeat(4000),
+    ]) {
       await request(t.server)
         .post('/api/v1/auth/session/refresh')
         .set('Cookie', cookieHeader({ ...jar, '__Secure-kw_refresh': bad }))
@@ -192,7 +254,9 @@ describe('Browser session on secure cookies', () => {
     expect(sealed).not.toContain('secret value');
     expect(cookies.sealer.decrypt('n', sealed)).toBe('secret value');
     expect(cookies.sealer.decrypt('other-name', sealed)).toBeUndefined();
-    expect(cookies.sealer.decrypt('n', cookies.sealer.encrypt('n', 'v', 60, Date.now() - 120_000))).toBeUndefined();
+    expect(
+      cookies.sealer.decrypt('n', cookies.sealer.encrypt('n', 'v', 60, Date.now() - 120_000)),
+    ).toBeUndefined();
     const signed = cookies.sealer.sign('n', 'visible', 60);
     expect(cookies.sealer.unsign('n', signed)).toBe('visible');
     expect(cookies.sealer.unsign('n', signed.replace('.', '.9'))).toBeUndefined();
@@ -211,9 +275,16 @@ describe('Cookies in plain-http development (COOKIE_SECURE=false)', () => {
   it('drops Secure and the prefixes, keeps HttpOnly and SameSite', async () => {
     t = await createTestApp({ COOKIE_SECURE: 'false' });
     const user = await createUser(t);
-    const res = await request(t.server).post('/api/v1/auth/session').send({ username: user.username, password: user.password }).expect(200);
+    const res = await request(t.server)
+      .post('/api/v1/auth/session')
+      .send({ username: user.username, password: user.password })
+      .expect(200);
     const lines = setCookies(res);
-    expect(lines.map((line) => line.split('=')[0]).sort()).toEqual(['kw_access', 'kw_csrf', 'kw_refresh']);
+    expect(lines.map((line) => line.split('=')[0]).sort()).toEqual([
+      'kw_access',
+      'kw_csrf',
+      'kw_refresh',
+    ]);
     for (const line of lines) {
       expect(line).not.toMatch(/Secure/);
       expect(line).toMatch(/SameSite=Strict/);

@@ -70,8 +70,15 @@ describe('HTTP foundation', () => {
 
   it('refuses non-object bodies and constructor keys in the documented format', async () => {
     for (const body of ['[1,2]', '"text"', '42', 'null']) {
-      const res = await request(t.server).post('/api/v1/auth/token').set('Content-Type', 'application/json').send(body);
-      expect({ body, status: res.status, error: res.body.error }).toEqual({ body, status: 400, error: 'invalid_request' });
+      const res = await request(t.server)
+        .post('/api/v1/auth/token')
+        .set('Content-Type', 'application/json')
+        .send(body);
+      expect({ body, status: res.status, error: res.body.error }).toEqual({
+        body,
+        status: 400,
+        error: 'invalid_request',
+      });
     }
     const ctor = await request(t.server)
       .post('/api/v1/auth/token')
@@ -102,7 +109,10 @@ describe('HTTP foundation', () => {
       expect(res.body.type).toBe('urn:keyward:problem:unsupported_media_type');
     }
     // The token endpoint alone also takes forms (OAuth2).
-    const token = await request(t.server).post('/api/v1/auth/token').type('form').send('grant_type=password');
+    const token = await request(t.server)
+      .post('/api/v1/auth/token')
+      .type('form')
+      .send('grant_type=password');
     expect(token.status).toBe(400);
   });
 

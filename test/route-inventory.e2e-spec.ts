@@ -75,12 +75,19 @@ describe('Route inventory (deny by default)', () => {
   it('finds the routes of every feature', () => {
     expect(routes.length).toBeGreaterThan(15);
     expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(
-      expect.arrayContaining(['GET /api/v1/auth/me', 'POST /api/v1/keys', 'PATCH /api/v1/admin/users/:id']),
+      expect.arrayContaining([
+        'GET /api/v1/auth/me',
+        'POST /api/v1/keys',
+        'PATCH /api/v1/admin/users/:id',
+      ]),
     );
   });
 
   it('marks exactly the listed routes @Public()', () => {
-    const marked = routes.filter((r) => r.isPublic).map((r) => `${r.method} ${r.path}`).sort();
+    const marked = routes
+      .filter((r) => r.isPublic)
+      .map((r) => `${r.method} ${r.path}`)
+      .sort();
     expect(marked).toEqual(PUBLIC_ROUTES);
   });
 

@@ -34,7 +34,9 @@ export class AdminUsersController {
   }
 
   @Post()
-  @ApiOperation({ summary: 'Create a user (password policy: 12–128 characters, not a common password)' })
+  @ApiOperation({
+    summary: 'Create a user (password policy: 12–128 characters, not a common password)',
+  })
   @ApiCreatedResponse({ type: AdminUserDto })
   async create(
     @Body() body: CreateUserDto,
@@ -56,7 +58,9 @@ export class AdminUsersController {
   }
 
   @Patch(':id')
-  @ApiOperation({ summary: 'Change roles, disable, reset the password or set per-user chat limits' })
+  @ApiOperation({
+    summary: 'Change roles, disable, reset the password or set per-user chat limits',
+  })
   @ApiOkResponse({ type: AdminUserDto })
   async update(
     @Param('id', new ParseUUIDPipe()) id: string,

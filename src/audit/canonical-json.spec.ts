@@ -9,7 +9,14 @@ describe(canonicalJson.name, () => {
   });
 
   it('chains: the same row under another previous hash hashes differently', () => {
-    const row = { at: new Date(0), event: 'logout', actorId: null, subject: 's', ip: null, details: {} };
+    const row = {
+      at: new Date(0),
+      event: 'logout',
+      actorId: null,
+      subject: 's',
+      ip: null,
+      details: {},
+    };
     const first = chainHash(GENESIS_HASH, row);
     expect(chainHash(first, row)).not.toBe(first);
     expect(chainHash(GENESIS_HASH, { ...row, subject: 't' })).not.toBe(first);

@@ -62,10 +62,14 @@ function decodeJson(segment: string): Record<string, unknown> {
  * header, and none of the header parameters that make verifiers misbehave. Returns the
  * header and the (unverified) payload so the caller can pick the issuer and key.
  */
-export function inspectToken(token: string): { header: InspectedHeader; payload: Record<string, unknown> } {
+export function inspectToken(token: string): {
+  header: InspectedHeader;
+  payload: Record<string, unknown>;
+} {
   if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) throw new TokenRejected('token too large');
   const parts = token.split('.');
-  if (parts.length !== 3 || parts[2].length === 0) throw new TokenRejected('not a signed compact JWS');
+  if (parts.length !== 3 || parts[2].length === 0)
+    throw new TokenRejected('not a signed compact JWS');
   const header = decodeJson(parts[0]);
   const payload = decodeJson(parts[1]);
   if (typeof header.alg !== 'string') throw new TokenRejected('alg missing');
@@ -76,10 +80,12 @@ export function inspectToken(token: string): { header: InspectedHeader; payload:
   // We implement no JWS extension, so any `crit` names one we do not understand (RFC 7515 §4.1.11).
   if ('crit' in header) throw new TokenRejected('crit header present');
   if ('b64' in header) throw new TokenRejected('b64 header present');
-  if (header.kid !== undefined && typeof header.kid !== 'string') throw new TokenRejected('kid not a string');
-  if (header.typ !== undefined && typeof header.typ !== 'string') throw new TokenRejected('typ not a string');
+  if (header.kid !== undefined && typeof header.kid !== 'string')
+    throw new TokenRejected('kid not a string');
+  if (header.typ !== undefined && typeof header.typ !== 'string')
+    throw new TokenRejected('typ not a string');
   return {
-    header: { alg: header.alg, kid: header.kid as string | undefined, typ: header.typ as string | undefined },
+    header: { alg: header.alg, kid: header.kid, typ: header.typ },
     payload,
   };
 }
@@ -109,7 +115,8 @@ export class AccessTokenService {
   verificationKey(header: InspectedHeader): KeyObject {
     if (header.alg !== this.auth.keys.algorithm) throw new TokenRejected('unexpected alg');
     if (!isAccessTokenType(header.typ)) throw new TokenRejected('typ is not at+jwt');
-    const entry = header.kid === undefined ? undefined : this.auth.keys.verification.get(header.kid);
+    const entry =
+      header.kid === undefined ? undefined : this.auth.keys.verification.get(header.kid);
     if (!entry) throw new TokenRejected('unknown kid');
     return entry.key;
   }
@@ -127,13 +134,18 @@ export class AccessTokenService {
         audience: this.auth.audience,
         clockTolerance: this.auth.clockToleranceSeconds,
       });
-      return typeof payload === 'object' && typeof payload.sid === 'string' ? payload.sid : undefined;
+      return typeof payload === 'object' && typeof payload.sid === 'string'
+        ? payload.sid
+        : undefined;
     } catch {
       return undefined;
     }
   }
 
-  issue(user: { id: string; username: string; roles: readonly Role[] }, sessionId: string): IssuedAccessToken {
+  issue(
+    user: { id: string; username: string; roles: readonly Role[] },
+    sessionId: string,
+  ): IssuedAccessToken {
     const jti = randomUUID();
     const { signing, algorithm } = this.auth.keys;
     const token = this.jwt.sign(

@@ -36,7 +36,12 @@ export class ApiKeysRepository {
 
   async findWithOwnerByHash(keyHash: string): Promise<ApiKeyOwner | undefined> {
     const [row] = await this.database.db
-      .select({ key: apiKeys, username: users.username, roles: users.roles, disabled: users.disabled })
+      .select({
+        key: apiKeys,
+        username: users.username,
+        roles: users.roles,
+        disabled: users.disabled,
+      })
       .from(apiKeys)
       .innerJoin(users, eq(users.id, apiKeys.userId))
       .where(eq(apiKeys.keyHash, keyHash))

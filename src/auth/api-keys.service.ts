@@ -56,7 +56,9 @@ export class ApiKeysService {
       throw new DomainError('forbidden', 'Only admins can create keys with the admin scope.');
     }
     const key = `kw_${randomToken()}`;
-    const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86400_000) : null;
+    const expiresAt = input.expiresInDays
+      ? new Date(Date.now() + input.expiresInDays * 86400_000)
+      : null;
     const row = await this.repository.insert({
       userId: owner.userId,
       name: input.name,
@@ -90,7 +92,8 @@ export class ApiKeysService {
     const hash = sha256(key);
     const row = await this.repository.revokeByHash(hash);
     this.cache.delete(hash);
-    if (row) await this.audit.record('api_key.revoked', { actorId: row.userId, subject: row.id, ip });
+    if (row)
+      await this.audit.record('api_key.revoked', { actorId: row.userId, subject: row.id, ip });
   }
 
   /** The principal for a `kw_` key, or undefined when it is unknown, revoked or expired. */
@@ -112,14 +115,17 @@ export class ApiKeysService {
           username: found.username,
           roles: found.roles,
           // A key keeps `admin` only while its owner is still an admin.
-          scopes: found.key.scopes.filter((scope) => scope !== 'admin' || found.roles.includes('admin')),
+          scopes: found.key.scopes.filter(
+            (scope) => scope !== 'admin' || found.roles.includes('admin'),
+          ),
           authMethod: 'api_key',
           apiKeyId: found.key.id,
         }
       : null;
     let until = now + CACHE_TTL_MS;
     if (valid && found.key.expiresAt) until = Math.min(until, found.key.expiresAt.getTime());
-    if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+    if (this.cache.size >= CACHE_MAX_ENTRIES)
+      this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(hash, { principal, until });
     if (principal?.apiKeyId) this.touch(principal.apiKeyId, now);
     return principal ?? undefined;

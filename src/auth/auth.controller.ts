@@ -32,23 +32,43 @@ export class AuthController {
   @HttpCode(204)
   @ApiOperation({ summary: 'End this session: its refresh token and access tokens stop working' })
   @ApiNoContentResponse()
-  async logout(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
+  async logout(
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
     if (!principal.sessionId) {
-      throw new DomainError('validation_failed', 'This credential has no session; revoke an API key with DELETE /api/v1/keys/:id.');
+      throw new DomainError(
+        'validation_failed',
+        'This credential has no session; revoke an API key with DELETE /api/v1/keys/:id.',
+      );
     }
     await this.sessions.revoke(principal.sessionId, 'logout');
-    await this.audit.record('logout', { actorId: principal.userId, subject: principal.sessionId, ip: request.ip });
+    await this.audit.record('logout', {
+      actorId: principal.userId,
+      subject: principal.sessionId,
+      ip: request.ip,
+    });
   }
 
   @Post('logout-all')
   @HttpCode(204)
   @ApiOperation({ summary: 'End every session of the user (API keys stay valid)' })
   @ApiNoContentResponse()
-  async logoutAll(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest): Promise<void> {
+  async logoutAll(
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
     if (principal.authMethod === 'external') {
-      throw new DomainError('validation_failed', 'Sessions of external issuers are managed by that issuer.');
+      throw new DomainError(
+        'validation_failed',
+        'Sessions of external issuers are managed by that issuer.',
+      );
     }
     const count = await this.sessions.revokeAllForUser(principal.userId, 'logout_all');
-    await this.audit.record('logout.all', { actorId: principal.userId, ip: request.ip, details: { sessions: count } });
+    await this.audit.record('logout.all', {
+      actorId: principal.userId,
+      ip: request.ip,
+      details: { sessions: count },
+    });
   }
 }

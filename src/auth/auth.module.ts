@@ -34,7 +34,13 @@ import { WellKnownController } from './well-known.controller';
     }),
     JwtModule.register({}),
   ],
-  controllers: [TokenController, AuthController, SessionController, ApiKeysController, WellKnownController],
+  controllers: [
+    TokenController,
+    AuthController,
+    SessionController,
+    ApiKeysController,
+    WellKnownController,
+  ],
   providers: [
     // Deny by default: every route needs a credential unless marked @Public().
     { provide: APP_GUARD, useClass: AuthenticationGuard },

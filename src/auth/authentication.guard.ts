@@ -32,7 +32,10 @@ export class AuthenticationGuard extends AuthGuard() {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (QUERY_TOKEN.test(request.url)) {
       // RFC 6750 §2.3 / RFC 9700 §4.3.2: URLs end up in logs and Referer headers.
-      throw new DomainError('invalid_token', 'Tokens are not accepted in the URL; use the Authorization header.');
+      throw new DomainError(
+        'invalid_token',
+        'Tokens are not accepted in the URL; use the Authorization header.',
+      );
     }
     await super.canActivate(context);
     const principal = (request as FastifyRequest & { user: Principal }).user;
@@ -47,14 +50,25 @@ export class AuthenticationGuard extends AuthGuard() {
     const scopes = this.reflector.getAllAndOverride<Scope[] | undefined>(SCOPES_KEY, targets);
     const missing = scopes?.filter((scope) => !principal.scopes.includes(scope)) ?? [];
     if (missing.length) {
-      throw new DomainError('insufficient_scope', `This credential lacks the ${missing.join(', ')} scope.`, {
-        headers: { 'WWW-Authenticate': `Bearer realm="keyward", error="insufficient_scope", scope="${missing.join(' ')}"` },
-      });
+      throw new DomainError(
+        'insufficient_scope',
+        `This credential lacks the ${missing.join(', ')} scope.`,
+        {
+          headers: {
+            'WWW-Authenticate': `Bearer realm="keyward", error="insufficient_scope", scope="${missing.join(' ')}"`,
+          },
+        },
+      );
     }
     return true;
   }
 
-  override handleRequest<T = Principal>(error: unknown, user: T | false, info: unknown, context: ExecutionContext): T {
+  override handleRequest<T = Principal>(
+    error: unknown,
+    user: T | false,
+    info: unknown,
+    context: ExecutionContext,
+  ): T {
     if (user) return user;
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     // The reason stays in the log (debug); the client gets one generic answer.
@@ -64,7 +78,10 @@ export class AuthenticationGuard extends AuthGuard() {
     request.log.debug({ reasons }, 'authentication failed');
     if (error instanceof DomainError) throw error;
     throw presentsCredentials(request)
-      ? new DomainError('invalid_token', 'The access token or API key is invalid, expired or revoked.')
+      ? new DomainError(
+          'invalid_token',
+          'The access token or API key is invalid, expired or revoked.',
+        )
       : new DomainError('unauthenticated', 'Authentication is required.');
   }
 }

@@ -20,5 +20,8 @@ export function bearerToken(request: FastifyRequest, kind: CredentialKind): stri
 
 /** Whether the request presents any credential at all (for the right 401 flavour). */
 export function presentsCredentials(request: FastifyRequest): boolean {
-  return typeof request.headers.authorization === 'string' || Object.keys(request.cookies ?? {}).some((name) => name.includes('kw_access'));
+  return (
+    typeof request.headers.authorization === 'string' ||
+    Object.keys(request.cookies ?? {}).some((name) => name.includes('kw_access'))
+  );
 }

@@ -53,7 +53,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     const options = {
       // Authorization wins: the access cookie is read only when no Authorization header is sent.
       jwtFromRequest: (request: FastifyRequest) =>
-        request.headers.authorization === undefined ? (cookies.read(request, 'access') ?? null) : bearerToken(request, 'jwt'),
+        request.headers.authorization === undefined
+          ? (cookies.read(request, 'access') ?? null)
+          : bearerToken(request, 'jwt'),
       passReqToCallback: true,
       algorithms: ['ES256', 'RS256', 'HS256'],
       jsonWebTokenOptions: { clockTolerance: auth.clockToleranceSeconds },
@@ -79,7 +81,11 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
         }
         const issuer = trustedIssuers.find(payload.iss);
         if (!issuer) return done(new TokenRejected('unknown issuer'));
-        request[ISSUER_CONTEXT] = { kind: 'external', issuer: issuer.issuer, audience: issuer.audience };
+        request[ISSUER_CONTEXT] = {
+          kind: 'external',
+          issuer: issuer.issuer,
+          audience: issuer.audience,
+        };
         trustedIssuers.verificationKey(issuer, header).then(
           (key) => done(null, key),
           (error: Error) => done(error),
@@ -97,8 +103,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     const skew = this.auth.clockToleranceSeconds;
     if (!context) throw new TokenRejected('no issuer context');
     if (typeof payload.exp !== 'number') throw new TokenRejected('exp missing');
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new TokenRejected('sub missing');
-    if (typeof payload.iat === 'number' && payload.iat > now + skew) throw new TokenRejected('iat in the future');
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0)
+      throw new TokenRejected('sub missing');
+    if (typeof payload.iat === 'number' && payload.iat > now + skew)
+      throw new TokenRejected('iat in the future');
     if (context.kind === 'external') {
       if (payload.iss !== context.issuer || !audienceIncludes(payload.aud, context.audience)) {
         throw new TokenRejected('iss or aud mismatch');
@@ -106,7 +114,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       const roles = rolesFrom(payload.roles);
       return {
         userId: `${context.issuer}#${payload.sub}`,
-        username: typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
+        username:
+          typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
         roles: roles.length ? roles : ['user'],
         scopes: scopesForRoles(roles.length ? roles : ['user']).filter((s) => s !== 'keys'),
         authMethod: 'external',
@@ -117,13 +126,15 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       throw new TokenRejected('iss or aud mismatch');
     }
     if (typeof payload.iat !== 'number') throw new TokenRejected('iat missing');
-    if (typeof payload.jti !== 'string' || typeof payload.sid !== 'string') throw new TokenRejected('jti or sid missing');
+    if (typeof payload.jti !== 'string' || typeof payload.sid !== 'string')
+      throw new TokenRejected('jti or sid missing');
     if (this.revocation.isRevoked(payload.sid)) throw new TokenRejected('session revoked');
     const roles = rolesFrom(payload.roles);
     const granted = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
     return {
       userId: payload.sub,
-      username: typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
+      username:
+        typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
       roles,
       // A token never gets more than its roles allow, whatever its scope claim says.
       scopes: scopesForRoles(roles).filter((scope: Scope) => granted.includes(scope)),

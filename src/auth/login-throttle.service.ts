@@ -29,7 +29,11 @@ export class LoginThrottleService {
     private readonly audit: AuditService,
   ) {
     // Consecutive failures per (username, IP); a success deletes the count.
-    this.failures = limiters.create({ keyPrefix: 'login_fail', points: 1_000_000, duration: 86400 });
+    this.failures = limiters.create({
+      keyPrefix: 'login_fail',
+      points: 1_000_000,
+      duration: 86400,
+    });
     this.locks = limiters.create({ keyPrefix: 'login_lock', points: 1, duration: 1 });
     this.ipFailures = limiters.create({
       keyPrefix: 'login_fail_ip',
@@ -50,18 +54,26 @@ export class LoginThrottleService {
     ]);
     const waits: number[] = [];
     if (lock && lock.consumedPoints > 1) waits.push(lock.msBeforeNext);
-    if (ipCount && ipCount.consumedPoints >= MAX_FAILURES_PER_IP_HOUR) waits.push(ipCount.msBeforeNext);
+    if (ipCount && ipCount.consumedPoints >= MAX_FAILURES_PER_IP_HOUR)
+      waits.push(ipCount.msBeforeNext);
     if (waits.length) {
       const retryAfterSeconds = Math.ceil(Math.max(...waits) / 1000);
-      throw new DomainError('too_many_attempts', `Too many failed sign-ins. Try again in ${retryAfterSeconds} s.`, {
-        retryAfterSeconds,
-      });
+      throw new DomainError(
+        'too_many_attempts',
+        `Too many failed sign-ins. Try again in ${retryAfterSeconds} s.`,
+        {
+          retryAfterSeconds,
+        },
+      );
     }
   }
 
   async recordFailure(username: string, ip: string): Promise<void> {
     const key = LoginThrottleService.pairKey(username, ip);
-    const [count] = await Promise.all([this.failures.penalty(key, 1), this.ipFailures.penalty(ip, 1)]);
+    const [count] = await Promise.all([
+      this.failures.penalty(key, 1),
+      this.ipFailures.penalty(ip, 1),
+    ]);
     if (count.consumedPoints >= MAX_CONSECUTIVE_FAILURES) {
       const seconds = lockSeconds(count.consumedPoints);
       await this.locks.block(key, seconds);

@@ -15,7 +15,12 @@ export class LoginService {
     private readonly audit: AuditService,
   ) {}
 
-  async login(username: string, password: string, ip: string, kind: SessionKind): Promise<IssuedSession> {
+  async login(
+    username: string,
+    password: string,
+    ip: string,
+    kind: SessionKind,
+  ): Promise<IssuedSession> {
     await this.throttle.assertAllowed(username, ip);
     // Unknown user, disabled user and wrong password take the same path and time.
     const user = await this.users.verifyCredentials(username, password);

@@ -61,7 +61,9 @@ export class RevocationService implements OnModuleInit, OnApplicationShutdown {
   private async readRevocations(): Promise<void> {
     const started = new Date();
     try {
-      const rows = await this.sessions.revokedSince(new Date(this.lastPoll.getTime() - POLL_OVERLAP_MS));
+      const rows = await this.sessions.revokedSince(
+        new Date(this.lastPoll.getTime() - POLL_OVERLAP_MS),
+      );
       this.markRevoked(rows.map((row) => row.id));
       this.lastPoll = started;
       if (this.failing) this.logger.log('Revocation poll recovered');
@@ -69,7 +71,9 @@ export class RevocationService implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       // Authentication keeps working on what this instance already knows.
       if (!this.failing) {
-        this.logger.warn(`Revocation poll failed, using the revocations already known: ${(error as Error).message}`);
+        this.logger.warn(
+          `Revocation poll failed, using the revocations already known: ${(error as Error).message}`,
+        );
       }
       this.failing = true;
     }

@@ -1,5 +1,13 @@
 import { Body, Controller, Delete, Header, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { ApiCookieAuth, ApiForbiddenResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCookieAuth,
+  ApiForbiddenResponse,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
@@ -35,7 +43,8 @@ export class SessionController {
   @Header('Cache-Control', 'no-store')
   @ApiOperation({
     summary: 'Browser sign-in: sets the session cookies; JSON only (a form post is 415)',
-    description: 'Sets the access, refresh and CSRF cookies. The body holds the user and the CSRF token, never a token.',
+    description:
+      'Sets the access, refresh and CSRF cookies. The body holds the user and the CSRF token, never a token.',
   })
   @ApiOkResponse({ type: SessionDto })
   async create(
@@ -45,7 +54,10 @@ export class SessionController {
   ): Promise<SessionDto> {
     const session = await this.login.login(body.username, body.password, request.ip, 'cookie');
     const user = await this.users.get(session.userId);
-    return { user: { id: user.id, username: user.username, roles: [...user.roles] }, csrfToken: this.setCookies(reply, session) };
+    return {
+      user: { id: user.id, username: user.username, roles: [...user.roles] },
+      csrfToken: this.setCookies(reply, session),
+    };
   }
 
   @Public()
@@ -57,16 +69,24 @@ export class SessionController {
   @ApiOperation({ summary: 'Rotate the cookie session (new access and refresh cookies)' })
   @ApiOkResponse({ type: SessionDto })
   @ApiForbiddenResponse({ description: 'CSRF token missing, wrong, or of another session' })
-  async refresh(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<SessionDto> {
+  async refresh(
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<SessionDto> {
     const refreshToken = await this.authenticate(request);
-    const session = await this.sessions.refresh(refreshToken, 'cookie', request.ip).catch((error: unknown) => {
-      this.clearCookies(reply);
-      throw error instanceof DomainError && error.code === 'invalid_grant'
-        ? new DomainError('unauthenticated', 'The session has ended; sign in again.')
-        : error;
-    });
+    const session = await this.sessions
+      .refresh(refreshToken, 'cookie', request.ip)
+      .catch((error: unknown) => {
+        this.clearCookies(reply);
+        throw error instanceof DomainError && error.code === 'invalid_grant'
+          ? new DomainError('unauthenticated', 'The session has ended; sign in again.')
+          : error;
+      });
     const user = await this.users.get(session.userId);
-    return { user: { id: user.id, username: user.username, roles: [...user.roles] }, csrfToken: this.setCookies(reply, session) };
+    return {
+      user: { id: user.id, username: user.username, roles: [...user.roles] },
+      csrfToken: this.setCookies(reply, session),
+    };
   }
 
   @Public()
@@ -76,12 +96,19 @@ export class SessionController {
   @ApiHeader({ name: 'X-CSRF-Token', required: true })
   @ApiOperation({ summary: 'Sign out: ends the session and clears the cookies' })
   @ApiNoContentResponse()
-  async remove(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
+  async remove(
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<void> {
     const refreshToken = await this.authenticate(request);
     const ended = await this.sessions.revokeByRefreshToken(refreshToken);
     this.clearCookies(reply);
     if (ended) {
-      await this.audit.record('logout', { actorId: ended.userId, subject: ended.sessionId, ip: request.ip });
+      await this.audit.record('logout', {
+        actorId: ended.userId,
+        subject: ended.sessionId,
+        ip: request.ip,
+      });
     }
   }
 

@@ -23,11 +23,19 @@ export class SessionsRepository {
     return this.database.db.transaction(async (tx) => {
       const [session] = await tx
         .insert(authSessions)
-        .values({ userId: values.userId, kind: values.kind, absoluteExpiresAt: values.absoluteExpiresAt })
+        .values({
+          userId: values.userId,
+          kind: values.kind,
+          absoluteExpiresAt: values.absoluteExpiresAt,
+        })
         .returning({ id: authSessions.id });
       await tx
         .insert(refreshTokens)
-        .values({ sessionId: session.id, tokenHash: values.tokenHash, expiresAt: values.tokenExpiresAt });
+        .values({
+          sessionId: session.id,
+          tokenHash: values.tokenHash,
+          expiresAt: values.tokenExpiresAt,
+        });
       return session.id;
     });
   }
@@ -84,7 +92,11 @@ export class SessionsRepository {
       const successor = next(session.absoluteExpiresAt);
       await tx
         .insert(refreshTokens)
-        .values({ sessionId: claimed.sessionId, tokenHash: successor.tokenHash, expiresAt: successor.expiresAt });
+        .values({
+          sessionId: claimed.sessionId,
+          tokenHash: successor.tokenHash,
+          expiresAt: successor.expiresAt,
+        });
       return {
         kind: 'rotated',
         sessionId: claimed.sessionId,
@@ -94,7 +106,9 @@ export class SessionsRepository {
     });
   }
 
-  async findSessionByTokenHash(tokenHash: string): Promise<{ sessionId: string; userId: string } | undefined> {
+  async findSessionByTokenHash(
+    tokenHash: string,
+  ): Promise<{ sessionId: string; userId: string } | undefined> {
     const [row] = await this.database.db
       .select({ sessionId: refreshTokens.sessionId, userId: authSessions.userId })
       .from(refreshTokens)

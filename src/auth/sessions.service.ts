@@ -45,7 +45,9 @@ export class SessionsService implements OnModuleInit {
 
   onModuleInit(): void {
     // Disable and password change end every session of the user (SPEC "Identity").
-    this.users.onSessionsEnded((userId) => this.revokeAllForUser(userId, 'user_changed').then(() => undefined));
+    this.users.onSessionsEnded((userId) =>
+      this.revokeAllForUser(userId, 'user_changed').then(() => undefined),
+    );
   }
 
   async start(user: User, kind: SessionKind): Promise<IssuedSession> {
@@ -76,10 +78,14 @@ export class SessionsService implements OnModuleInit {
   async refresh(refreshToken: string, kind: SessionKind, ip?: string): Promise<IssuedSession> {
     const next = randomToken();
     let refreshExpiresAt = new Date();
-    const outcome = await this.repository.rotate(sha256(refreshToken), kind, (absoluteExpiresAt) => {
-      refreshExpiresAt = this.refreshExpiry(Date.now(), absoluteExpiresAt);
-      return { tokenHash: sha256(next), expiresAt: refreshExpiresAt };
-    });
+    const outcome = await this.repository.rotate(
+      sha256(refreshToken),
+      kind,
+      (absoluteExpiresAt) => {
+        refreshExpiresAt = this.refreshExpiry(Date.now(), absoluteExpiresAt);
+        return { tokenHash: sha256(next), expiresAt: refreshExpiresAt };
+      },
+    );
     switch (outcome.kind) {
       case 'invalid':
         throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
@@ -90,11 +96,15 @@ export class SessionsService implements OnModuleInit {
           subject: outcome.sessionId,
           ip,
         });
-        throw new DomainError('invalid_grant', 'The refresh token was already used; the session is revoked.');
+        throw new DomainError(
+          'invalid_grant',
+          'The refresh token was already used; the session is revoked.',
+        );
       }
       case 'rotated': {
         const user = await this.users.findById(outcome.userId);
-        if (!user || user.disabled) throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
+        if (!user || user.disabled)
+          throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
         const access = this.accessTokens.issue(user, outcome.sessionId);
         return {
           sessionId: outcome.sessionId,
@@ -120,12 +130,16 @@ export class SessionsService implements OnModuleInit {
     return ids.length;
   }
 
-  findByRefreshToken(refreshToken: string): Promise<{ sessionId: string; userId: string } | undefined> {
+  findByRefreshToken(
+    refreshToken: string,
+  ): Promise<{ sessionId: string; userId: string } | undefined> {
     return this.repository.findSessionByTokenHash(sha256(refreshToken));
   }
 
   /** RFC 7009: revoking a refresh token ends its session. Unknown tokens are ignored. */
-  async revokeByRefreshToken(refreshToken: string): Promise<{ sessionId: string; userId: string } | undefined> {
+  async revokeByRefreshToken(
+    refreshToken: string,
+  ): Promise<{ sessionId: string; userId: string } | undefined> {
     const found = await this.repository.findSessionByTokenHash(sha256(refreshToken));
     if (found) await this.revoke(found.sessionId, 'revoked');
     return found;

@@ -1,6 +1,13 @@
 import { Body, Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
-import { ApiBadRequestResponse, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags, ApiTooManyRequestsResponse } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiConsumes,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+} from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/domain-error';
 import { FORM_BODY_ROUTE } from '../common/form-body';
@@ -37,14 +44,23 @@ export class TokenController {
       'Five failed passwords for one username from one IP lock that pair with a growing Retry-After.',
   })
   @ApiOkResponse({ type: TokenResponseDto })
-  @ApiBadRequestResponse({ description: '`{error, error_description}` (invalid_grant, unsupported_grant_type, invalid_request)' })
+  @ApiBadRequestResponse({
+    description:
+      '`{error, error_description}` (invalid_grant, unsupported_grant_type, invalid_request)',
+  })
   @ApiTooManyRequestsResponse({ description: 'Locked out; see Retry-After' })
-  async token(@Body() body: TokenRequestDto, @Req() request: FastifyRequest): Promise<TokenResponseDto> {
+  async token(
+    @Body() body: TokenRequestDto,
+    @Req() request: FastifyRequest,
+  ): Promise<TokenResponseDto> {
     let session;
     switch (body.grant_type) {
       case 'password': {
         if (!body.username || body.password === undefined) {
-          throw new DomainError('validation_failed', 'username and password are required for grant_type=password.');
+          throw new DomainError(
+            'validation_failed',
+            'username and password are required for grant_type=password.',
+          );
         }
         try {
           session = await this.login.login(body.username, body.password, request.ip, 'token');
@@ -59,12 +75,18 @@ export class TokenController {
       }
       case 'refresh_token':
         if (!body.refresh_token) {
-          throw new DomainError('validation_failed', 'refresh_token is required for grant_type=refresh_token.');
+          throw new DomainError(
+            'validation_failed',
+            'refresh_token is required for grant_type=refresh_token.',
+          );
         }
         session = await this.sessions.refresh(body.refresh_token, 'token', request.ip);
         break;
       default:
-        throw new DomainError('unsupported_grant_type', 'Supported grant types: password, refresh_token.');
+        throw new DomainError(
+          'unsupported_grant_type',
+          'Supported grant types: password, refresh_token.',
+        );
     }
     return {
       access_token: session.accessToken,
@@ -93,7 +115,8 @@ export class TokenController {
       await this.apiKeys.revokeByValue(token, request.ip);
       return;
     }
-    const sessionId = token.split('.').length === 3 ? this.accessTokens.sessionOf(token) : undefined;
+    const sessionId =
+      token.split('.').length === 3 ? this.accessTokens.sessionOf(token) : undefined;
     if (sessionId) {
       await this.sessions.revoke(sessionId, 'revoked');
       return;

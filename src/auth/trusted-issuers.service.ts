@@ -25,7 +25,10 @@ export class TrustedIssuersService {
       if (issuer.jwksUri) {
         this.keySets.set(
           issuer.issuer,
-          createRemoteJWKSet(new URL(issuer.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000 }),
+          createRemoteJWKSet(new URL(issuer.jwksUri), {
+            timeoutDuration: 3000,
+            cooldownDuration: 30_000,
+          }),
         );
       }
     }
@@ -35,17 +38,25 @@ export class TrustedIssuersService {
     return typeof issuer === 'string' ? this.issuers.get(issuer) : undefined;
   }
 
-  async verificationKey(issuer: TrustedIssuer, header: { alg: string; kid?: string }): Promise<KeyObject> {
+  async verificationKey(
+    issuer: TrustedIssuer,
+    header: { alg: string; kid?: string },
+  ): Promise<KeyObject> {
     if (issuer.secret) {
-      if (header.alg !== 'HS256') throw new TokenRejected('unexpected alg for a shared-secret issuer');
+      if (header.alg !== 'HS256')
+        throw new TokenRejected('unexpected alg for a shared-secret issuer');
       return issuer.secret;
     }
-    if (!REMOTE_ALGORITHMS.has(header.alg)) throw new TokenRejected('unexpected alg for a JWKS issuer');
+    if (!REMOTE_ALGORITHMS.has(header.alg))
+      throw new TokenRejected('unexpected alg for a JWKS issuer');
     const getKey = this.keySets.get(issuer.issuer);
     if (!getKey) throw new TokenRejected('issuer has no key source');
     try {
       // The token argument only matters for embedded-key resolvers, which we never use.
-      const key = await getKey({ alg: header.alg, kid: header.kid }, { payload: '', signature: '' });
+      const key = await getKey(
+        { alg: header.alg, kid: header.kid },
+        { payload: '', signature: '' },
+      );
       return key instanceof KeyObject ? key : KeyObject.from(key as webcrypto.CryptoKey);
     } catch {
       throw new TokenRejected('no matching key in the issuer key set');

@@ -16,7 +16,9 @@ export class WellKnownController {
     const auth = config.get('auth', { infer: true });
     // Public keys only; an HS256 deployment publishes an empty set.
     this.jwks = {
-      keys: [...auth.keys.verification.values()].flatMap((key) => (key.publicJwk ? [key.publicJwk] : [])),
+      keys: [...auth.keys.verification.values()].flatMap((key) =>
+        key.publicJwk ? [key.publicJwk] : [],
+      ),
     };
     const base = auth.issuer.startsWith('http') ? auth.issuer.replace(/\/$/, '') : '';
     this.metadata = {
@@ -36,7 +38,15 @@ export class WellKnownController {
   @Get('jwks.json')
   @Header('Cache-Control', 'public, max-age=300')
   @ApiOperation({ summary: 'JSON Web Key Set: every public key that verifies Keyward tokens' })
-  @ApiOkResponse({ schema: { example: { keys: [{ kty: 'EC', crv: 'P-256', x: '...', y: '...', kid: '...', alg: 'ES256', use: 'sig' }] } } })
+  @ApiOkResponse({
+    schema: {
+      example: {
+        keys: [
+          { kty: 'EC', crv: 'P-256', x: '...', y: '...', kid: '...', alg: 'ES256', use: 'sig' },
+        ],
+      },
+    },
+  })
   jwksSet(): { keys: object[] } {
     return this.jwks;
   }

@@ -5,20 +5,34 @@ import { toProblem } from './problem';
 
 describe(toProblem.name, () => {
   it('keeps domain details and turns retry hints into Retry-After', () => {
-    const problem = toProblem(new DomainError('quota_exceeded', 'Daily budget used.', { retryAfterSeconds: 12.2 }));
-    expect(problem).toMatchObject({ status: 429, detail: 'Daily budget used.', headers: { 'Retry-After': '13' } });
+    const problem = toProblem(
+      new DomainError('quota_exceeded', 'Daily budget used.', { retryAfterSeconds: 12.2 }),
+    );
+    expect(problem).toMatchObject({
+      status: 429,
+      detail: 'Daily budget used.',
+      headers: { 'Retry-After': '13' },
+    });
   });
 
   it('never passes library or unexpected error text to the client', () => {
     const problem = toProblem(new Error('connect ECONNREFUSED 10.0.0.5:5432 password=hunter2'));
     expect(problem.status).toBe(500);
     expect(problem.detail).not.toMatch(/ECONNREFUSED|hunter2/);
-    expect(toProblem(new NotFoundException('Cannot GET /secret/path')).detail).not.toContain('/secret/path');
+    expect(toProblem(new NotFoundException('Cannot GET /secret/path')).detail).not.toContain(
+      '/secret/path',
+    );
   });
 
   it('unwraps Fastify errors wrapped by Nest', () => {
-    const fastify = Object.assign(new Error('x'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413, name: 'FastifyError' });
-    expect(toProblem(new HttpException('x', 413, { cause: fastify })).code).toBe('payload_too_large');
+    const fastify = Object.assign(new Error('x'), {
+      code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+      statusCode: 413,
+      name: 'FastifyError',
+    });
+    expect(toProblem(new HttpException('x', 413, { cause: fastify })).code).toBe(
+      'payload_too_large',
+    );
   });
 });
 
@@ -31,9 +45,16 @@ describe(errorFormatFor.name, () => {
   });
 
   it('renders the OpenAI shape the SDKs parse', () => {
-    const problem = toProblem(new DomainError('validation_failed', 'Unknown model.', { param: 'model' }));
+    const problem = toProblem(
+      new DomainError('validation_failed', 'Unknown model.', { param: 'model' }),
+    );
     expect(openAiJson.body(problem, 'r1')).toEqual({
-      error: { message: 'Unknown model.', type: 'invalid_request_error', param: 'model', code: 'validation_failed' },
+      error: {
+        message: 'Unknown model.',
+        type: 'invalid_request_error',
+        param: 'model',
+        code: 'validation_failed',
+      },
     });
   });
 });

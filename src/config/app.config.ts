@@ -19,10 +19,13 @@ export const appConfigSchema = z
         if (value === 'true') return ['loopback', 'linklocal', 'uniquelocal'];
         const list = value.split(',').map((part) => part.trim());
         const named = ['loopback', 'linklocal', 'uniquelocal'];
-        if (list.some((part) => !named.includes(part) && !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(part))) {
+        if (
+          list.some((part) => !named.includes(part) && !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(part))
+        ) {
           ctx.addIssue({
             code: 'custom',
-            message: 'must be false, true, or a comma list of proxy IPs/CIDRs (or loopback, linklocal, uniquelocal)',
+            message:
+              'must be false, true, or a comma list of proxy IPs/CIDRs (or loopback, linklocal, uniquelocal)',
           });
           return z.NEVER;
         }

@@ -4,6 +4,7 @@ import { commaList, integer, optionalString } from './schema-helpers';
 export const chatConfigSchema = z
   .object({
     OPENAI_API_KEY: optionalString(),
+    OPENAI_API_KEY_FILE: optionalString(),
     OPENAI_BASE_URL: optionalString().refine(
       (value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value),
       'must be an http(s) URL',
@@ -18,6 +19,8 @@ export const chatConfigSchema = z
   .transform((env) => ({
     /** Unset: chat answers 503 until it is configured. */
     apiKey: env.OPENAI_API_KEY,
+    /** Where the key came from, if a file: re-read when upstream answers 401 (rotation). */
+    apiKeyFile: env.OPENAI_API_KEY_FILE,
     baseUrl: env.OPENAI_BASE_URL,
     models: env.CHAT_MODELS,
     defaultModel: env.CHAT_MODELS[0],

@@ -6,7 +6,9 @@ import { ConfigError } from './config-error';
 import { loadConfig } from './configuration';
 
 const pem = () =>
-  generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ format: 'pem', type: 'pkcs8' })
+    .toString();
 const secret = () => randomBytes(32).toString('base64url');
 
 describe(loadConfig.name, () => {
@@ -15,7 +17,8 @@ describe(loadConfig.name, () => {
     dir = mkdtempSync(join(tmpdir(), 'keyward-config-'));
   });
 
-  const load = (env: Record<string, string>) => loadConfig({ DATA_DIR: join(dir, 'data'), ...env }, dir);
+  const load = (env: Record<string, string>) =>
+    loadConfig({ DATA_DIR: join(dir, 'data'), ...env }, dir);
   const failure = (env: Record<string, string>) => {
     try {
       load(env);
@@ -27,8 +30,17 @@ describe(loadConfig.name, () => {
 
   it('starts on embedded defaults in development, generating secrets once with mode 0600', () => {
     const first = load({});
-    expect(first.app).toMatchObject({ host: '127.0.0.1', port: 3000, production: false, swaggerEnabled: true });
-    expect(first.auth).toMatchObject({ issuer: 'keyward', audience: 'keyward-api', accessTokenTtl: 600 });
+    expect(first.app).toMatchObject({
+      host: '127.0.0.1',
+      port: 3000,
+      production: false,
+      swaggerEnabled: true,
+    });
+    expect(first.auth).toMatchObject({
+      issuer: 'keyward',
+      audience: 'keyward-api',
+      accessTokenTtl: 600,
+    });
     expect(first.auth.refreshIdleTtl).toBe(86400);
     expect(first.auth.refreshAbsoluteTtl).toBe(14 * 86400);
     expect(first.generatedSecrets).toHaveLength(2);
@@ -47,14 +59,25 @@ describe(loadConfig.name, () => {
   });
 
   it('refuses to start in production without cookie secrets, or with COOKIE_SECURE=false', () => {
-    expect(failure({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem() }).message).toMatch(/COOKIE_SECRETS/);
+    expect(failure({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem() }).message).toMatch(
+      /COOKIE_SECRETS/,
+    );
     expect(
-      failure({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem(), COOKIE_SECRETS: secret(), COOKIE_SECURE: 'false' }).message,
+      failure({
+        NODE_ENV: 'production',
+        JWT_SIGNING_KEYS: pem(),
+        COOKIE_SECRETS: secret(),
+        COOKIE_SECURE: 'false',
+      }).message,
     ).toMatch(/COOKIE_SECURE/);
   });
 
   it('starts in production with real secrets, Swagger off by default', () => {
-    const config = load({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem(), COOKIE_SECRETS: secret() });
+    const config = load({
+      NODE_ENV: 'production',
+      JWT_SIGNING_KEYS: pem(),
+      COOKIE_SECRETS: secret(),
+    });
     expect(config.app.swaggerEnabled).toBe(false);
     expect(config.generatedSecrets).toEqual([]);
   });
@@ -72,7 +95,9 @@ describe(loadConfig.name, () => {
     expect(failure({ OPENAI_API_KEY_FILE: file, OPENAI_API_KEY: 'sk-env' }).message).toMatch(
       /OPENAI_API_KEY and OPENAI_API_KEY_FILE are both set/,
     );
-    expect(failure({ OPENAI_API_KEY_FILE: join(dir, 'missing') }).message).toMatch(/OPENAI_API_KEY_FILE names a file/);
+    expect(failure({ OPENAI_API_KEY_FILE: join(dir, 'missing') }).message).toMatch(
+      /OPENAI_API_KEY_FILE names a file/,
+    );
   });
 
   it('reads .env outside production only, the process environment winning', () => {
@@ -80,7 +105,11 @@ describe(loadConfig.name, () => {
     const dev = load({ CHAT_MODELS: 'c' });
     expect(dev.app.port).toBe(4123);
     expect(dev.chat.models).toEqual(['c']);
-    const prod = load({ NODE_ENV: 'production', JWT_SIGNING_KEYS: pem(), COOKIE_SECRETS: secret() });
+    const prod = load({
+      NODE_ENV: 'production',
+      JWT_SIGNING_KEYS: pem(),
+      COOKIE_SECRETS: secret(),
+    });
     expect(prod.app.port).toBe(3000);
   });
 
@@ -94,7 +123,11 @@ describe(loadConfig.name, () => {
     expect(failure({ ACCESS_TOKEN_TTL: '10 minutes' }).message).toMatch(/ACCESS_TOKEN_TTL/);
     expect(failure({ BODY_LIMIT: 'huge' }).message).toMatch(/BODY_LIMIT/);
     expect(failure({ TRUST_PROXY: 'everyone' }).message).toMatch(/TRUST_PROXY/);
-    expect(load({ TRUST_PROXY: 'true' }).app.trustProxy).toEqual(['loopback', 'linklocal', 'uniquelocal']);
+    expect(load({ TRUST_PROXY: 'true' }).app.trustProxy).toEqual([
+      'loopback',
+      'linklocal',
+      'uniquelocal',
+    ]);
   });
 
   it('keeps generated keys out of the working directory', () => {

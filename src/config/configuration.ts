@@ -10,19 +10,15 @@ import { ensureDevelopmentSecrets } from './dev-secrets';
 import { resolveEnvironment } from './environment';
 import { secretsConfigSchema } from './secrets.config';
 
-const namespaces = {
-  app: appConfigSchema,
-  database: databaseConfigSchema,
-  auth: authConfigSchema,
-  cookies: cookieConfigSchema,
-  chat: chatConfigSchema,
-  secrets: secretsConfigSchema,
-} as const;
-
 /** The whole typed configuration; each feature reads its own namespace. */
-export type KeywardConfig = {
-  readonly [K in keyof typeof namespaces]: z.output<(typeof namespaces)[K]>;
-};
+export interface KeywardConfig {
+  readonly app: z.output<typeof appConfigSchema>;
+  readonly database: z.output<typeof databaseConfigSchema>;
+  readonly auth: z.output<typeof authConfigSchema>;
+  readonly cookies: z.output<typeof cookieConfigSchema>;
+  readonly chat: z.output<typeof chatConfigSchema>;
+  readonly secrets: z.output<typeof secretsConfigSchema>;
+}
 
 function parseNamespace<S extends z.ZodType>(
   schema: S,

@@ -76,7 +76,7 @@ function asymmetricEntry(
     verification: {
       kid,
       key: publicKey,
-      publicJwk: { ...jwk, kid, alg: algorithm, use: 'sig' } as JsonWebKey,
+      publicJwk: { ...jwk, kid, alg: algorithm, use: 'sig' },
     },
   };
 }

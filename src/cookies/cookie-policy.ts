@@ -36,7 +36,11 @@ export function cookieName(role: CookieRole, secure: boolean): string {
   return secure ? `${entry.prefix}${entry.name}` : entry.name;
 }
 
-export function cookieOptions(role: CookieRole, secure: boolean, maxAgeSeconds: number): CookieSerializeOptions {
+export function cookieOptions(
+  role: CookieRole,
+  secure: boolean,
+  maxAgeSeconds: number,
+): CookieSerializeOptions {
   const entry = COOKIE_POLICY[role];
   return {
     path: entry.path,

@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 /**
  * Signed and encrypted cookie values with an expiry inside the value and secret rotation:
@@ -50,7 +57,11 @@ export class CookieSealer {
     const cipher = createCipheriv('aes-256-gcm', this.encryptionKeys[0], iv);
     cipher.setAAD(Buffer.from(name));
     const plaintext = JSON.stringify({ v: value, exp: Math.floor(now / 1000 + ttlSeconds) });
-    const sealed = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const sealed = Buffer.concat([
+      cipher.update(plaintext, 'utf8'),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
     return `e1.${iv.toString('base64url')}.${sealed.toString('base64url')}`;
   }
 
@@ -66,9 +77,13 @@ export class CookieSealer {
         const decipher = createDecipheriv('aes-256-gcm', key, iv);
         decipher.setAAD(Buffer.from(name));
         decipher.setAuthTag(data.subarray(data.length - 16));
-        const plaintext = Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]);
+        const plaintext = Buffer.concat([
+          decipher.update(data.subarray(0, data.length - 16)),
+          decipher.final(),
+        ]);
         const parsed = JSON.parse(plaintext.toString('utf8')) as { v?: unknown; exp?: unknown };
-        if (typeof parsed.v !== 'string' || !CookieSealer.fresh(String(parsed.exp), now)) return undefined;
+        if (typeof parsed.v !== 'string' || !CookieSealer.fresh(String(parsed.exp), now))
+          return undefined;
         return parsed.v;
       } catch {
         // Wrong key (rotation) or tampered: try the next secret.

@@ -36,11 +36,19 @@ export class CookieService {
   }
 
   clear(reply: FastifyReply, role: CookieRole): void {
-    void reply.setCookie(this.name(role), '', { ...cookieOptions(role, this.secure, 0), expires: new Date(0) });
+    void reply.setCookie(this.name(role), '', {
+      ...cookieOptions(role, this.secure, 0),
+      expires: new Date(0),
+    });
   }
 
   setEncrypted(reply: FastifyReply, role: CookieRole, value: string, maxAgeSeconds: number): void {
-    this.set(reply, role, this.sealer.encrypt(this.name(role), value, maxAgeSeconds), maxAgeSeconds);
+    this.set(
+      reply,
+      role,
+      this.sealer.encrypt(this.name(role), value, maxAgeSeconds),
+      maxAgeSeconds,
+    );
   }
 
   readEncrypted(request: FastifyRequest, role: CookieRole): string | undefined {

@@ -49,7 +49,10 @@ export class CsrfService {
     const header = request.headers[CSRF_HEADER];
     const cookie = this.cookies.read(request, 'csrf');
     if (typeof header !== 'string' || !cookie || !equal(header, cookie)) {
-      throw new DomainError('csrf_failed', 'The X-CSRF-Token header is missing or does not match the CSRF cookie.');
+      throw new DomainError(
+        'csrf_failed',
+        'The X-CSRF-Token header is missing or does not match the CSRF cookie.',
+      );
     }
     if (!this.boundTo(header, sessionId)) {
       throw new DomainError('csrf_failed', 'The CSRF token does not belong to this session.');
@@ -74,7 +77,10 @@ export class CsrfService {
     if (origin === undefined) return;
     const own = `${request.protocol}://${request.host}`;
     if (origin === 'null' || (origin !== own && !this.allowedOrigins.has(origin))) {
-      throw new DomainError('csrf_failed', 'The request Origin is not allowed to use the session cookie.');
+      throw new DomainError(
+        'csrf_failed',
+        'The request Origin is not allowed to use the session cookie.',
+      );
     }
   }
 }

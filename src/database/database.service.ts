@@ -61,14 +61,14 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
           .catch(() => undefined);
         client.release();
       }
-      this.database = db as unknown as Database;
+      this.database = db;
     } else {
       const dir = join(dataDir, 'pgdata');
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       this.pglite = await PGlite.create(dir);
       const db = drizzlePglite(this.pglite, { schema });
       await migratePglite(db, { migrationsFolder: migrationsFolder() });
-      this.database = db as unknown as Database;
+      this.database = db;
     }
     this.logger.log(`Database ready (${this.kind})`);
   }

@@ -12,7 +12,11 @@ export interface TestUser {
   password: string;
 }
 
-export async function createUser(t: TestApp, roles: Role[] = ['user'], prefix = 'user'): Promise<TestUser> {
+export async function createUser(
+  t: TestApp,
+  roles: Role[] = ['user'],
+  prefix = 'user',
+): Promise<TestUser> {
   const username = uniqueName(prefix);
   const user = await t.app.get(UsersService).create({ username, password: PASSWORD, roles });
   return { id: user.id, username, password: PASSWORD };
@@ -34,7 +38,11 @@ export async function login(t: TestApp, user: TestUser): Promise<Tokens> {
   return res.body as Tokens;
 }
 
-export async function createApiKey(t: TestApp, accessToken: string, body: object = { name: 'test' }): Promise<string> {
+export async function createApiKey(
+  t: TestApp,
+  accessToken: string,
+  body: object = { name: 'test' },
+): Promise<string> {
   const res = await request(t.server)
     .post('/api/v1/keys')
     .set('Authorization', `Bearer ${accessToken}`)
@@ -50,13 +58,19 @@ const b64 = (value: object | string) =>
 export function forgeJwt(
   header: Record<string, unknown>,
   payload: Record<string, unknown>,
-  signer: { kind: 'es256' | 'rs256'; key: KeyObject } | { kind: 'hs256'; secret: Buffer } | { kind: 'none' },
+  signer:
+    | { kind: 'es256' | 'rs256'; key: KeyObject }
+    | { kind: 'hs256'; secret: Buffer }
+    | { kind: 'none' },
 ): string {
   const input = `${b64(header)}.${b64(payload)}`;
   let signature = '';
   switch (signer.kind) {
     case 'es256':
-      signature = sign('sha256', Buffer.from(input), { key: signer.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      signature = sign('sha256', Buffer.from(input), {
+        key: signer.key,
+        dsaEncoding: 'ieee-p1363',
+      }).toString('base64url');
       break;
     case 'rs256':
       signature = sign('sha256', Buffer.from(input), signer.key).toString('base64url');

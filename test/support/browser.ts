@@ -10,7 +10,9 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export function browserAvailable(): boolean {
   if (existsSync(CHROMIUM_PATH)) return true;
   if (process.env.CI === 'true') return true; // let launch() fail loudly
-  process.stdout.write(`browser tests skipped: ${CHROMIUM_PATH} not found (apt-get install chromium)\n`);
+  process.stdout.write(
+    `browser tests skipped: ${CHROMIUM_PATH} not found (apt-get install chromium)\n`,
+  );
   return false;
 }
 
@@ -19,6 +21,13 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
   });
 }

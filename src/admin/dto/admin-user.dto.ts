@@ -20,10 +20,17 @@ import { ROLES, type Role } from '../../database/schema';
 export class CreateUserDto {
   @ApiProperty({ example: 'bob', pattern: '^[A-Za-z0-9_.@-]{3,64}$' })
   @IsString()
-  @Matches(/^[A-Za-z0-9_.@-]{3,64}$/, { message: 'username must be 3–64 characters of A-Z a-z 0-9 _ . @ -' })
+  @Matches(/^[A-Za-z0-9_.@-]{3,64}$/, {
+    message: 'username must be 3–64 characters of A-Z a-z 0-9 _ . @ -',
+  })
   username!: string;
 
-  @ApiProperty({ example: 'a long unusual passphrase', minLength: 12, maxLength: 128, format: 'password' })
+  @ApiProperty({
+    example: 'a long unusual passphrase',
+    minLength: 12,
+    maxLength: 128,
+    format: 'password',
+  })
   @IsString()
   @MaxLength(1024)
   password!: string;
@@ -51,13 +58,21 @@ export class UpdateUserDto {
   @IsBoolean()
   disabled?: boolean;
 
-  @ApiPropertyOptional({ format: 'password', description: 'Changing it ends every session of the user' })
+  @ApiPropertyOptional({
+    format: 'password',
+    description: 'Changing it ends every session of the user',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(1024)
   password?: string;
 
-  @ApiPropertyOptional({ nullable: true, type: Number, example: 120, description: 'Requests per minute; null: CHAT_RPM' })
+  @ApiPropertyOptional({
+    nullable: true,
+    type: Number,
+    example: 120,
+    description: 'Requests per minute; null: CHAT_RPM',
+  })
   @IsOptional()
   @ValidateIf((_o, value) => value !== null)
   @IsInt()
@@ -65,7 +80,12 @@ export class UpdateUserDto {
   @Max(1_000_000)
   chatRpm?: number | null;
 
-  @ApiPropertyOptional({ nullable: true, type: Number, example: 500000, description: 'Tokens per day; null: CHAT_DAILY_TOKENS' })
+  @ApiPropertyOptional({
+    nullable: true,
+    type: Number,
+    example: 500000,
+    description: 'Tokens per day; null: CHAT_DAILY_TOKENS',
+  })
   @IsOptional()
   @ValidateIf((_o, value) => value !== null)
   @IsInt()

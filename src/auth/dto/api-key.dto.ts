@@ -1,5 +1,17 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayUnique, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import {
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+} from 'class-validator';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../database/schema';
 
 export class CreateApiKeyDto {
@@ -17,7 +29,12 @@ export class CreateApiKeyDto {
   @IsIn(API_KEY_SCOPES, { each: true })
   scopes?: ApiKeyScope[];
 
-  @ApiPropertyOptional({ example: 90, minimum: 1, maximum: 3650, description: 'Unset: never expires' })
+  @ApiPropertyOptional({
+    example: 90,
+    minimum: 1,
+    maximum: 3650,
+    description: 'Unset: never expires',
+  })
   @IsOptional()
   @IsInt()
   @Min(1)

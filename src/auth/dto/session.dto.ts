@@ -21,6 +21,9 @@ export class SessionUserDto {
 
 export class SessionDto {
   @ApiProperty({ type: SessionUserDto }) user!: SessionUserDto;
-  @ApiProperty({ description: 'Send it back in X-CSRF-Token on every unsafe request (also in the kw_csrf cookie)' })
+  @ApiProperty({
+    description:
+      'Send it back in X-CSRF-Token on every unsafe request (also in the kw_csrf cookie)',
+  })
   csrfToken!: string;
 }
