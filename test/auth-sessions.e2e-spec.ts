@@ -198,7 +198,13 @@ describe('Token endpoint, refresh rotation and revocation', () => {
     // session is revoked straight in the database, as another instance would, so only the
     // poll can tell this instance.
     const shared = Boolean(process.env.DATABASE_URL);
-    const other = shared ? await createTestApp() : t;
+    const other = shared
+      ? await createTestApp({
+          // Instances behind one load balancer share their keys.
+          JWT_SIGNING_KEYS: t.config.auth.keys.signing.key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+          COOKIE_SECRETS: t.config.cookies.secrets.join(','),
+        })
+      : t;
     try {
       const tokens = await login(t, user);
       await request(other.server)

@@ -11,7 +11,7 @@ import { ApiKeysService } from './api-keys.service';
 import { AuthController } from './auth.controller';
 import { AuthenticationGuard } from './authentication.guard';
 import { JwtStrategy } from './jwt.strategy';
-import { PASSPORT_NAMES, type PassportNames, PassportNamesModule } from './passport-names.module';
+import { PassportNamesModule } from './passport-names.module';
 import { LoginThrottleService } from './login-throttle.service';
 import { LoginService } from './login.service';
 import { RevocationService } from './revocation.service';
@@ -26,12 +26,7 @@ import { WellKnownController } from './well-known.controller';
   imports: [
     UsersModule,
     PassportNamesModule,
-    PassportModule.registerAsync({
-      imports: [PassportNamesModule],
-      inject: [PASSPORT_NAMES],
-      // API keys first: a `kw_` Bearer never reaches the JWT parser.
-      useFactory: (names: PassportNames) => ({ defaultStrategy: [names.apiKey, names.jwt] }),
-    }),
+    PassportModule,
     JwtModule.register({}),
   ],
   controllers: [

@@ -1,44 +1,52 @@
-import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import passport from 'passport';
 import { DomainError } from '../common/domain-error';
 import { CsrfService } from '../cookies/csrf.service';
 import type { Role } from '../database/schema';
 import { ROLES_KEY, SCOPES_KEY } from './auth.decorators';
 import { presentsCredentials } from './credentials';
+import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import type { Principal, Scope } from './principal';
 import { IS_PUBLIC_KEY } from './public.decorator';
 
 const QUERY_TOKEN = /[?&](access_token|token|api_key)=/i;
 
+type AuthenticatedRequest = FastifyRequest & { user?: Principal };
+
 /**
  * The global guard (APP_GUARD): every route needs a valid credential unless it is marked
- * `@Public()`; then `@Roles()` and `@RequireScopes()` are enforced (403). The strategies
- * are this instance's (see PassportNamesModule), set as PassportModule's default.
+ * `@Public()`; then CSRF (cookie sessions), `@Roles()` and `@RequireScopes()` apply.
+ *
+ * It runs this instance's Passport strategies (API key first, then JWT) through
+ * `passport.authenticate`, as @nestjs/passport's AuthGuard does, but by the per-instance
+ * names of PassportNamesModule: AuthGuard's mixin fixes strategy names per class, and
+ * passport's registry is process-wide.
  */
 @Injectable()
-export class AuthenticationGuard extends AuthGuard() {
+export class AuthenticationGuard implements CanActivate {
+  private readonly strategies: string[];
+
   constructor(
     private readonly reflector: Reflector,
     private readonly csrf: CsrfService,
+    @Inject(PASSPORT_NAMES) names: PassportNames,
   ) {
-    super();
+    this.strategies = [names.apiKey, names.jwt];
   }
 
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets)) return true;
-    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const http = context.switchToHttp();
+    const request = http.getRequest<AuthenticatedRequest>();
     if (QUERY_TOKEN.test(request.url)) {
       // RFC 6750 §2.3 / RFC 9700 §4.3.2: URLs end up in logs and Referer headers.
-      throw new DomainError(
-        'invalid_token',
-        'Tokens are not accepted in the URL; use the Authorization header.',
-      );
+      throw new DomainError('invalid_token', 'Tokens are not accepted in the URL; use the Authorization header.');
     }
-    await super.canActivate(context);
-    const principal = (request as FastifyRequest & { user: Principal }).user;
+    const principal = await this.authenticate(request, http.getResponse<FastifyReply>());
+    request.user = principal;
     // SPEC "Cookies": a cookie-authenticated unsafe request needs the session's CSRF token.
     if (principal.authMethod === 'cookie' && CsrfService.isUnsafe(request.method)) {
       this.csrf.assertValid(request, principal.sessionId ?? '');
@@ -50,38 +58,37 @@ export class AuthenticationGuard extends AuthGuard() {
     const scopes = this.reflector.getAllAndOverride<Scope[] | undefined>(SCOPES_KEY, targets);
     const missing = scopes?.filter((scope) => !principal.scopes.includes(scope)) ?? [];
     if (missing.length) {
-      throw new DomainError(
-        'insufficient_scope',
-        `This credential lacks the ${missing.join(', ')} scope.`,
-        {
-          headers: {
-            'WWW-Authenticate': `Bearer realm="keyward", error="insufficient_scope", scope="${missing.join(' ')}"`,
-          },
+      throw new DomainError('insufficient_scope', `This credential lacks the ${missing.join(', ')} scope.`, {
+        headers: {
+          'WWW-Authenticate': `Bearer realm="keyward", error="insufficient_scope", scope="${missing.join(' ')}"`,
         },
-      );
+      });
     }
     return true;
   }
 
-  override handleRequest<T = Principal>(
-    error: unknown,
-    user: T | false,
-    info: unknown,
-    context: ExecutionContext,
-  ): T {
-    if (user) return user;
-    const request = context.switchToHttp().getRequest<FastifyRequest>();
-    // The reason stays in the log (debug); the client gets one generic answer.
-    const reasons = (Array.isArray(info) ? info : [info])
-      .map((entry) => (entry instanceof Error ? entry.message : undefined))
-      .filter(Boolean);
-    request.log.debug({ reasons }, 'authentication failed');
-    if (error instanceof DomainError) throw error;
-    throw presentsCredentials(request)
-      ? new DomainError(
-          'invalid_token',
-          'The access token or API key is invalid, expired or revoked.',
-        )
-      : new DomainError('unauthenticated', 'Authentication is required.');
+  private authenticate(request: AuthenticatedRequest, reply: FastifyReply): Promise<Principal> {
+    return new Promise((resolve, reject) => {
+      const done = (error: unknown, user: Principal | false, info: unknown) => {
+        if (user) return resolve(user);
+        // The reason stays in the log (debug); the client gets one generic answer.
+        const reasons = (Array.isArray(info) ? info : [info])
+          .map((entry) => (entry instanceof Error ? entry.message : undefined))
+          .filter(Boolean);
+        request.log.debug({ reasons }, 'authentication failed');
+        if (error instanceof DomainError) return reject(error);
+        reject(
+          presentsCredentials(request)
+            ? new DomainError('invalid_token', 'The access token or API key is invalid, expired or revoked.')
+            : new DomainError('unauthenticated', 'Authentication is required.'),
+        );
+      };
+      const middleware = passport.authenticate(this.strategies, { session: false }, done) as (
+        req: unknown,
+        res: unknown,
+        next: (error?: unknown) => void,
+      ) => void;
+      middleware(request, reply, (error?: unknown) => reject(error ?? new Error('passport called next() unexpectedly')));
+    });
   }
 }
