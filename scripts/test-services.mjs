@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-const adminUrl = process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const adminUrl =
+  process.env.TEST_POSTGRES_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const id = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 const database = `keyward_test_${id}`;
@@ -35,11 +36,20 @@ const env = {
   REDIS_URL: redisUrl,
   REDIS_KEY_PREFIX: `keyward-test-${id}:`,
 };
-console.log(`test:services on ${url.host}/${database}, Redis ${redisUrl} (prefix keyward-test-${id}:)`);
+console.log(
+  `test:services on ${url.host}/${database}, Redis ${redisUrl} (prefix keyward-test-${id}:)`,
+);
 const result = spawnSync(
   process.execPath,
   // Test path patterns first: --selectProjects takes a list and would swallow them.
-  ['--experimental-vm-modules', '--no-warnings', 'node_modules/jest/bin/jest.js', ...process.argv.slice(2), '--selectProjects', 'e2e'],
+  [
+    '--experimental-vm-modules',
+    '--no-warnings',
+    'node_modules/jest/bin/jest.js',
+    ...process.argv.slice(2),
+    '--selectProjects',
+    'e2e',
+  ],
   { stdio: 'inherit', env },
 );
 try {

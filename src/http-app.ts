@@ -7,6 +7,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { KeywardConfig } from './config/configuration';
+import { MetricsService } from './metrics/metrics.service';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -38,7 +39,7 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
 
 /**
  * Everything around the Nest pipeline that lives in Fastify: content types, security
- * headers, CORS, Swagger, shutdown hooks. (Errors Fastify raises before routing, such as
+ * headers, CORS, Swagger, metrics. (Signals are main.ts's: it drains and exits 0.) (Errors Fastify raises before routing, such as
  * body parsing and size limits, reach the global exception filter through Nest's adapter.) Called by main.ts
  * and by the e2e app factory, so tests run the production setup.
  */
@@ -65,6 +66,19 @@ export async function configureApp(
         );
         return;
       }
+      done();
+    },
+  );
+  const metrics = app.get(MetricsService);
+  fastify.addHook(
+    'onResponse',
+    (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      metrics.observe(
+        request.method,
+        request.routeOptions.url,
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
       done();
     },
   );
@@ -97,7 +111,6 @@ export async function configureApp(
   }
 
   if (config.app.swaggerEnabled) setupSwagger(app);
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 }
 
 function setupSwagger(app: NestFastifyApplication): void {

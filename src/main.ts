@@ -30,6 +30,33 @@ async function bootstrap(): Promise<void> {
   await configureApp(app, config);
   await app.listen({ host: config.app.host, port: config.app.port });
   logger.info(`Keyward listening on http://${config.app.host}:${config.app.port}`);
+
+  // SIGTERM/SIGINT: stop accepting (new requests on open connections get 503), let in-flight
+  // requests and streams finish, close the database and Redis, exit 0. Past the deadline,
+  // exit 1 so the orchestrator knows work was cut short.
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down: draining in-flight requests');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown deadline reached with requests still open; exiting');
+      process.exit(1);
+    }, config.app.shutdownTimeoutMs);
+    deadline.unref();
+    app.close().then(
+      () => {
+        logger.info('shutdown complete');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -4,12 +4,16 @@ import type { Principal, Scope } from './principal';
 
 export const ROLES_KEY = 'keyward:roles';
 export const SCOPES_KEY = 'keyward:scopes';
+export const METRICS_TOKEN_KEY = 'keyward:metricsToken';
 
 /** The caller needs one of these roles (403 otherwise). */
 export const Roles = (...roles: Role[]) => SetMetadata(ROLES_KEY, roles);
 
 /** The caller's credential must carry every one of these scopes (403 otherwise). */
 export const RequireScopes = (...scopes: Scope[]) => SetMetadata(SCOPES_KEY, scopes);
+
+/** This route also accepts `Authorization: Bearer <METRICS_TOKEN>` (for Prometheus scrapers). */
+export const AllowMetricsToken = () => SetMetadata(METRICS_TOKEN_KEY, true);
 
 /** The authenticated principal of the request. */
 export const CurrentPrincipal = createParamDecorator(

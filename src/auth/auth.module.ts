@@ -23,12 +23,7 @@ import { TrustedIssuersService } from './trusted-issuers.service';
 import { WellKnownController } from './well-known.controller';
 
 @Module({
-  imports: [
-    UsersModule,
-    PassportNamesModule,
-    PassportModule,
-    JwtModule.register({}),
-  ],
+  imports: [UsersModule, PassportNamesModule, PassportModule, JwtModule.register({})],
   controllers: [
     TokenController,
     AuthController,

@@ -1,11 +1,14 @@
+import { timingSafeEqual } from 'node:crypto';
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import passport from 'passport';
 import { DomainError } from '../common/domain-error';
+import type { KeywardConfig } from '../config/configuration';
 import { CsrfService } from '../cookies/csrf.service';
 import type { Role } from '../database/schema';
-import { ROLES_KEY, SCOPES_KEY } from './auth.decorators';
+import { METRICS_TOKEN_KEY, ROLES_KEY, SCOPES_KEY } from './auth.decorators';
 import { presentsCredentials } from './credentials';
 import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import type { Principal, Scope } from './principal';
@@ -27,13 +30,17 @@ type AuthenticatedRequest = FastifyRequest & { user?: Principal };
 @Injectable()
 export class AuthenticationGuard implements CanActivate {
   private readonly strategies: string[];
+  private readonly metricsToken?: Buffer;
 
   constructor(
     private readonly reflector: Reflector,
     private readonly csrf: CsrfService,
     @Inject(PASSPORT_NAMES) names: PassportNames,
+    config: ConfigService<KeywardConfig, true>,
   ) {
     this.strategies = [names.apiKey, names.jwt];
+    const token = config.get('app', { infer: true }).metricsToken;
+    this.metricsToken = token ? Buffer.from(`Bearer ${token}`) : undefined;
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -43,7 +50,18 @@ export class AuthenticationGuard implements CanActivate {
     const request = http.getRequest<AuthenticatedRequest>();
     if (QUERY_TOKEN.test(request.url)) {
       // RFC 6750 §2.3 / RFC 9700 §4.3.2: URLs end up in logs and Referer headers.
-      throw new DomainError('invalid_token', 'Tokens are not accepted in the URL; use the Authorization header.');
+      throw new DomainError(
+        'invalid_token',
+        'Tokens are not accepted in the URL; use the Authorization header.',
+      );
+    }
+    if (
+      this.metricsToken &&
+      this.reflector.getAllAndOverride<boolean>(METRICS_TOKEN_KEY, targets)
+    ) {
+      const given = Buffer.from(request.headers.authorization ?? '');
+      if (given.length === this.metricsToken.length && timingSafeEqual(given, this.metricsToken))
+        return true;
     }
     const principal = await this.authenticate(request, http.getResponse<FastifyReply>());
     request.user = principal;
@@ -58,11 +76,15 @@ export class AuthenticationGuard implements CanActivate {
     const scopes = this.reflector.getAllAndOverride<Scope[] | undefined>(SCOPES_KEY, targets);
     const missing = scopes?.filter((scope) => !principal.scopes.includes(scope)) ?? [];
     if (missing.length) {
-      throw new DomainError('insufficient_scope', `This credential lacks the ${missing.join(', ')} scope.`, {
-        headers: {
-          'WWW-Authenticate': `Bearer realm="keyward", error="insufficient_scope", scope="${missing.join(' ')}"`,
+      throw new DomainError(
+        'insufficient_scope',
+        `This credential lacks the ${missing.join(', ')} scope.`,
+        {
+          headers: {
+            'WWW-Authenticate': `Bearer realm="keyward", error="insufficient_scope", scope="${missing.join(' ')}"`,
+          },
         },
-      });
+      );
     }
     return true;
   }
@@ -79,7 +101,10 @@ export class AuthenticationGuard implements CanActivate {
         if (error instanceof DomainError) return reject(error);
         reject(
           presentsCredentials(request)
-            ? new DomainError('invalid_token', 'The access token or API key is invalid, expired or revoked.')
+            ? new DomainError(
+                'invalid_token',
+                'The access token or API key is invalid, expired or revoked.',
+              )
             : new DomainError('unauthenticated', 'Authentication is required.'),
         );
       };
@@ -88,7 +113,9 @@ export class AuthenticationGuard implements CanActivate {
         res: unknown,
         next: (error?: unknown) => void,
       ) => void;
-      middleware(request, reply, (error?: unknown) => reject(error ?? new Error('passport called next() unexpectedly')));
+      middleware(request, reply, (error?: unknown) =>
+        reject(error ?? new Error('passport called next() unexpectedly')),
+      );
     });
   }
 }

@@ -29,13 +29,11 @@ export class SessionsRepository {
           absoluteExpiresAt: values.absoluteExpiresAt,
         })
         .returning({ id: authSessions.id });
-      await tx
-        .insert(refreshTokens)
-        .values({
-          sessionId: session.id,
-          tokenHash: values.tokenHash,
-          expiresAt: values.tokenExpiresAt,
-        });
+      await tx.insert(refreshTokens).values({
+        sessionId: session.id,
+        tokenHash: values.tokenHash,
+        expiresAt: values.tokenExpiresAt,
+      });
       return session.id;
     });
   }
@@ -90,13 +88,11 @@ export class SessionsRepository {
         return { kind: 'invalid' };
       }
       const successor = next(session.absoluteExpiresAt);
-      await tx
-        .insert(refreshTokens)
-        .values({
-          sessionId: claimed.sessionId,
-          tokenHash: successor.tokenHash,
-          expiresAt: successor.expiresAt,
-        });
+      await tx.insert(refreshTokens).values({
+        sessionId: claimed.sessionId,
+        tokenHash: successor.tokenHash,
+        expiresAt: successor.expiresAt,
+      });
       return {
         kind: 'rotated',
         sessionId: claimed.sessionId,

@@ -1,0 +1,23 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { AllowMetricsToken, Roles } from '../auth/auth.decorators';
+import { MetricsService } from './metrics.service';
+
+@ApiTags('operations')
+@Controller('metrics')
+export class MetricsController {
+  constructor(private readonly metrics: MetricsService) {}
+
+  @Get()
+  @Roles('admin')
+  @AllowMetricsToken()
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  @ApiProduces('text/plain')
+  @ApiOperation({
+    summary: 'Prometheus metrics: admins, or `Authorization: Bearer <METRICS_TOKEN>`',
+  })
+  @ApiOkResponse({ description: 'Prometheus text exposition format' })
+  scrape(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}
