@@ -114,7 +114,7 @@ export class AuthenticationGuard implements CanActivate {
         next: (error?: unknown) => void,
       ) => void;
       middleware(request, reply, (error?: unknown) =>
-        reject(error ?? new Error('passport called next() unexpectedly')),
+        reject(error instanceof Error ? error : new Error('passport called next() unexpectedly')),
       );
     });
   }
