@@ -125,7 +125,7 @@ describe('mock OpenAI server', () => {
         if (received.length === 3) break; // breaking out aborts the underlying request
       }
 
-      expect(received.join('')).toBe('Mock reply to: Tell me a');
+      expect(received.join('')).toBe('Mock reply to: Tell me a ');
 
       await eventually(() => mock.abortedRequests === 1);
     });

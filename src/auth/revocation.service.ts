@@ -1,7 +1,10 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { KeywardConfig } from '../config/configuration';
+import { RedisService } from '../redis/redis.service';
 import { SessionsRepository } from './sessions.repository';
+
+const REVOCATION_CHANNEL = 'revoked-sessions';
 
 /** Every instance re-reads revocations this often: a logout holds everywhere within 5 s. */
 export const REVOCATION_POLL_MS = 2000;
@@ -10,8 +13,8 @@ const POLL_OVERLAP_MS = 5000;
 
 /**
  * In-memory denylist of revoked sessions, so checking a token costs a map lookup and no
- * database round trip. Fed by this instance's own revocations at once, and by a poll of
- * the database for other instances' revocations. Entries live as long as an access token
+ * database round trip. Fed by this instance's own revocations at once, by Redis pub/sub for
+ * other instances' revocations (when REDIS_URL is set), and by a poll of the database. Entries live as long as an access token
  * issued before the revocation could (access TTL + clock skew), then are dropped.
  */
 @Injectable()
@@ -26,6 +29,7 @@ export class RevocationService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     private readonly sessions: SessionsRepository,
+    private readonly redis: RedisService,
     config: ConfigService<KeywardConfig, true>,
   ) {
     const auth = config.get('auth', { infer: true });
@@ -35,6 +39,12 @@ export class RevocationService implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     this.lastPoll = new Date(Date.now() - this.retentionMs);
     await this.poll();
+    // With Redis, other instances hear of a revocation at once; the poll stays as the
+    // safety net (a missed message, Redis down).
+    this.redis.subscribe(REVOCATION_CHANNEL, (message) => {
+      const ids = message.split(',').filter((id) => /^[0-9a-f-]{36}$/.test(id));
+      this.markRevoked(ids);
+    });
     this.timer = setInterval(() => void this.poll(), REVOCATION_POLL_MS);
     this.timer.unref();
   }
@@ -45,6 +55,12 @@ export class RevocationService implements OnModuleInit, OnApplicationShutdown {
 
   isRevoked(sessionId: string): boolean {
     return this.revoked.has(sessionId);
+  }
+
+  /** Records this instance's own revocations and tells the other instances. */
+  async revoke(sessionIds: readonly string[]): Promise<void> {
+    this.markRevoked(sessionIds);
+    if (sessionIds.length) await this.redis.publish(REVOCATION_CHANNEL, sessionIds.join(','));
   }
 
   markRevoked(sessionIds: readonly string[]): void {

@@ -121,12 +121,12 @@ export class SessionsService implements OnModuleInit {
 
   async revoke(sessionId: string, reason: string): Promise<void> {
     const ids = await this.repository.revoke(sessionId, reason);
-    this.revocation.markRevoked(ids.length ? ids : [sessionId]);
+    await this.revocation.revoke(ids.length ? ids : [sessionId]);
   }
 
   async revokeAllForUser(userId: string, reason: string): Promise<number> {
     const ids = await this.repository.revokeAllForUser(userId, reason);
-    this.revocation.markRevoked(ids);
+    await this.revocation.revoke(ids);
     return ids.length;
   }
 

@@ -12,7 +12,9 @@ import { toProblem } from './problem';
 export class ErrorResponder {
   send(request: FastifyRequest, reply: FastifyReply, error: unknown): void {
     const problem = toProblem(error);
-    if (problem.status >= 500) {
+    if (problem.status === 503 && problem.cause) {
+      request.log.warn({ err: { message: (problem.cause as Error).message } }, 'dependency unavailable');
+    } else if (problem.status >= 500) {
       request.log.error({ err: problem.cause ?? error }, 'request failed');
     } else {
       request.log.info({ status: problem.status, code: problem.code }, 'request refused');

@@ -37,6 +37,35 @@ interface FastifyLikeError {
   statusCode?: unknown;
 }
 
+/** Network errnos and PostgreSQL SQLSTATE classes that mean "the dependency is down". */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]|53300)/; // connection exception, admin shutdown, too many connections
+
+/**
+ * Whether an error (or anything in its cause chain) says the database or Redis is
+ * unreachable: then the answer is 503, and the service recovers when the dependency does.
+ */
+export function isDependencyUnavailable(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const { code, message, name } = current as { code?: unknown; message?: unknown; name?: unknown };
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+    if (name === 'MaxRetriesPerRequestError') return true;
+    if (
+      typeof message === 'string' &&
+      /Connection terminated|Connection is closed|connect ECONNREFUSED|timeout exceeded when trying to connect|enableOfflineQueue options is false/i.test(
+        message,
+      )
+    ) {
+      return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 function isFastifyError(value: unknown): value is FastifyLikeError {
   const code = (value as FastifyLikeError | undefined)?.code;
   return typeof code === 'string' && code.startsWith('FST_');
@@ -130,5 +159,11 @@ export function toProblem(thrown: unknown): Problem {
   }
   const status = typeof fastify?.statusCode === 'number' ? fastify.statusCode : 500;
   if (status >= 400 && status < 500) return fromStatus(status, undefined);
+  if (isDependencyUnavailable(error)) {
+    return {
+      ...fromStatus(503, 'A backing service is unavailable; try again shortly.', error),
+      headers: { 'Retry-After': '5' },
+    };
+  }
   return fromStatus(500, 'An unexpected error occurred.', error);
 }

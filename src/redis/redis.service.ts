@@ -12,6 +12,8 @@ export class RedisService implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
   readonly client?: Redis;
   readonly keyPrefix: string;
+  private subscriber?: Redis;
+  private readonly handlers = new Map<string, ((message: string) => void)[]>();
 
   constructor(config: ConfigService<KeywardConfig, true>) {
     const { redisUrl, redisKeyPrefix } = config.get('database', { infer: true });
@@ -37,6 +39,31 @@ export class RedisService implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * Delivers messages published on `channel` by any instance (this one included). A
+   * subscriber needs its own connection; it is made on first use.
+   */
+  subscribe(channel: string, handler: (message: string) => void): void {
+    if (!this.client) return;
+    if (!this.subscriber) {
+      this.subscriber = this.client.duplicate({ enableOfflineQueue: true });
+      this.subscriber.on('error', () => undefined); // reported by the main connection
+      this.subscriber.on('message', (name: string, message: string) => {
+        for (const listener of this.handlers.get(name) ?? []) listener(message);
+      });
+    }
+    const key = `${this.keyPrefix}${channel}`;
+    const listeners = this.handlers.get(key) ?? [];
+    if (listeners.length === 0) void this.subscriber.subscribe(key).catch(() => undefined);
+    this.handlers.set(key, [...listeners, handler]);
+  }
+
+  /** Best effort: subscribers that miss a message catch up through their own polling. */
+  async publish(channel: string, message: string): Promise<void> {
+    if (!this.client) return;
+    await this.client.publish(`${this.keyPrefix}${channel}`, message).catch(() => undefined);
+  }
+
   get enabled(): boolean {
     return this.client !== undefined;
   }
@@ -48,6 +75,7 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.subscriber?.disconnect();
     if (this.client && this.client.status !== 'end') {
       await this.client.quit().catch(() => this.client?.disconnect());
     }

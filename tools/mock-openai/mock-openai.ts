@@ -539,13 +539,17 @@ class MockOpenAIServer implements MockOpenAI {
     } catch (error: unknown) {
       if (exchange.signal.aborted) return; // client gone or server closing: nothing to answer
       if (error instanceof BodyTooLargeError) {
+        // The rest of the body is still in flight, so the connection cannot be reused.
+        res.setHeader('connection', 'close');
         this.sendJson(exchange, 413, invalidRequest('Request body too large.'));
         return;
       }
       // A bug in the mock: make it visible instead of leaving the client hanging.
       console.error('mock-openai: unexpected error', error);
-      if (res.headersSent) res.destroy();
-      else this.sendJson(exchange, 500, openAIError('Mock server error.', 'server_error'));
+      if (res.headersSent) {
+        exchange.endedByServer = true;
+        res.destroy();
+      } else this.sendJson(exchange, 500, openAIError('Mock server error.', 'server_error'));
     }
   }
 
@@ -553,7 +557,7 @@ class MockOpenAIServer implements MockOpenAI {
     const { req } = exchange;
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
-    const path = new URL(url, 'http://mock.invalid').pathname;
+    const path = url.split('?', 1)[0] ?? url;
     let body: unknown;
     try {
       body = parseBody(await readBody(req, exchange.signal));
@@ -664,7 +668,7 @@ class MockOpenAIServer implements MockOpenAI {
     if (method === 'GET' && path === '/v1/models') {
       this.sendOrTrickle(exchange, fault, { object: 'list', data: MODELS });
     } else if (method === 'GET' && path.startsWith('/v1/models/')) {
-      const id = decodeURIComponent(path.slice('/v1/models/'.length));
+      const id = safeDecode(path.slice('/v1/models/'.length));
       const model = MODELS.find((candidate) => candidate.id === id);
       if (model) this.sendOrTrickle(exchange, fault, model);
       else this.sendJson(exchange, 404, modelNotFound(id));
@@ -806,6 +810,14 @@ function urlHost(address: string): string {
   if (address === '0.0.0.0') return '127.0.0.1';
   if (address === '::') return '[::1]';
   return address.includes(':') ? `[${address}]` : address;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // malformed escapes: look the raw text up, which simply finds no model
+  }
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
