@@ -1,11 +1,14 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
+  date,
   index,
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -129,3 +132,27 @@ export const apiKeys = pgTable(
   (t) => [uniqueIndex('api_keys_hash_key').on(t.keyHash), index('api_keys_user_idx').on(t.userId)],
 );
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/**
+ * Chat token usage, one row per (user, UTC day, model), incremented by an atomic upsert
+ * when a request settles. `user_id` is text, not a foreign key: principals from
+ * JWT_TRUSTED_ISSUERS (`issuer#sub`) have no users row but are billed all the same.
+ */
+export const chatUsage = pgTable(
+  'chat_usage',
+  {
+    userId: text('user_id').notNull(),
+    /** UTC calendar day, `YYYY-MM-DD`: daily budgets reset at 00:00 UTC. */
+    day: date('day', { mode: 'string' }).notNull(),
+    model: text('model').notNull(),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
+    completionTokens: bigint('completion_tokens', { mode: 'number' }).notNull().default(0),
+    requests: integer('requests').notNull().default(0),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.day, t.model] }),
+    index('chat_usage_day_idx').on(t.day),
+  ],
+);
+export type ChatUsageRow = typeof chatUsage.$inferSelect;

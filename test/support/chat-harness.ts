@@ -90,6 +90,9 @@ export async function startChatHarness(
       });
     },
     async close() {
+      // Aborted test clients can leave a socket that never sends a request; Node counts it
+      // as busy until headersTimeout, which would stall app.close() for a minute.
+      t.app.getHttpServer().closeAllConnections();
       await t.close();
       await mock.close();
     },

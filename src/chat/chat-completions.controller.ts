@@ -1,0 +1,82 @@
+import { Body, Controller, Get, HttpCode, Post, Req, Res, UseInterceptors } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
+import { ActiveStreams } from './active-streams';
+import { ChatService } from './chat.service';
+import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
+import { abortOnDisconnect, responseSink, startEventStream } from './event-stream.response';
+import { ChatTiming } from './server-timing';
+import { ServerTimingInterceptor } from './server-timing.interceptor';
+
+/**
+ * The OpenAI-compatible API: point any OpenAI SDK at `<keyward>/v1` with a `kw_` key.
+ * Errors come in OpenAI's shape (the filter picks it for `/v1/...`), so the SDKs raise
+ * their usual exceptions.
+ */
+@ApiTags('openai-compatible')
+@RequireScopes('chat')
+@UseInterceptors(ServerTimingInterceptor)
+@Controller('v1')
+export class ChatCompletionsController {
+  constructor(
+    private readonly chat: ChatService,
+    private readonly streams: ActiveStreams,
+  ) {}
+
+  @Get('models')
+  @ApiOperation({ summary: 'The models this server allows (CHAT_MODELS), in OpenAI list format' })
+  @ApiOkResponse({
+    schema: {
+      example: {
+        object: 'list',
+        data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'keyward' }],
+      },
+    },
+  })
+  models() {
+    return {
+      object: 'list',
+      data: this.chat.models.map((id) => ({
+        id,
+        object: 'model',
+        created: 0,
+        owned_by: 'keyward',
+      })),
+    };
+  }
+
+  @Post('chat/completions')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'OpenAI chat completion; `stream: true` relays server-sent events ending with `data: [DONE]`',
+  })
+  @ApiOkResponse({
+    description: 'An OpenAI chat.completion object, or a text/event-stream of chunks',
+  })
+  async create(
+    @Body() body: ChatCompletionRequestDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const signal = abortOnDisconnect(reply.raw);
+    const timing = new ChatTiming();
+    const context = { principal, ip: request.ip, signal, timing };
+    try {
+      if (body.stream !== true) {
+        const completion = await this.chat.complete(body, context);
+        void reply.header('Server-Timing', timing.header(reply.elapsedTime)).send(completion);
+        return;
+      }
+      const stream = await this.chat.openStream(body, context);
+      startEventStream(request, reply, timing.header(reply.elapsedTime));
+      await this.streams.track(() => stream.pipeTo(responseSink(reply.raw, signal)));
+    } catch (error) {
+      if (!reply.sent) reply.header('Server-Timing', timing.header(reply.elapsedTime));
+      throw error;
+    }
+  }
+}

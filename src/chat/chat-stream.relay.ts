@@ -1,0 +1,66 @@
+import { ChatStreamTranslator, errorFrame } from './chat-stream.translator';
+import type { Deadline } from './deadline';
+
+/** Where relayed frames go: the client's response, with back-pressure. */
+export interface SseSink {
+  /** Resolves when the frame is handed to the socket (after 'drain' if its buffer was full). */
+  write(frame: string): Promise<void>;
+  end(): void;
+}
+
+export type RelayOutcome = 'completed' | 'client_aborted' | 'timeout' | 'upstream_failed';
+
+export interface RelayResult {
+  readonly outcome: RelayOutcome;
+  readonly translator: ChatStreamTranslator;
+}
+
+/**
+ * Relays one upstream SSE body to the client chunk by chunk: the next upstream chunk is
+ * read only once the previous one was written, so a slow client slows the upstream read
+ * (back-pressure) instead of filling memory. Never leaves the client hanging: a fault or
+ * the deadline ends the response with an error event; a client leaving aborts upstream
+ * (the caller's abort signal is part of the fetch signal).
+ */
+export async function relayChatStream(options: {
+  body: ReadableStream<Uint8Array>;
+  sink: SseSink;
+  passUsage: boolean;
+  clientSignal: AbortSignal;
+  deadline: Deadline;
+}): Promise<RelayResult> {
+  const { body, sink, clientSignal, deadline } = options;
+  const translator = new ChatStreamTranslator(options.passUsage);
+  const reader = body.getReader();
+  let outcome: RelayOutcome = 'completed';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        translator.end();
+        break;
+      }
+      const frames = translator.push(value);
+      if (frames) await sink.write(frames);
+      if (translator.done) break;
+    }
+  } catch {
+    // A fault (StreamFault, a reset, an abort): the signals say whose.
+    if (clientSignal.aborted) outcome = 'client_aborted';
+    else if (deadline.expired) outcome = 'timeout';
+    else outcome = 'upstream_failed';
+  } finally {
+    deadline.clear();
+    // Stops reading upstream (and frees its connection) when we stopped early.
+    reader.cancel().catch(() => undefined);
+  }
+  if (outcome === 'timeout' || outcome === 'upstream_failed') {
+    const frame =
+      outcome === 'timeout'
+        ? errorFrame('upstream_timeout', 'The upstream model did not finish in time.')
+        : errorFrame('upstream_error', 'The upstream stream failed or ended early.');
+    await sink.write(frame).catch(() => undefined);
+  }
+  if (outcome !== 'client_aborted') sink.end();
+  return { outcome, translator };
+}

@@ -1,0 +1,55 @@
+import { ChatStreamTranslator, StreamFault } from './chat-stream.translator';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const chunk = (content: string, usage: unknown = null) =>
+  `data: ${JSON.stringify({ id: 'c', choices: [{ index: 0, delta: { content } }], usage })}\n\n`;
+const usageChunk = `data: ${JSON.stringify({ id: 'c', choices: [], usage: { prompt_tokens: 7, completion_tokens: 3 } })}\n\n`;
+
+describe(ChatStreamTranslator.name, () => {
+  it('relays complete events as they arrive, even split across network chunks', () => {
+    const translator = new ChatStreamTranslator(true);
+    const event = chunk('Hello');
+    expect(translator.push(bytes(event.slice(0, 10)))).toBe('');
+    expect(translator.push(bytes(event.slice(10)))).toBe(event);
+    expect(translator.push(bytes('data: [DONE]\r\n\r\n'))).toBe('data: [DONE]\n\n');
+    expect(translator.done).toBe(true);
+    expect(translator.completionChars).toBe(5);
+  });
+
+  it('records usage and strips it when the client did not ask', () => {
+    const translator = new ChatStreamTranslator(false);
+    const out = translator.push(bytes(chunk('Hi') + usageChunk + 'data: [DONE]\n\n'));
+    expect(out).not.toContain('usage');
+    expect(out).toContain('"content":"Hi"');
+    expect(out.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(translator.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
+  });
+
+  it('passes the usage chunk through unchanged when the client asked', () => {
+    const translator = new ChatStreamTranslator(true);
+    expect(translator.push(bytes(usageChunk))).toBe(usageChunk);
+  });
+
+  it('ignores comments and keep-alives', () => {
+    const translator = new ChatStreamTranslator(true);
+    expect(translator.push(bytes(': ping\n\n'))).toBe('');
+  });
+
+  it.each([
+    ['malformed JSON', 'data: {not json\n\n', 'malformed'],
+    ['a non-object', 'data: 42\n\n', 'malformed'],
+    ['an error object', 'data: {"error":{"message":"secret upstream text"}}\n\n', 'upstream_error'],
+    ['an error event', 'event: error\ndata: {}\n\n', 'upstream_error'],
+  ])('faults on %s', (_name, input, reason) => {
+    const translator = new ChatStreamTranslator(true);
+    expect(() => translator.push(bytes(input))).toThrow(
+      new StreamFault(reason as StreamFault['reason']),
+    );
+  });
+
+  it('faults when the body ends before [DONE]', () => {
+    const translator = new ChatStreamTranslator(true);
+    translator.push(bytes(chunk('Hi')));
+    expect(() => translator.end()).toThrow(StreamFault);
+  });
+});

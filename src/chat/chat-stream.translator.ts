@@ -1,0 +1,143 @@
+/**
+ * Turns upstream's SSE bytes into the client's, one network chunk at a time
+ * (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+ * Every event is checked (valid JSON, no upstream `error` event) and watched for usage;
+ * complete events go out unchanged, except that the usage Keyward always requests is
+ * removed when the client did not ask for it. Lines end in LF or CRLF (what OpenAI and
+ * compatible servers send); a lone CR is not treated as a line end.
+ */
+export class StreamFault extends Error {
+  constructor(readonly reason: 'malformed' | 'upstream_error' | 'cut_off') {
+    super(`upstream stream fault: ${reason}`);
+    this.name = 'StreamFault';
+  }
+}
+
+export interface StreamUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+/** One event may not grow past this without a boundary: a broken upstream, not a reply. */
+const MAX_PENDING_CHARS = 1024 * 1024;
+
+interface ChunkLike {
+  error?: unknown;
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+  choices?: Array<{
+    delta?: {
+      content?: unknown;
+      refusal?: unknown;
+      tool_calls?: Array<{ function?: { arguments?: unknown } }>;
+    };
+  }>;
+}
+
+function textLength(value: unknown): number {
+  return typeof value === 'string' ? value.length : 0;
+}
+
+export class ChatStreamTranslator {
+  private readonly decoder = new TextDecoder();
+  private pending = '';
+  /** `data: [DONE]` was seen: the stream is complete. */
+  done = false;
+  /** The last usage upstream reported. */
+  usage?: StreamUsage;
+  /** Characters of generated content relayed: the estimate when usage never came. */
+  completionChars = 0;
+
+  constructor(private readonly passUsage: boolean) {}
+
+  /** The frames to send for one upstream chunk ('' when no event completed yet). */
+  push(bytes: Uint8Array): string {
+    if (this.done) return '';
+    this.pending = (this.pending + this.decoder.decode(bytes, { stream: true })).replace(
+      /\r\n/g,
+      '\n',
+    );
+    let out = '';
+    let boundary = this.pending.indexOf('\n\n');
+    while (boundary !== -1 && !this.done) {
+      const event = this.pending.slice(0, boundary);
+      this.pending = this.pending.slice(boundary + 2);
+      out += this.translate(event);
+      boundary = this.pending.indexOf('\n\n');
+    }
+    if (this.pending.length > MAX_PENDING_CHARS) throw new StreamFault('malformed');
+    return out;
+  }
+
+  /** Upstream's body ended: fine only after `[DONE]`. */
+  end(): void {
+    if (!this.done) throw new StreamFault('cut_off');
+  }
+
+  private translate(event: string): string {
+    const data: string[] = [];
+    let name = 'message';
+    for (const line of event.split('\n')) {
+      if (line === '' || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') data.push(value);
+      else if (field === 'event') name = value;
+    }
+    if (name === 'error') throw new StreamFault('upstream_error');
+    if (data.length === 0) return '';
+    const payload = data.join('\n');
+    if (payload === '[DONE]') {
+      this.done = true;
+      return 'data: [DONE]\n\n';
+    }
+    let chunk: ChunkLike;
+    try {
+      chunk = JSON.parse(payload) as ChunkLike;
+    } catch {
+      throw new StreamFault('malformed');
+    }
+    if (typeof chunk !== 'object' || chunk === null || Array.isArray(chunk)) {
+      throw new StreamFault('malformed');
+    }
+    if (chunk.error !== undefined) throw new StreamFault('upstream_error');
+    this.count(chunk);
+    if (this.passUsage || !('usage' in chunk)) return `data: ${payload}\n\n`;
+    // Usage was requested by Keyward, not the client: drop the usage-only chunk and the
+    // `usage: null` OpenAI adds to every other chunk.
+    if (chunk.usage && Array.isArray(chunk.choices) && chunk.choices.length === 0) return '';
+    delete chunk.usage;
+    return `data: ${JSON.stringify(chunk)}\n\n`;
+  }
+
+  private count(chunk: ChunkLike): void {
+    const usage = chunk.usage;
+    if (
+      usage &&
+      typeof usage.prompt_tokens === 'number' &&
+      typeof usage.completion_tokens === 'number'
+    ) {
+      this.usage = { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
+    }
+    if (!Array.isArray(chunk.choices)) return;
+    for (const choice of chunk.choices) {
+      const delta = choice?.delta;
+      if (!delta) continue;
+      this.completionChars += textLength(delta.content) + textLength(delta.refusal);
+      if (Array.isArray(delta.tool_calls)) {
+        for (const call of delta.tool_calls)
+          this.completionChars += textLength(call?.function?.arguments);
+      }
+    }
+  }
+}
+
+/**
+ * A terminating error event in OpenAI's shape: the SDKs raise an `APIError` when a data
+ * line holds an `error` object. No `[DONE]` follows, so no client mistakes the cut-off
+ * stream for a complete one; the connection closes right after.
+ */
+export function errorFrame(code: 'upstream_error' | 'upstream_timeout', message: string): string {
+  return `data: ${JSON.stringify({ error: { message, type: 'api_error', param: null, code } })}\n\n`;
+}

@@ -1,0 +1,17 @@
+import { Module } from '@nestjs/common';
+import { UsageModule } from '../usage/usage.module';
+import { ActiveStreams } from './active-streams';
+import { ChatCompletionsController } from './chat-completions.controller';
+import { ChatLimitsService } from './chat-limits.service';
+import { ChatController } from './chat.controller';
+import { ChatService } from './chat.service';
+import { OpenAIClientService } from './openai-client.service';
+
+/** The OpenAI proxy (SPEC "Chat"): REST and OpenAI-compatible routes, limits, streaming. */
+@Module({
+  imports: [UsageModule],
+  controllers: [ChatController, ChatCompletionsController],
+  providers: [OpenAIClientService, ChatService, ChatLimitsService, ActiveStreams],
+  exports: [ActiveStreams, OpenAIClientService],
+})
+export class ChatModule {}

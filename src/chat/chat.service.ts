@@ -1,0 +1,162 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { Principal } from '../auth/principal';
+import type { ChatConfig } from '../config/chat.config';
+import type { KeywardConfig } from '../config/configuration';
+import type { Reservation } from '../usage/budget-store';
+import { BudgetService, type TokenUsage } from '../usage/budget.service';
+import { ChatLimitsService } from './chat-limits.service';
+import {
+  nonStreamingBody,
+  type SanitizedChatRequest,
+  sanitizeChatRequest,
+  streamingBody,
+} from './chat-request.sanitizer';
+import { relayChatStream, type RelayOutcome, type SseSink } from './chat-stream.relay';
+import type { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
+import { OpenAIClientService, type UpstreamStream } from './openai-client.service';
+import type { ChatTiming } from './server-timing';
+import { estimateTextTokens } from './token-estimate';
+import { upstreamUserId } from './upstream-user';
+
+/** Who is calling and how to give up: one per HTTP request. */
+export interface ChatCallContext {
+  readonly principal: Principal;
+  readonly ip?: string;
+  /** Aborted when the client disconnects: the upstream call is aborted with it. */
+  readonly signal: AbortSignal;
+  readonly timing: ChatTiming;
+}
+
+/** An upstream stream whose headers arrived; `pipeTo` relays it and bills it. */
+export interface OpenChatStream {
+  pipeTo(sink: SseSink): Promise<RelayOutcome>;
+}
+
+/**
+ * Chat through the server's OpenAI key: sanitise the request, admit it (RPM, budget
+ * reservation), call upstream, settle the reservation to what was really used — whatever
+ * the outcome, client disconnects and upstream failures included (SPEC "Chat").
+ */
+@Injectable()
+export class ChatService {
+  private readonly logger = new Logger(ChatService.name);
+  private readonly config: ChatConfig;
+
+  constructor(
+    config: ConfigService<KeywardConfig, true>,
+    private readonly openai: OpenAIClientService,
+    private readonly limits: ChatLimitsService,
+    private readonly budget: BudgetService,
+  ) {
+    this.config = config.get('chat', { infer: true });
+  }
+
+  get models(): readonly string[] {
+    return this.config.models;
+  }
+
+  async complete(dto: ChatCompletionRequestDto, context: ChatCallContext): Promise<ChatCompletion> {
+    const { request, reservation } = await this.admit(dto, context);
+    let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
+    context.timing.upstreamStarted();
+    try {
+      const completion = await this.openai.createCompletion(
+        nonStreamingBody(request, this.decisions(reservation, context.principal)),
+        context.signal,
+      );
+      used = completionUsage(completion, request);
+      return completion;
+    } catch (error) {
+      // A client that left may still have cost the prompt upstream; a refusal costs nothing.
+      if (context.signal.aborted)
+        used = { promptTokens: request.promptEstimate, completionTokens: 0 };
+      throw error;
+    } finally {
+      context.timing.upstreamEnded();
+      await this.budget.settle(reservation, request.model, used);
+    }
+  }
+
+  /**
+   * Admits the request and opens the upstream stream. Everything that can fail before the
+   * first byte fails here, as an ordinary error response.
+   */
+  async openStream(
+    dto: ChatCompletionRequestDto,
+    context: ChatCallContext,
+  ): Promise<OpenChatStream> {
+    const { request, reservation } = await this.admit(dto, context);
+    let upstream: UpstreamStream;
+    context.timing.upstreamStarted();
+    try {
+      upstream = await this.openai.openStream(
+        streamingBody(request, this.decisions(reservation, context.principal)),
+        context.signal,
+      );
+    } catch (error) {
+      await this.budget.settle(reservation, request.model, {
+        promptTokens: context.signal.aborted ? request.promptEstimate : 0,
+        completionTokens: 0,
+      });
+      throw error;
+    } finally {
+      context.timing.upstreamEnded();
+    }
+    return {
+      pipeTo: async (sink) => {
+        // If the relay itself throws, the prompt is still billed (an estimate).
+        let used: TokenUsage = { promptTokens: request.promptEstimate, completionTokens: 0 };
+        try {
+          const { outcome, translator } = await relayChatStream({
+            body: upstream.body,
+            sink,
+            passUsage: request.clientWantsUsage,
+            clientSignal: context.signal,
+            deadline: upstream.deadline,
+          });
+          // Billed whatever happened: the last usage upstream reported, else an estimate.
+          used = translator.usage ?? {
+            promptTokens: request.promptEstimate,
+            completionTokens: estimateTextTokens(translator.completionChars),
+          };
+          if (outcome === 'timeout' || outcome === 'upstream_failed') {
+            this.logger.warn(`chat stream ended early: ${outcome}`);
+          }
+          return outcome;
+        } finally {
+          await this.budget.settle(reservation, request.model, used);
+        }
+      },
+    };
+  }
+
+  private async admit(
+    dto: ChatCompletionRequestDto,
+    context: ChatCallContext,
+  ): Promise<{ request: SanitizedChatRequest; reservation: Reservation }> {
+    this.openai.assertConfigured();
+    const request = sanitizeChatRequest(dto, this.config);
+    const reservation = await this.limits.admit(context.principal, request, context.ip);
+    return { request, reservation };
+  }
+
+  private decisions(reservation: Reservation, principal: Principal) {
+    return { maxTokens: reservation.completionTokens, user: upstreamUserId(principal.userId) };
+  }
+}
+
+function completionUsage(completion: ChatCompletion, request: SanitizedChatRequest): TokenUsage {
+  if (completion.usage) {
+    return {
+      promptTokens: completion.usage.prompt_tokens,
+      completionTokens: completion.usage.completion_tokens,
+    };
+  }
+  const chars = completion.choices.reduce(
+    (sum, choice) => sum + (choice.message?.content?.length ?? 0),
+    0,
+  );
+  return { promptTokens: request.promptEstimate, completionTokens: estimateTextTokens(chars) };
+}

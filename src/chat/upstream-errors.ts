@@ -1,0 +1,90 @@
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+  AuthenticationError,
+  BadRequestError,
+  PermissionDeniedError,
+  RateLimitError,
+  UnprocessableEntityError,
+} from 'openai';
+import { DomainError } from '../common/domain-error';
+
+/** Cap on a relayed wait: an upstream asking for hours would only stall clients. */
+const MAX_RETRY_AFTER_SECONDS = 60;
+
+/** Our own Retry-After, derived from (never copied from) the upstream's headers. */
+function retryAfterSeconds(error: APIError): number {
+  const raw = error.headers?.get('retry-after');
+  const seconds = raw === null || raw === undefined ? Number.NaN : Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) return 1;
+  return Math.min(Math.ceil(seconds), MAX_RETRY_AFTER_SECONDS);
+}
+
+/**
+ * SPEC "Chat", upstream faults → clear errors without upstream details: no upstream body,
+ * message or header reaches the client (an upstream 401 message quotes part of the key).
+ * A bad server key is our fault, not the client's: 502, never 401.
+ */
+export function mapUpstreamError(
+  error: unknown,
+  why: { readonly deadlineExpired: boolean; readonly clientAborted: boolean },
+): DomainError {
+  if (error instanceof DomainError) return error;
+  if (why.deadlineExpired || error instanceof APIConnectionTimeoutError) {
+    return new DomainError('upstream_timeout', 'The upstream model did not answer in time.');
+  }
+  if (why.clientAborted || error instanceof APIUserAbortError) {
+    return new DomainError(
+      'upstream_error',
+      'The request was cancelled before the upstream answered.',
+    );
+  }
+  if (error instanceof AuthenticationError || error instanceof PermissionDeniedError) {
+    return new DomainError(
+      'upstream_error',
+      'The upstream refused the server’s credentials; the operator has to fix the OpenAI key.',
+    );
+  }
+  if (error instanceof RateLimitError) {
+    return new DomainError(
+      'rate_limited',
+      'The upstream is rate limiting this server; retry later.',
+      {
+        retryAfterSeconds: retryAfterSeconds(error),
+      },
+    );
+  }
+  if (error instanceof BadRequestError || error instanceof UnprocessableEntityError) {
+    // The request passed our checks but not OpenAI's (a tool schema, a parameter the model
+    // does not support): the client can fix it; the upstream wording stays private.
+    return new DomainError(
+      'validation_failed',
+      'The upstream model refused the request parameters.',
+    );
+  }
+  if (error instanceof APIConnectionError) {
+    return new DomainError(
+      'upstream_error',
+      'The upstream could not be reached or closed the connection.',
+    );
+  }
+  if (error instanceof APIError) {
+    return new DomainError('upstream_error', 'The upstream failed to answer the request.');
+  }
+  return new DomainError('upstream_error', 'The upstream sent an invalid response.');
+}
+
+/** What the log may say about an upstream failure: its kind and status, never its text. */
+export function describeUpstreamError(error: unknown): Record<string, unknown> {
+  if (error instanceof APIError) {
+    return {
+      kind: error.constructor.name,
+      status: error.status ?? null,
+      code: typeof error.code === 'string' ? error.code : null,
+    };
+  }
+  if (error instanceof Error) return { kind: error.name };
+  return { kind: typeof error };
+}

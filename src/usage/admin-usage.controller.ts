@@ -1,0 +1,22 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { RequireScopes, Roles } from '../auth/auth.decorators';
+import { AdminUsageQueryDto, UsageReportDto } from './dto/usage.dto';
+import { UsageService } from './usage.service';
+
+@ApiTags('admin')
+@Roles('admin')
+@RequireScopes('admin')
+@Controller('api/v1/admin/usage')
+export class AdminUsageController {
+  constructor(private readonly usage: UsageService) {}
+
+  @Get()
+  @ApiOperation({
+    summary: 'Chat token usage of every user (or one: ?userId=) by UTC day and model',
+  })
+  @ApiOkResponse({ type: UsageReportDto })
+  all(@Query() query: AdminUsageQueryDto): Promise<UsageReportDto> {
+    return this.usage.all(query.days, query.userId);
+  }
+}

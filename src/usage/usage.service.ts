@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import type { UsageItemDto, UsageReportDto } from './dto/usage.dto';
+import { UsageRepository, type UsageRow } from './usage.repository';
+import { UserLimitsService } from './user-limits.service';
+import { utcDay, utcDayBefore } from './utc-day';
+
+export const DEFAULT_USAGE_DAYS = 30;
+
+/** Usage reports: by UTC day and model, for one user or (admins) everyone. */
+@Injectable()
+export class UsageService {
+  constructor(
+    private readonly repository: UsageRepository,
+    private readonly limits: UserLimitsService,
+  ) {}
+
+  async own(userId: string, days = DEFAULT_USAGE_DAYS): Promise<UsageReportDto> {
+    const today = utcDay();
+    const [report, limits, usedToday] = await Promise.all([
+      this.report(days, userId, false),
+      this.limits.forUser(userId),
+      this.repository.dayTotal(userId, today),
+    ]);
+    return {
+      ...report,
+      limits: { requestsPerMinute: limits.rpm, dailyTokens: limits.dailyTokens, usedToday },
+    };
+  }
+
+  all(days = DEFAULT_USAGE_DAYS, userId?: string): Promise<UsageReportDto> {
+    return this.report(days, userId, true);
+  }
+
+  private async report(
+    days: number,
+    userId: string | undefined,
+    withUser: boolean,
+  ): Promise<UsageReportDto> {
+    const since = utcDayBefore(days - 1);
+    const rows = await this.repository.listSince(since, userId);
+    const items = rows.map((row) => toItem(row, withUser));
+    const totals = items.reduce(
+      (sum, item) => ({
+        promptTokens: sum.promptTokens + item.promptTokens,
+        completionTokens: sum.completionTokens + item.completionTokens,
+        totalTokens: sum.totalTokens + item.totalTokens,
+        requests: sum.requests + item.requests,
+      }),
+      { promptTokens: 0, completionTokens: 0, totalTokens: 0, requests: 0 },
+    );
+    return { since, until: utcDay(), items, totals };
+  }
+}
+
+function toItem(row: UsageRow, withUser: boolean): UsageItemDto {
+  return {
+    ...(withUser ? { userId: row.userId } : {}),
+    day: row.day,
+    model: row.model,
+    promptTokens: row.promptTokens,
+    completionTokens: row.completionTokens,
+    totalTokens: row.promptTokens + row.completionTokens,
+    requests: row.requests,
+  };
+}

@@ -1,0 +1,50 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { KeywardConfig } from '../config/configuration';
+import { UsersService } from '../users/users.service';
+
+export interface ChatLimits {
+  /** Requests per minute; 0 refuses every chat request. */
+  readonly rpm: number;
+  /** Tokens per UTC day; 0 refuses every chat request. */
+  readonly dailyTokens: number;
+}
+
+/** Overrides are re-read this often: an admin's change applies within seconds. */
+const CACHE_MS = 5_000;
+const MAX_CACHED = 10_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A user's chat limits: CHAT_RPM / CHAT_DAILY_TOKENS unless an admin set per-user
+ * overrides (`PATCH /api/v1/admin/users/:id`). Cached briefly to keep the database off the
+ * hot path. Principals of external issuers (`issuer#sub`) have no users row: defaults.
+ */
+@Injectable()
+export class UserLimitsService {
+  private readonly defaults: ChatLimits;
+  private readonly cache = new Map<string, { limits: ChatLimits; expiresAt: number }>();
+
+  constructor(
+    config: ConfigService<KeywardConfig, true>,
+    private readonly users: UsersService,
+  ) {
+    const chat = config.get('chat', { infer: true });
+    this.defaults = { rpm: chat.rpm, dailyTokens: chat.dailyTokens };
+  }
+
+  async forUser(userId: string): Promise<ChatLimits> {
+    if (!UUID.test(userId)) return this.defaults;
+    const now = Date.now();
+    const cached = this.cache.get(userId);
+    if (cached && cached.expiresAt > now) return cached.limits;
+    const user = await this.users.findById(userId);
+    const limits: ChatLimits = {
+      rpm: user?.chatRpm ?? this.defaults.rpm,
+      dailyTokens: user?.chatDailyTokens ?? this.defaults.dailyTokens,
+    };
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(userId, { limits, expiresAt: now + CACHE_MS });
+    return limits;
+  }
+}

@@ -1,0 +1,275 @@
+import OpenAI from 'openai';
+import type {
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsNonStreaming,
+} from 'openai/resources/chat/completions';
+import request from 'supertest';
+import { upstreamUserId } from '../src/chat/upstream-user';
+import {
+  type ChatHarness,
+  type ChatUser,
+  eventually,
+  MOCK_KEY,
+  startChatHarness,
+} from './support/chat-harness';
+
+const SERVER_TIMING =
+  /^keyward;desc="[^"]+";dur=\d+(\.\d+)?, upstream;desc="[^"]+";dur=\d+(\.\d+)?$/;
+const hello = [{ role: 'user' as const, content: 'Say hello to the lighthouse keeper' }];
+
+async function collect(stream: AsyncIterable<ChatCompletionChunk>): Promise<ChatCompletionChunk[]> {
+  const chunks: ChatCompletionChunk[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+const text = (chunks: ChatCompletionChunk[]) =>
+  chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+
+describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
+  let h: ChatHarness;
+  let alice: ChatUser;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    h = await startChatHarness({ CHAT_MAX_MESSAGES: '5', CHAT_MAX_INPUT_CHARS: '2000' });
+    alice = await h.newUser();
+    client = h.client(alice.apiKey);
+  }, 30_000);
+  afterEach(() => h.mock.reset());
+  afterAll(() => h.close(), 30_000);
+
+  const upstreamChats = () => h.mock.requests.filter((r) => r.path === '/v1/chat/completions');
+
+  it('lists the CHAT_MODELS allowlist in OpenAI list format', async () => {
+    const models = [];
+    for await (const model of client.models.list()) models.push(model);
+    expect(models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4o']);
+    expect(models[0]).toMatchObject({ object: 'model', owned_by: 'keyward' });
+    expect(h.mock.requests).toHaveLength(0);
+  });
+
+  it('answers a completion with the server key, a hashed user and a capped max_tokens upstream', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o', messages: hello, user: 'client-chosen-user' })
+      .withResponse();
+    expect(data.choices[0].message.content).toBe(
+      'Mock reply to: Say hello to the lighthouse keeper',
+    );
+    expect(data.model).toBe('gpt-4o');
+    expect(data.usage).toMatchObject({
+      prompt_tokens: 13,
+      completion_tokens: 13,
+      total_tokens: 26,
+    });
+    expect(response.headers.get('server-timing')).toMatch(SERVER_TIMING);
+
+    const [upstream] = upstreamChats();
+    expect(upstream.headers.authorization).toBe(`Bearer ${MOCK_KEY}`);
+    const body = upstream.body as Record<string, unknown>;
+    expect(body.user).toBe(upstreamUserId(alice.id));
+    expect(body.user).toMatch(/^[0-9a-f]{64}$/);
+    expect(body.max_completion_tokens).toBe(16_384);
+    expect(body).not.toHaveProperty('stream_options');
+  });
+
+  it('forwards no client header, organisation or project upstream', async () => {
+    const nosy = h.client(alice.apiKey, {
+      organization: 'org-client-chosen',
+      project: 'proj-client-chosen',
+      defaultHeaders: { 'X-Custom-Leak': 'client-value', 'X-Forwarded-Host': 'evil.example' },
+    });
+    await nosy.chat.completions.create({ model: 'gpt-4o-mini', messages: hello });
+    const [upstream] = upstreamChats();
+    const names = Object.keys(upstream.headers);
+    expect(names).not.toContain('openai-organization');
+    expect(names).not.toContain('openai-project');
+    expect(names).not.toContain('x-custom-leak');
+    expect(names).not.toContain('x-forwarded-host');
+    expect(JSON.stringify(upstream.headers)).not.toContain('client-value');
+    expect(JSON.stringify(upstream.headers)).not.toContain(alice.apiKey);
+  });
+
+  it('streams chunk by chunk and strips the usage it requested when the client did not ask', async () => {
+    const chunks = await collect(
+      await client.chat.completions.create({ model: 'gpt-4o-mini', messages: hello, stream: true }),
+    );
+    expect(text(chunks)).toBe('Mock reply to: Say hello to the lighthouse keeper');
+    expect(chunks.length).toBeGreaterThan(3);
+    expect(chunks.some((chunk) => 'usage' in chunk)).toBe(false);
+    const body = upstreamChats()[0].body as Record<string, unknown>;
+    expect(body.stream_options).toEqual({ include_usage: true });
+  });
+
+  it('passes the usage chunk on when the client asks for it', async () => {
+    const chunks = await collect(
+      await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: hello,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
+    const last = chunks[chunks.length - 1];
+    expect(last.choices).toEqual([]);
+    expect(last.usage).toMatchObject({
+      prompt_tokens: 13,
+      completion_tokens: 13,
+      total_tokens: 26,
+    });
+  });
+
+  it('sends SSE headers with Server-Timing and ends the raw stream with data: [DONE]', async () => {
+    const res = await fetch(`${h.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice.apiKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ messages: hello, stream: true }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+    expect(res.headers.get('server-timing')).toMatch(SERVER_TIMING);
+    const raw = await res.text();
+    expect(raw.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(raw).not.toContain('"usage"');
+  });
+
+  it('refuses a model outside CHAT_MODELS with an OpenAI BadRequestError', async () => {
+    const error = await client.chat.completions
+      .create({ model: 'gpt-4.1-mini', messages: hello })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('model');
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('validation_failed');
+    expect(h.mock.requests).toHaveLength(0);
+  });
+
+  it.each([
+    ['an unknown field', { foo: 1 }, 'foo'],
+    ['n other than 1', { n: 2 }, 'n'],
+    [
+      'a message field outside the allowlist',
+      { messages: [{ role: 'user', content: 'x', audio: {} }] },
+      'messages.0.audio',
+    ],
+    [
+      'a content part type outside the allowlist',
+      { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] },
+      'messages.0.content',
+    ],
+  ])('refuses %s with 400 naming the param', async (_name, extra, param) => {
+    const body = {
+      model: 'gpt-4o-mini',
+      messages: hello,
+      ...extra,
+    } as unknown as ChatCompletionCreateParamsNonStreaming;
+    const error = await client.chat.completions.create(body).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(param);
+    expect(
+      (error as InstanceType<typeof OpenAI.BadRequestError>).headers?.get('server-timing'),
+    ).toMatch(SERVER_TIMING);
+    expect(h.mock.requests).toHaveLength(0);
+  });
+
+  it('enforces CHAT_MAX_MESSAGES and CHAT_MAX_INPUT_CHARS before any upstream call', async () => {
+    const many = Array.from({ length: 6 }, () => ({ role: 'user' as const, content: 'hi' }));
+    const tooMany = await client.chat.completions
+      .create({ messages: many, model: 'gpt-4o-mini' })
+      .catch((e: unknown) => e);
+    expect(tooMany).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((tooMany as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('messages');
+    const long = [{ role: 'user' as const, content: 'x'.repeat(2001) }];
+    const tooLong = await client.chat.completions
+      .create({ messages: long, model: 'gpt-4o-mini' })
+      .catch((e: unknown) => e);
+    expect(tooLong).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(h.mock.requests).toHaveLength(0);
+  });
+
+  it('requires a credential with the chat scope', async () => {
+    const error = await h
+      .client('kw_not-a-real-key')
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: hello })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(h.mock.requests).toHaveLength(0);
+  });
+
+  it('aborts the upstream request when a streaming client disconnects, and still bills it', async () => {
+    h.mock.setFault('never_ending_stream');
+    const bob = await h.newUser();
+    const controller = new AbortController();
+    const stream = await h
+      .client(bob.apiKey)
+      .chat.completions.create(
+        { model: 'gpt-4o-mini', messages: hello, stream: true },
+        { signal: controller.signal },
+      );
+    let seen = 0;
+    // The SDK ends the iteration quietly when its own signal aborts it.
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe('chat.completion.chunk');
+      seen += 1;
+      if (seen === 2) controller.abort();
+    }
+    expect(seen).toBe(2);
+    await eventually(() => h.mock.abortedRequests === 1);
+    await eventually(async () => {
+      const usage = await request(h.t.server)
+        .get('/api/v1/usage')
+        .set('Authorization', `Bearer ${bob.apiKey}`);
+      return (usage.body as { totals: { requests: number } }).totals.requests === 1;
+    });
+  });
+
+  it('aborts the upstream request when a non-streaming client disconnects', async () => {
+    h.mock.setFault('slow_headers');
+    const controller = new AbortController();
+    const pending = client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: hello },
+      { signal: controller.signal },
+    );
+    await eventually(() => upstreamChats().length === 1);
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(OpenAI.APIUserAbortError);
+    await eventually(() => h.mock.abortedRequests === 1);
+  });
+
+  describe('POST /api/v1/chat', () => {
+    it('answers {response, model, usage} with Server-Timing', async () => {
+      const res = await request(h.t.server)
+        .post('/api/v1/chat')
+        .set('Authorization', `Bearer ${alice.jwt}`)
+        .send({ messages: hello })
+        .expect(200);
+      expect(res.body).toEqual({
+        response: 'Mock reply to: Say hello to the lighthouse keeper',
+        model: 'gpt-4o-mini',
+        usage: { promptTokens: 13, completionTokens: 13, totalTokens: 26 },
+      });
+      expect(res.headers['server-timing']).toMatch(SERVER_TIMING);
+    });
+
+    it('answers errors as problem+json', async () => {
+      const res = await request(h.t.server)
+        .post('/api/v1/chat')
+        .set('Authorization', `Bearer ${alice.jwt}`)
+        .send({ messages: hello, model: 'not-allowed' })
+        .expect(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({
+        type: 'urn:keyward:problem:validation_failed',
+        status: 400,
+      });
+      const extra = await request(h.t.server)
+        .post('/api/v1/chat')
+        .set('Authorization', `Bearer ${alice.jwt}`)
+        .send({ messages: hello, temperature: 1 })
+        .expect(400);
+      expect(extra.body.errors[0].field).toBe('temperature');
+    });
+  });
+});
