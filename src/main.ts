@@ -1,16 +1,18 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { AppModule } from './app.module';
 import { ConfigError } from './config/config-error';
-import { loadConfig } from './config/configuration';
+import type { LoadedConfig } from './config/configuration';
+import { loadConfigFromProviders } from './config/load-config-from-providers';
 import { configureApp, createAdapter } from './http-app';
 import { createLogger, PinoNestLogger } from './logging/logger';
 
 async function bootstrap(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+  let config: LoadedConfig;
   try {
-    config = loadConfig();
+    config = await loadConfigFromProviders();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -22,6 +24,7 @@ async function bootstrap(): Promise<void> {
   for (const path of config.generatedSecrets) {
     logger.warn({ path }, 'generated a development secret (not for production)');
   }
+  for (const warning of config.warnings) logger.warn(warning);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config),
     createAdapter(config, logger),
@@ -44,6 +47,11 @@ async function bootstrap(): Promise<void> {
       process.exit(1);
     }, config.app.shutdownTimeoutMs);
     deadline.unref();
+    // Node closes the connections idle at close() time only; a keep-alive connection whose
+    // response (a stream) ends later would hold shutdown until its keep-alive timeout.
+    const server = app.getHttpServer() as Server;
+    const sweeper = setInterval(() => server.closeIdleConnections(), 200);
+    sweeper.unref();
     app.close().then(
       () => {
         logger.info('shutdown complete');

@@ -1,9 +1,13 @@
 import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { KeywardConfig } from '../config/configuration';
+import { RedisService } from '../redis/redis.service';
 import { UsersModule } from '../users/users.module';
 import { AdminUsageController } from './admin-usage.controller';
 import { BUDGET_STORE } from './budget-store';
 import { BudgetService } from './budget.service';
 import { MemoryBudgetStore } from './memory-budget.store';
+import { RedisBudgetStore } from './redis-budget.store';
 import { UsageController } from './usage.controller';
 import { UsageRepository } from './usage.repository';
 import { UsageService } from './usage.service';
@@ -11,7 +15,7 @@ import { UserLimitsService } from './user-limits.service';
 
 /**
  * Token usage: the usage table, hard daily budgets and the usage reports. The budget store
- * is in-process; with REDIS_URL (scale-out) a Redis store takes the BUDGET_STORE token.
+ * is in-process, or in Redis (one Lua check-and-reserve) when REDIS_URL is set.
  */
 @Module({
   imports: [UsersModule],
@@ -23,9 +27,23 @@ import { UserLimitsService } from './user-limits.service';
     BudgetService,
     {
       provide: BUDGET_STORE,
-      inject: [UsageRepository],
-      useFactory: (usage: UsageRepository) =>
-        new MemoryBudgetStore((userId, day) => usage.dayTotal(userId, day)),
+      inject: [UsageRepository, RedisService, ConfigService],
+      useFactory: (
+        usage: UsageRepository,
+        redis: RedisService,
+        config: ConfigService<KeywardConfig, true>,
+      ) => {
+        const load = (userId: string, day: string) => usage.dayTotal(userId, day);
+        // Several instances share one budget through Redis; without Redis, one process counts.
+        return redis.client
+          ? new RedisBudgetStore(
+              redis.client,
+              redis.keyPrefix,
+              load,
+              config.get('chat', { infer: true }).upstreamTimeoutMs + 60_000,
+            )
+          : new MemoryBudgetStore(load);
+      },
     },
   ],
   exports: [BudgetService, UserLimitsService],

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { DomainError } from '../common/domain-error';
 import type { KeywardConfig } from '../config/configuration';
 import { UsersService } from './users.service';
 
@@ -16,7 +17,13 @@ export class BootstrapAdminService implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     const admin = this.config.get('auth', { infer: true }).bootstrapAdmin;
     if (!admin || (await this.users.count()) > 0) return;
-    const user = await this.users.create({ ...admin, roles: ['admin'] });
-    this.logger.log(`Created bootstrap admin "${user.username}"`);
+    try {
+      const user = await this.users.create({ ...admin, roles: ['admin'] });
+      this.logger.log(`Created bootstrap admin "${user.username}"`);
+    } catch (error) {
+      // Several instances starting together: another one created it first.
+      if (error instanceof DomainError && error.code === 'conflict') return;
+      throw error;
+    }
   }
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
@@ -5,8 +6,20 @@ import { migrate } from 'drizzle-orm/pglite/migrator';
 import { join } from 'node:path';
 import { templateDir, templateReady } from './pglite-template';
 
-/** Builds the migrated PGlite template once (see pglite-template.ts). */
+/**
+ * Once per run: compiles `dist/` (incremental; suites that start Keyward as a real process,
+ * for signals and multi-instance tests, run the build) and makes the migrated PGlite template.
+ */
 export default async function globalSetup(): Promise<void> {
+  const root = join(__dirname, '..', '..');
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
   if (process.env.DATABASE_URL) return;
   const dir = templateDir();
   if (templateReady(dir)) return;

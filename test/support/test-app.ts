@@ -5,14 +5,15 @@ import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module';
-import { loadConfig } from '../../src/config/configuration';
+import type { LoadedConfig } from '../../src/config/configuration';
+import { loadConfigFromProviders } from '../../src/config/load-config-from-providers';
 import { configureApp, createAdapter } from '../../src/http-app';
 import { createLogger, PinoNestLogger } from '../../src/logging/logger';
 import { templateDir, templateReady } from './pglite-template';
 
 export interface TestApp {
   readonly app: NestFastifyApplication;
-  readonly config: ReturnType<typeof loadConfig>;
+  readonly config: LoadedConfig;
   /** Every log line the app wrote, as raw JSON strings. */
   readonly logs: string[];
   /** For supertest: `request(t.server)`. */
@@ -54,7 +55,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     cpSync(join(template, 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   }
   // cwd = the temp dir, so a developer's .env never leaks into a test.
-  const config = loadConfig(processEnv, dataDir);
+  const config = await loadConfigFromProviders(processEnv, dataDir);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -63,6 +64,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     },
   });
   const logger = createLogger(config.app.logLevel, sink);
+  for (const warning of config.warnings) logger.warn(warning);
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.forRoot(config)],
   }).compile();
