@@ -12,6 +12,7 @@ import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
+import { SecretsModule } from './secrets/secrets.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -35,6 +36,7 @@ export class AppModule {
         DatabaseModule,
         RedisModule,
         AuditModule,
+        SecretsModule,
         LimitsModule,
         CookieModule,
         UsersModule,

@@ -7,7 +7,8 @@ import { NestFactory } from '@nestjs/core';
 import { AuditModule } from './audit/audit.module';
 import { AuditService } from './audit/audit.service';
 import { ConfigError } from './config/config-error';
-import { type KeywardConfig, loadConfig } from './config/configuration';
+import type { KeywardConfig } from './config/configuration';
+import { loadConfigFromProviders } from './config/load-config-from-providers';
 import { DatabaseModule } from './database/database.module';
 import { ROLES, type Role } from './database/schema';
 import { DomainError } from './common/domain-error';
@@ -100,7 +101,7 @@ export async function runCli(
   }
   let config: KeywardConfig;
   try {
-    config = loadConfig({ ...env, LOG_LEVEL: 'silent' });
+    config = await loadConfigFromProviders({ ...env, LOG_LEVEL: 'silent' });
   } catch (error) {
     io.stderr.write(`${(error as Error).message}\n`);
     return error instanceof ConfigError ? 1 : 1;

@@ -7,6 +7,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { KeywardConfig } from './config/configuration';
+import { registerConsole } from './console/console-static';
 import { MetricsService } from './metrics/metrics.service';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -98,6 +99,9 @@ export async function configureApp(
   fastify.addHook('onRequest', async (_request, reply) => {
     reply.header('Content-Security-Policy', API_CSP);
   });
+
+  // The browser console at `/` (static files with their own CSP; see docs/console.md).
+  await registerConsole(app);
 
   if (config.app.corsOrigins.length > 0) {
     app.enableCors({

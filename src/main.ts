@@ -49,7 +49,7 @@ async function bootstrap(): Promise<void> {
     deadline.unref();
     // Node closes the connections idle at close() time only; a keep-alive connection whose
     // response (a stream) ends later would hold shutdown until its keep-alive timeout.
-    const server = app.getHttpServer() as Server;
+    const server = app.getHttpServer();
     const sweeper = setInterval(() => server.closeIdleConnections(), 200);
     sweeper.unref();
     app.close().then(

@@ -11,6 +11,7 @@ import { DomainError } from '../common/domain-error';
 import { chatConfigSchema } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
 import { resolveEnvironment } from '../config/environment';
+import { SecretsService } from '../secrets/secrets.service';
 import { Deadline, raceAbort } from './deadline';
 import { describeUpstreamError, mapUpstreamError } from './upstream-errors';
 
@@ -46,13 +47,21 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private apiKey?: string;
   private client?: OpenAI;
 
-  constructor(config: ConfigService<KeywardConfig, true>) {
+  constructor(
+    config: ConfigService<KeywardConfig, true>,
+    private readonly secrets: SecretsService,
+  ) {
     const chat = config.get('chat', { infer: true });
     this.baseURL = chat.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
     this.timeoutMs = chat.upstreamTimeoutMs;
     this.apiKeyFile = chat.apiKeyFile;
     this.fetch = keepAliveFetch(this.agent);
     this.useKey(chat.apiKey);
+    // SECRETS_PROVIDER=aws: a rotated key serves the next request, no restart.
+    secrets.onChange(['OPENAI_API_KEY'], () => {
+      this.useKey(secrets.get('OPENAI_API_KEY'));
+      this.logger.log('OpenAI API key replaced from the secrets provider');
+    });
   }
 
   /** False until OPENAI_API_KEY (or its file) is set: chat then answers 503. */
@@ -177,7 +186,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     try {
       return await raceAbort(send(this.client as OpenAI, signal), signal);
     } catch (error) {
-      if (!(error instanceof AuthenticationError) || !this.reloadKey()) {
+      if (!(error instanceof AuthenticationError) || !(await this.reloadAfter401(signal))) {
         throw this.fail(error, deadline, clientSignal);
       }
     }
@@ -186,6 +195,19 @@ export class OpenAIClientService implements OnApplicationShutdown {
     } catch (error) {
       throw this.fail(error, deadline, clientSignal);
     }
+  }
+
+  /**
+   * After an upstream 401 the key may have been rotated: re-read its file, or ask the
+   * secrets provider now rather than at the next scheduled refresh (throttled there).
+   * Within the request's deadline; any failure just means "no new key".
+   */
+  private async reloadAfter401(signal: AbortSignal): Promise<boolean> {
+    if (this.reloadKey()) return true;
+    return raceAbort(this.secrets.refresh(), signal).then(
+      (changed) => changed.has('OPENAI_API_KEY'),
+      () => false,
+    );
   }
 
   private fail(error: unknown, deadline: Deadline, clientSignal: AbortSignal): DomainError {

@@ -7,7 +7,8 @@ import { ConfigError } from './config-error';
 import { cookieConfigSchema } from './cookie.config';
 import { databaseConfigSchema } from './database.config';
 import { ensureDevelopmentSecrets } from './dev-secrets';
-import { resolveEnvironment } from './environment';
+import { resolveEnvironment, type SecretVariable } from './environment';
+import { environmentSecretNames, mergeProviderSecrets, ProvidedSecrets } from './provider-secrets';
 import { secretsConfigSchema } from './secrets.config';
 
 /** The whole typed configuration; each feature reads its own namespace. */
@@ -17,10 +18,23 @@ export interface KeywardConfig {
   readonly auth: z.output<typeof authConfigSchema>;
   readonly cookies: z.output<typeof cookieConfigSchema>;
   readonly chat: z.output<typeof chatConfigSchema>;
-  readonly secrets: z.output<typeof secretsConfigSchema>;
+  readonly secrets: z.output<typeof secretsConfigSchema> & {
+    /** What the provider (AWS) supplied at start: the refresh compares against it. */
+    readonly provided: ProvidedSecrets;
+    /** Secret variables the environment itself sets: a provider may not set them too. */
+    readonly environmentNames: readonly SecretVariable[];
+  };
 }
 
-function parseNamespace<S extends z.ZodType>(
+/** The configuration plus what start-up should tell the operator (paths and names only). */
+export type LoadedConfig = KeywardConfig & {
+  /** Development secrets generated on this start. */
+  generatedSecrets: string[];
+  /** One-line warnings to log once the logger exists. */
+  warnings: string[];
+};
+
+export function parseNamespace<S extends z.ZodType>(
   schema: S,
   env: Record<string, string | undefined>,
 ): z.output<S> {
@@ -33,15 +47,42 @@ function parseNamespace<S extends z.ZodType>(
 }
 
 /**
- * Builds the configuration from the environment: sources (env, `.env`, `X_FILE`), then
- * development secrets or the production fail-fast rules, then one validated namespace per
- * feature. Throws a `ConfigError` whose one-line message names the variable.
+ * Builds the configuration from the environment: sources (env, `.env`, `X_FILE`, and the
+ * secret a provider fetched, `providerDocument`), then development secrets or the
+ * production fail-fast rules, then one validated namespace per feature. Throws a
+ * `ConfigError` whose one-line message names the variable. Synchronous: fetching from a
+ * provider is `loadConfigFromProviders`' job.
  */
 export function loadConfig(
   processEnv: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd(),
-): KeywardConfig & { generatedSecrets: string[] } {
+  providerDocument?: Record<string, unknown>,
+): LoadedConfig {
   const env = resolveEnvironment(processEnv, cwd);
+  const secrets = parseNamespace(secretsConfigSchema, env);
+  const environmentNames = environmentSecretNames(env);
+  const warnings: string[] = [];
+  let provided = new ProvidedSecrets();
+  if (secrets.provider === 'aws') {
+    if (!providerDocument) {
+      throw new ConfigError('SECRETS_PROVIDER', 'is aws: load with loadConfigFromProviders');
+    }
+    const merged = mergeProviderSecrets(providerDocument, environmentNames);
+    if (merged.conflicts.length > 0) {
+      throw new ConfigError(
+        merged.conflicts[0],
+        'is set both in the environment and in the AWS secret; set only one of them',
+      );
+    }
+    if (merged.invalid.length > 0) {
+      throw new ConfigError(merged.invalid[0], 'in the AWS secret must be a string');
+    }
+    for (const key of merged.unknown) {
+      warnings.push(`the AWS secret has a key that is not a secret variable, ignored: ${key}`);
+    }
+    Object.assign(env, merged.values);
+    provided = new ProvidedSecrets(merged.values);
+  }
   const app = parseNamespace(appConfigSchema, env);
   let generatedSecrets: string[] = [];
   if (app.production) {
@@ -55,13 +96,13 @@ export function loadConfig(
     auth: parseNamespace(authConfigSchema, env),
     cookies: parseNamespace(cookieConfigSchema, env),
     chat: parseNamespace(chatConfigSchema, env),
-    secrets: parseNamespace(secretsConfigSchema, env),
+    secrets: { ...secrets, provided, environmentNames: [...environmentNames] },
   };
   config.database.dataDir = config.app.dataDir;
   if (app.production && !config.cookies.secure) {
     throw new ConfigError('COOKIE_SECURE', 'must not be false in production');
   }
-  return { ...config, generatedSecrets };
+  return { ...config, generatedSecrets, warnings };
 }
 
 /** SPEC "Configuration": production refuses to start without real secrets. */

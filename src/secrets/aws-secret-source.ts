@@ -1,0 +1,60 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parseSecretDocument, SecretFormatError } from '../config/provider-secrets';
+import type { SecretsConfig } from '../config/secrets.config';
+
+/**
+ * The one wrapper around the Secrets Manager SDK: reads `AWS_SECRET_ID` and returns its
+ * JSON object. Used once before the app is built (start-up) and then by the refresh timer.
+ */
+export class AwsSecretSource {
+  private readonly client: SecretsManagerClient;
+  private readonly secretId: string;
+
+  constructor(config: SecretsConfig) {
+    if (!config.awsSecretId || !config.awsRegion) {
+      // The schema already requires both for SECRETS_PROVIDER=aws.
+      throw new Error('AWS_SECRET_ID and AWS_REGION are required');
+    }
+    this.secretId = config.awsSecretId;
+    this.client = new SecretsManagerClient({
+      region: config.awsRegion,
+      endpoint: config.awsEndpointUrl,
+      credentials: config.awsCredentials,
+      // Start-up should fail in seconds, not minutes, when the endpoint is unreachable;
+      // the refresh timer is its own retry.
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
+    });
+  }
+
+  async fetch(): Promise<Record<string, unknown>> {
+    const output = await this.client.send(new GetSecretValueCommand({ SecretId: this.secretId }));
+    if (output.SecretString === undefined) throw new SecretFormatError();
+    return parseSecretDocument(output.SecretString);
+  }
+
+  /** Closes the SDK's keep-alive sockets so the process (or a test) can exit. */
+  destroy(): void {
+    this.client.destroy();
+  }
+}
+
+/**
+ * Why a fetch failed, in words that are safe to log: the error's class and code and the
+ * HTTP status. Never the SDK's message or stack (service text, request details).
+ */
+export function describeAwsError(error: unknown): string {
+  if (error instanceof SecretFormatError) return error.message;
+  if (typeof error !== 'object' || error === null) return 'unknown error';
+  const { name, code, $metadata } = error as {
+    name?: unknown;
+    code?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+  };
+  const parts = [
+    typeof name === 'string' && /^[\w.]+$/.test(name) ? name : 'Error',
+    typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code : undefined,
+    typeof $metadata?.httpStatusCode === 'number' ? `HTTP ${$metadata.httpStatusCode}` : undefined,
+  ];
+  return parts.filter((part) => part !== undefined).join(', ');
+}

@@ -1,0 +1,11 @@
+import { Global, Module } from '@nestjs/common';
+import { SecretsRefreshService } from './secrets-refresh.service';
+import { SecretsService } from './secrets.service';
+
+/** Provider-supplied secrets (SPEC "Configuration": `SECRETS_PROVIDER`) and their refresh. */
+@Global()
+@Module({
+  providers: [SecretsService, SecretsRefreshService],
+  exports: [SecretsService, SecretsRefreshService],
+})
+export class SecretsModule {}
