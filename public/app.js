@@ -1,0 +1,401 @@
+/* global document, window, confirm, Option */
+// Keyward console: how a browser talks to Keyward, without ever holding a token or a key.
+// The session lives in HttpOnly cookies (the page cannot read them); every unsafe request
+// repeats the readable CSRF cookie in X-CSRF-Token; a 401 triggers one refresh and a retry.
+
+const $ = (selector) => document.querySelector(selector);
+/** A DOM element with properties set: `el('li', { className: 'hint', textContent: '…' })`. */
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+};
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const conversation = []; // sent whole with every chat request
+const emptyNote = $('#transcript-empty');
+let chatAbort = null;
+let countdown = null;
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: cookies, CSRF, refresh on 401, readable errors
+
+class ApiError extends Error {
+  constructor(status, code, message, retryAfter) {
+    super(message);
+    Object.assign(this, { status, code, retryAfter });
+  }
+}
+
+/** The CSRF cookie is the only one page script can read (`__Host-` prefix when Secure). */
+function csrfToken() {
+  const names = ['__Host-kw_csrf', 'kw_csrf'];
+  for (const pair of document.cookie.split('; ')) {
+    const [name, ...value] = pair.split('=');
+    if (names.includes(name)) return decodeURIComponent(value.join('='));
+  }
+  return '';
+}
+
+async function request(path, { method = 'GET', body, signal } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (UNSAFE.has(method)) headers['X-CSRF-Token'] = csrfToken();
+  try {
+    return await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      signal,
+    });
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    throw new ApiError(
+      0,
+      'network',
+      'Network error: Keyward could not be reached. Check your connection and try again.',
+    );
+  }
+}
+
+/** problem+json (`/api`) and OpenAI errors (`/v1`) both become one ApiError. */
+async function toError(response) {
+  const body = await response.json().catch(() => ({}));
+  const retryAfter = Number(response.headers.get('Retry-After')) || 0;
+  const code = body.error?.code ?? body.type?.split(':').pop() ?? String(response.status);
+  const message = body.error?.message ?? body.detail ?? body.title ?? response.statusText;
+  return new ApiError(response.status, code, message, retryAfter);
+}
+
+let refreshing = null;
+/** One refresh at a time, however many requests saw the 401. */
+function refreshSession() {
+  refreshing ??= request('/api/v1/auth/session/refresh', { method: 'POST' })
+    .then((response) => response.ok)
+    .catch(() => false)
+    .finally(() => (refreshing = null));
+  return refreshing;
+}
+
+/** A request on the cookie session: an expired access cookie is refreshed once, then retried. */
+async function api(path, options = {}) {
+  let response = await request(path, options);
+  if (response.status === 401 && (await refreshSession())) response = await request(path, options);
+  if (response.status === 401) {
+    showSignIn();
+    throw new ApiError(401, 'unauthenticated', 'Your session has ended. Please sign in again.');
+  }
+  if (!response.ok) throw await toError(response);
+  return response;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The message region (aria-live): every state is said in words, not only logged
+
+function notify(kind, text) {
+  clearInterval(countdown);
+  const notice = $('#notice');
+  notice.dataset.kind = kind;
+  notice.textContent = text;
+  notice.hidden = !text;
+}
+
+/** "…in 42 s", counting down; `onDone` runs when the wait is over. */
+function notifyWait(kind, seconds, text, onDone) {
+  notify(kind, text(seconds));
+  countdown = setInterval(() => {
+    seconds -= 1;
+    if (seconds > 0) {
+      $('#notice').textContent = text(seconds);
+    } else {
+      clearInterval(countdown);
+      onDone();
+    }
+  }, 1000);
+}
+
+function chatErrorText(error) {
+  if (error.status === undefined) return 'The connection dropped in mid-answer. Try again.';
+  if (error.status === 0 || error.status === 401) return error.message;
+  if (error.code === 'quota_exceeded') return `Budget exhausted: ${error.message}`;
+  if (error.status === 429) return `Rate limited: ${error.message}`;
+  if (error.status === 503) return `Chat is unavailable right now (503): ${error.message}`;
+  if (error.status === 502 || error.status === 504) {
+    const what = `The upstream model is down or not answering (${error.status})`;
+    return `${what}: ${error.message} Try again in a moment.`;
+  }
+  return `The request failed (${error.status}): ${error.message}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing in and out
+
+function showSignIn(message = '') {
+  $('#app-view').hidden = true;
+  $('#account').hidden = true;
+  $('#signin-view').hidden = false;
+  $('#signin-password').value = '';
+  if (message) notify('info', message);
+  $('#signin-username').focus();
+}
+
+async function showApp(user) {
+  $('#signin-view').hidden = true;
+  $('#username').textContent = user.username;
+  $('#account').hidden = false;
+  $('#app-view').hidden = false;
+  $('#prompt').focus();
+  await Promise.all([loadModels(), loadUsage(), loadKeys()]).catch((error) =>
+    notify('error', error.message),
+  );
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const button = $('#signin-submit');
+  const username = $('#signin-username').value.trim();
+  const password = $('#signin-password').value;
+  if (!username || !password) return notify('error', 'Enter your username and password.');
+  button.disabled = true;
+  let wait = 0;
+  try {
+    const response = await request('/api/v1/auth/session', {
+      method: 'POST',
+      body: { username, password },
+    });
+    if (!response.ok) throw await toError(response);
+    notify('info', '');
+    await showApp((await response.json()).user);
+  } catch (error) {
+    $('#signin-password').select();
+    if (error.status === 401) notify('error', 'Wrong username or password.');
+    else if (error.status === 429) wait = error.retryAfter || 1;
+    else if (error.status === 0) notify('error', error.message);
+    else notify('error', `Sign-in failed (${error.status}): ${error.message}`);
+  } finally {
+    button.disabled = wait > 0;
+  }
+  if (wait) {
+    const text = (s) => `Too many failed sign-ins: locked out. Try again in ${s} s.`;
+    notifyWait('warn', wait, text, () => {
+      button.disabled = false;
+      notify('info', 'You can try signing in again.');
+    });
+  }
+}
+
+async function signOut() {
+  await api('/api/v1/auth/session', { method: 'DELETE' }).catch(() => undefined);
+  chatAbort?.abort();
+  conversation.length = 0;
+  $('#transcript').replaceChildren(emptyNote);
+  showSignIn('You are signed out.');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat: POST /v1/chat/completions with stream: true, read as server-sent events
+
+function addBubble(role, text) {
+  emptyNote.remove();
+  const bubble = el('div', { className: `bubble ${role}`, textContent: text });
+  $('#transcript').append(bubble);
+  bubble.scrollIntoView({ block: 'end' });
+  return bubble;
+}
+
+/** Yields each `data:` payload of an SSE body until `[DONE]` (WHATWG HTML §9.2 event stream). */
+async function* serverSentEvents(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const events = buffer.split(/\r?\n\r?\n/);
+    buffer = events.pop();
+    for (const event of events) {
+      const data = event
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).replace(/^ /, ''))
+        .join('\n');
+      if (data === '[DONE]') {
+        await reader.cancel();
+        return;
+      }
+      if (data) yield JSON.parse(data);
+    }
+  }
+}
+
+async function sendMessage(event) {
+  event.preventDefault();
+  const prompt = $('#prompt');
+  const text = prompt.value.trim();
+  if (!text || chatAbort) return;
+  const transcript = $('#transcript');
+  const userBubble = addBubble('user', text);
+  const answer = addBubble('assistant', '');
+  prompt.value = '';
+  conversation.push({ role: 'user', content: text });
+  chatAbort = new AbortController();
+  transcript.setAttribute('aria-busy', 'true');
+  $('#send').disabled = true;
+  $('#stop').hidden = false;
+  notify('info', '');
+  try {
+    const body = { model: $('#model').value, messages: conversation, stream: true };
+    const response = await api('/v1/chat/completions', {
+      method: 'POST',
+      body,
+      signal: chatAbort.signal,
+    });
+    for await (const chunk of serverSentEvents(response.body)) {
+      if (chunk.error) throw new ApiError(502, chunk.error.code, chunk.error.message);
+      answer.textContent += chunk.choices?.[0]?.delta?.content ?? '';
+    }
+    conversation.push({ role: 'assistant', content: answer.textContent });
+  } catch (error) {
+    const stopped = error.name === 'AbortError';
+    if (stopped && answer.textContent) {
+      conversation.push({ role: 'assistant', content: answer.textContent });
+    } else {
+      // No complete answer: take the turn back and return the text to the box to retry.
+      conversation.pop();
+      userBubble.remove();
+      answer.remove();
+      prompt.value = text;
+    }
+    notify(stopped ? 'info' : 'error', stopped ? 'Stopped.' : chatErrorText(error));
+  } finally {
+    chatAbort = null;
+    transcript.setAttribute('aria-busy', 'false');
+    $('#send').disabled = false;
+    $('#stop').hidden = true;
+    prompt.focus();
+    loadUsage().catch(() => undefined);
+  }
+}
+
+function onPromptKey(event) {
+  // Enter sends, Shift+Enter is a new line; an IME composition keeps its own Enter.
+  if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  $('#chat-form').requestSubmit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models, usage, API keys
+
+async function loadModels() {
+  const { data } = await (await api('/v1/models')).json();
+  const select = $('#model');
+  const current = select.value;
+  select.replaceChildren(...data.map(({ id }) => new Option(id, id)));
+  if (data.some(({ id }) => id === current)) select.value = current;
+}
+
+async function loadUsage() {
+  const report = await (await api('/api/v1/usage?days=1')).json();
+  const { usedToday, dailyTokens, requestsPerMinute } = report.limits;
+  const number = new Intl.NumberFormat();
+  const requests = report.totals.requests;
+  $('#usage-meter').max = Math.max(dailyTokens, 1);
+  $('#usage-meter').value = usedToday;
+  $('#usage-text').textContent =
+    `${number.format(usedToday)} of ${number.format(dailyTokens)} tokens`;
+  $('#usage-detail').textContent =
+    `${requests} ${requests === 1 ? 'request' : 'requests'} · up to ${requestsPerMinute} a minute`;
+}
+
+function keyItem(key) {
+  const created = new Date(key.createdAt).toLocaleDateString();
+  const about = `${key.prefix}… · ${key.scopes.join(', ')} · created ${created}`;
+  const revoke = el('button', {
+    type: 'button',
+    className: 'button danger',
+    textContent: 'Revoke',
+  });
+  revoke.setAttribute('aria-label', `Revoke key ${key.name}`);
+  revoke.addEventListener('click', () => revokeKey(key));
+  const details = el(
+    'div',
+    { className: 'key-details' },
+    el('strong', { textContent: key.name }),
+    el('span', { className: 'hint', textContent: about }),
+  );
+  return el('li', {}, details, revoke);
+}
+
+async function loadKeys() {
+  const keys = await (await api('/api/v1/keys')).json();
+  const none = el('li', { className: 'hint', textContent: 'No keys yet.' });
+  $('#keys').replaceChildren(...(keys.length ? keys.map(keyItem) : [none]));
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  const name = $('#key-name').value.trim();
+  if (!name) return notify('error', 'Give the key a name.');
+  try {
+    const created = await (await api('/api/v1/keys', { method: 'POST', body: { name } })).json();
+    $('#key-name').value = '';
+    $('#new-key-value').textContent = created.key;
+    $('#new-key').hidden = false;
+    notify('info', `Key “${created.name}” created. Copy it now: it is shown only once.`);
+    $('#copy-key').focus();
+    await loadKeys();
+  } catch (error) {
+    notify('error', `Could not create the key: ${error.message}`);
+  }
+}
+
+async function copyKey() {
+  try {
+    await navigator.clipboard.writeText($('#new-key-value').textContent);
+    notify('info', 'Key copied to the clipboard.');
+  } catch {
+    window.getSelection().selectAllChildren($('#new-key-value'));
+    notify('warn', 'Copying is blocked here: the key is selected, press Ctrl+C (⌘C) to copy it.');
+  }
+}
+
+function hideKey() {
+  $('#new-key-value').textContent = '';
+  $('#new-key').hidden = true;
+  $('#key-name').focus();
+}
+
+async function revokeKey(key) {
+  if (!confirm(`Revoke the key “${key.name}”? Programs using it stop working at once.`)) return;
+  try {
+    await api(`/api/v1/keys/${encodeURIComponent(key.id)}`, { method: 'DELETE' });
+    notify('info', `Key “${key.name}” revoked.`);
+    await loadKeys();
+    $('#key-name').focus();
+  } catch (error) {
+    notify('error', `Could not revoke the key: ${error.message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start: a readable CSRF cookie means there may be a session; /me (with refresh) decides.
+
+async function start() {
+  $('#signin-form').addEventListener('submit', signIn);
+  $('#signout').addEventListener('click', signOut);
+  $('#chat-form').addEventListener('submit', sendMessage);
+  $('#prompt').addEventListener('keydown', onPromptKey);
+  $('#stop').addEventListener('click', () => chatAbort?.abort());
+  $('#key-form').addEventListener('submit', createKey);
+  $('#copy-key').addEventListener('click', copyKey);
+  $('#hide-key').addEventListener('click', hideKey);
+  if (!csrfToken()) return showSignIn();
+  try {
+    await showApp(await (await api('/api/v1/auth/me')).json());
+  } catch (error) {
+    if (error.status !== 401) showSignIn(error.message);
+  }
+}
+
+start();
