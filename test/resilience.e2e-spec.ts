@@ -23,13 +23,19 @@ class Outage {
   }
 
   async restore(): Promise<void> {
+    if (this.server?.listening) return;
     this.server = createServer((client) => {
       const upstream = connect(this.target.port, this.target.host);
       this.sockets.add(client).add(upstream);
-      for (const socket of [client, upstream]) socket.on('close', () => this.sockets.delete(socket)).on('error', () => undefined);
+      for (const socket of [client, upstream])
+        socket.on('close', () => this.sockets.delete(socket)).on('error', () => undefined);
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
   }
 
   async cut(): Promise<void> {
@@ -65,16 +71,27 @@ describe('Redis unreachable', () => {
   it('keeps authentication working on in-process counters, and says so in the log', async () => {
     const user = await createUser(t);
     const tokens = await login(t, user);
-    await request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${tokens.access_token}`).expect(200);
-    await request(t.server).post('/api/v1/auth/logout').set('Authorization', `Bearer ${tokens.access_token}`).expect(204);
-    await request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${tokens.access_token}`).expect(401);
+    await request(t.server)
+      .get('/api/v1/auth/me')
+      .set('Authorization', `Bearer ${tokens.access_token}`)
+      .expect(200);
+    await request(t.server)
+      .post('/api/v1/auth/logout')
+      .set('Authorization', `Bearer ${tokens.access_token}`)
+      .expect(204);
+    await request(t.server)
+      .get('/api/v1/auth/me')
+      .set('Authorization', `Bearer ${tokens.access_token}`)
+      .expect(401);
     expect(t.logs.some((line) => line.includes('Redis unavailable'))).toBe(true);
   });
 });
 
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
-  process.stdout.write('PostgreSQL outage suite runs in `npm run test:services` (DATABASE_URL unset here)\n');
+  process.stdout.write(
+    'PostgreSQL outage suite runs in `npm run test:services` (DATABASE_URL unset here)\n',
+  );
 }
 (databaseUrl ? describe : describe.skip)('PostgreSQL outage and recovery', () => {
   let t: TestApp;
@@ -90,21 +107,37 @@ if (!databaseUrl) {
     access = (await login(t, await createUser(t))).access_token;
   });
   afterAll(async () => {
-    await outage.restore().catch(() => undefined);
+    await outage.restore();
     await t.close();
+    await outage.cut();
   });
 
   it('answers 503 (never 500) while the database is down and recovers without a restart', async () => {
     await request(t.server).get('/health/ready').expect(200);
     await outage.cut();
-    expect(await eventually(async () => (await request(t.server).get('/health/ready')).status === 503)).toBe(true);
-    const keys = await request(t.server).get('/api/v1/keys').set('Authorization', `Bearer ${access}`);
+    expect(
+      await eventually(async () => (await request(t.server).get('/health/ready')).status === 503),
+    ).toBe(true);
+    const keys = await request(t.server)
+      .get('/api/v1/keys')
+      .set('Authorization', `Bearer ${access}`);
     expect(keys.status).toBe(503);
     expect(keys.body.type).toBe('urn:keyward:problem:service_unavailable');
     // Verifying a JWT needs no database: already signed-in users keep reading.
-    await request(t.server).get('/api/v1/auth/me').set('Authorization', `Bearer ${access}`).expect(200);
+    await request(t.server)
+      .get('/api/v1/auth/me')
+      .set('Authorization', `Bearer ${access}`)
+      .expect(200);
     await outage.restore();
-    expect(await eventually(async () => (await request(t.server).get('/health/ready')).status === 200)).toBe(true);
-    expect(await eventually(async () => (await request(t.server).get('/api/v1/keys').set('Authorization', `Bearer ${access}`)).status === 200)).toBe(true);
+    expect(
+      await eventually(async () => (await request(t.server).get('/health/ready')).status === 200),
+    ).toBe(true);
+    expect(
+      await eventually(
+        async () =>
+          (await request(t.server).get('/api/v1/keys').set('Authorization', `Bearer ${access}`))
+            .status === 200,
+      ),
+    ).toBe(true);
   }, 40_000);
 });
