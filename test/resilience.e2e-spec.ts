@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import request from 'supertest';
+import { type MockOpenAI, startMockOpenAI } from '../tools/mock-openai/mock-openai';
 import { createUser, login } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
@@ -55,11 +56,32 @@ async function eventually(check: () => Promise<boolean>, ms = 8000): Promise<boo
 
 describe('Redis unreachable', () => {
   let t: TestApp;
+  let mock: MockOpenAI;
   beforeAll(async () => {
+    mock = await startMockOpenAI();
     // A closed port: every Redis command fails at once.
-    t = await createTestApp({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_KEY_PREFIX: 'resilience:' });
+    t = await createTestApp({
+      REDIS_URL: 'redis://127.0.0.1:1',
+      REDIS_KEY_PREFIX: 'resilience:',
+      OPENAI_API_KEY: 'sk-mock-keyward',
+      OPENAI_BASE_URL: mock.url,
+    });
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t.close();
+    await mock.close();
+  });
+
+  it('refuses chat with 503 rather than spend tokens without the shared budget', async () => {
+    const tokens = await login(t, await createUser(t));
+    const res = await request(t.server)
+      .post('/v1/chat/completions')
+      .set('Authorization', `Bearer ${tokens.access_token}`)
+      .send({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] })
+      .expect(503);
+    expect(res.body.error).toMatchObject({ type: 'api_error', code: 'service_unavailable' });
+    expect(mock.requests.filter((r) => r.path === '/v1/chat/completions')).toHaveLength(0);
+  });
 
   it('reports not ready (503) naming Redis', async () => {
     const res = await request(t.server).get('/health/ready').expect(503);
