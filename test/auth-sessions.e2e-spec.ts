@@ -201,7 +201,9 @@ describe('Token endpoint, refresh rotation and revocation', () => {
     const other = shared
       ? await createTestApp({
           // Instances behind one load balancer share their keys.
-          JWT_SIGNING_KEYS: t.config.auth.keys.signing.key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+          JWT_SIGNING_KEYS: t.config.auth.keys.signing.key
+            .export({ format: 'pem', type: 'pkcs8' })
+            .toString(),
           COOKIE_SECRETS: t.config.cookies.secrets.join(','),
         })
       : t;

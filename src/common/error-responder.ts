@@ -13,7 +13,10 @@ export class ErrorResponder {
   send(request: FastifyRequest, reply: FastifyReply, error: unknown): void {
     const problem = toProblem(error);
     if (problem.status === 503 && problem.cause) {
-      request.log.warn({ err: { message: (problem.cause as Error).message } }, 'dependency unavailable');
+      request.log.warn(
+        { err: { message: (problem.cause as Error).message } },
+        'dependency unavailable',
+      );
     } else if (problem.status >= 500) {
       request.log.error({ err: problem.cause ?? error }, 'request failed');
     } else {

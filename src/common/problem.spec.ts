@@ -16,7 +16,9 @@ describe(toProblem.name, () => {
   });
 
   it('never passes library or unexpected error text to the client', () => {
-    const problem = toProblem(new TypeError("Cannot read properties of undefined (reading 'password=hunter2')"));
+    const problem = toProblem(
+      new TypeError("Cannot read properties of undefined (reading 'password=hunter2')"),
+    );
     expect(problem.status).toBe(500);
     expect(problem.detail).not.toMatch(/Cannot read|hunter2/);
     const down = toProblem(new Error('connect ECONNREFUSED 10.0.0.5:5432 password=hunter2'));

@@ -38,7 +38,14 @@ interface FastifyLikeError {
 }
 
 /** Network errnos and PostgreSQL SQLSTATE classes that mean "the dependency is down". */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[123]|53300)/; // connection exception, admin shutdown, too many connections
 
 /**
@@ -50,8 +57,16 @@ export function isDependencyUnavailable(error: unknown): boolean {
   let current = error;
   while (current && typeof current === 'object' && !seen.has(current)) {
     seen.add(current);
-    const { code, message, name } = current as { code?: unknown; message?: unknown; name?: unknown };
-    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+    const { code, message, name } = current as {
+      code?: unknown;
+      message?: unknown;
+      name?: unknown;
+    };
+    if (
+      typeof code === 'string' &&
+      (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))
+    )
+      return true;
     if (name === 'MaxRetriesPerRequestError') return true;
     if (
       typeof message === 'string' &&

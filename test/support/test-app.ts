@@ -55,7 +55,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     cpSync(join(template, 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   }
   // cwd = the temp dir, so a developer's .env never leaks into a test.
-  const config = await loadConfigFromProviders(processEnv, dataDir);
+  const config = await loadConfigFromProviders(processEnv, dataDir).catch((error: unknown) => {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
