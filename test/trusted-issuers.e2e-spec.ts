@@ -1,0 +1,87 @@
+import request from 'supertest';
+import { createUser, login } from './support/auth-helpers';
+import { createTestApp, type TestApp } from './support/test-app';
+
+/** JWT_TRUSTED_ISSUERS with a JWKS URI: another issuer's ES256 tokens, keys fetched from its JWKS. */
+describe('Trusted external issuer (JWKS URI)', () => {
+  let issuer: TestApp;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    issuer = await createTestApp({
+      JWT_ISSUER: 'https://idp.test',
+      JWT_AUDIENCE: 'keyward-gateway',
+    });
+    const url = await issuer.listen();
+    t = await createTestApp({
+      JWT_TRUSTED_ISSUERS: JSON.stringify([
+        {
+          issuer: 'https://idp.test',
+          audience: 'keyward-gateway',
+          jwksUri: `${url}/.well-known/jwks.json`,
+        },
+      ]),
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await issuer.close();
+  });
+
+  it('accepts a token of the trusted issuer as an external principal with its roles', async () => {
+    const user = await createUser(issuer, ['admin']);
+    const token = (await login(issuer, user)).access_token;
+    const me = await request(t.server)
+      .get('/api/v1/auth/me')
+      .set('Authorization', `Bearer ${token}`)
+      .expect(200);
+    expect(me.body).toEqual({
+      id: `https://idp.test#${user.id}`,
+      username: user.username,
+      roles: ['admin'],
+      authMethod: 'external',
+    });
+  });
+
+  it('refuses a trusted issuer’s token for another audience, and lets no external principal manage keys', async () => {
+    const other = await createTestApp({
+      JWT_ISSUER: 'https://idp.test',
+      JWT_AUDIENCE: 'someone-else',
+    });
+    try {
+      const user = await createUser(other);
+      const token = (await login(other, user)).access_token;
+      await request(t.server)
+        .get('/api/v1/auth/me')
+        .set('Authorization', `Bearer ${token}`)
+        .expect(401);
+    } finally {
+      await other.close();
+    }
+    const user = await createUser(issuer);
+    const token = (await login(issuer, user)).access_token;
+    await request(t.server)
+      .post('/api/v1/keys')
+      .set('Authorization', `Bearer ${token}`)
+      .send({ name: 'x' })
+      .expect(403);
+  });
+
+  it('refuses a token signed by a key that is not in the issuer’s JWKS', async () => {
+    // Same issuer name, different (unpublished) key: the kid is unknown to the JWKS.
+    const impostor = await createTestApp({
+      JWT_ISSUER: 'https://idp.test',
+      JWT_AUDIENCE: 'keyward-gateway',
+    });
+    try {
+      const user = await createUser(impostor);
+      const token = (await login(impostor, user)).access_token;
+      await request(t.server)
+        .get('/api/v1/auth/me')
+        .set('Authorization', `Bearer ${token}`)
+        .expect(401);
+    } finally {
+      await impostor.close();
+    }
+  });
+});
