@@ -20,6 +20,7 @@ import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 import { TokenController } from './token.controller';
 import { TrustedIssuersService } from './trusted-issuers.service';
+import { VerifiedTokenCache } from './verified-token-cache';
 import { WellKnownController } from './well-known.controller';
 
 @Module({
@@ -43,6 +44,7 @@ import { WellKnownController } from './well-known.controller';
     ApiKeysRepository,
     ApiKeysService,
     TrustedIssuersService,
+    VerifiedTokenCache,
     JwtStrategy,
     ApiKeyStrategy,
   ],

@@ -15,10 +15,12 @@ import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import { type Principal, type Scope, scopesForRoles } from './principal';
 import { RevocationService } from './revocation.service';
 import { TrustedIssuersService } from './trusted-issuers.service';
+import { VerifiedTokenCache } from './verified-token-cache';
 
 /** Set by the key provider on the request: which issuer the token claims to come from. */
 const ISSUER_CONTEXT = Symbol('keyward.jwtIssuer');
-type IssuerContext = { kind: 'self' } | { kind: 'external'; issuer: string; audience: string };
+type IssuerContext =
+  { kind: 'self'; token: string } | { kind: 'external'; issuer: string; audience: string };
 type WithIssuer = FastifyRequest & { [ISSUER_CONTEXT]?: IssuerContext };
 
 function audienceIncludes(aud: unknown, expected: string): boolean {
@@ -34,7 +36,8 @@ function rolesFrom(value: unknown): Role[] {
  * Before any signature work the key provider refuses what RFC 8725 warns about (alg none,
  * foreign algorithms, jku/x5u/jwk/crit headers, unknown kid, oversize); jsonwebtoken then
  * verifies signature, exp and nbf with 30 s skew; `validate` checks the remaining claims
- * and revocation (an in-memory lookup).
+ * and revocation (an in-memory lookup). A Keyward token that passes all of it is put in
+ * the VerifiedTokenCache, which the guard consults first (see there for the rules).
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
@@ -45,6 +48,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     accessTokens: AccessTokenService,
     trustedIssuers: TrustedIssuersService,
     private readonly revocation: RevocationService,
+    private readonly verified: VerifiedTokenCache,
     cookies: CookieService,
     @Inject(PASSPORT_NAMES) names: PassportNames,
   ) {
@@ -72,7 +76,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
           return done(error as Error);
         }
         if (payload.iss === auth.issuer) {
-          request[ISSUER_CONTEXT] = { kind: 'self' };
+          request[ISSUER_CONTEXT] = { kind: 'self', token: rawToken };
           try {
             return done(null, accessTokens.verificationKey(header));
           } catch (error) {
@@ -131,7 +135,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (this.revocation.isRevoked(payload.sid)) throw new TokenRejected('session revoked');
     const roles = rolesFrom(payload.roles);
     const granted = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
-    return {
+    const principal: Principal = {
       userId: payload.sub,
       username:
         typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
@@ -141,5 +145,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       authMethod: request.headers.authorization ? 'jwt' : 'cookie',
       sessionId: payload.sid,
     };
+    this.verified.remember(context.token, payload.exp, principal);
+    return principal;
   }
 }

@@ -20,20 +20,20 @@ export class UsageRepository {
   constructor(private readonly database: DatabaseService) {}
 
   /**
-   * Adds one settled request. A single `INSERT ... ON CONFLICT DO UPDATE` increments the
-   * day's row atomically, so concurrent settlements (on any number of instances) neither
-   * lose nor double-count tokens.
+   * Adds settled requests (`requests`, default one, already summed into the token counts).
+   * A single `INSERT ... ON CONFLICT DO UPDATE` increments the day's row atomically, so
+   * concurrent settlements (on any number of instances) neither lose nor double-count tokens.
    */
-  async add(entry: UsageEntry): Promise<void> {
+  async add(entry: UsageEntry, requests = 1): Promise<void> {
     await this.database.db
       .insert(chatUsage)
-      .values({ ...entry, requests: 1 })
+      .values({ ...entry, requests })
       .onConflictDoUpdate({
         target: [chatUsage.userId, chatUsage.day, chatUsage.model],
         set: {
           promptTokens: sql`${chatUsage.promptTokens} + excluded.prompt_tokens`,
           completionTokens: sql`${chatUsage.completionTokens} + excluded.completion_tokens`,
-          requests: sql`${chatUsage.requests} + 1`,
+          requests: sql`${chatUsage.requests} + excluded.requests`,
           updatedAt: sql`now()`,
         },
       });
