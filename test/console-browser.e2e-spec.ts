@@ -163,20 +163,26 @@ describeBrowser('Browser console at / (Chromium)', () => {
         const bubbles = w.document.querySelectorAll('.bubble.assistant');
         const last = bubbles[bubbles.length - 1];
         if (last && last.textContent !== seen[seen.length - 1]) seen.push(last.textContent ?? '');
+        // Recorded as it happens: a fast stream may be over before the test could look.
+        const busy = w.document.querySelector('#transcript')!.getAttribute('aria-busy');
+        if (busy === 'true' && !seen.includes('<busy>')) seen.push('<busy>');
       }).observe(w.document.querySelector('#transcript')!, {
         subtree: true,
         childList: true,
         characterData: true,
+        attributes: true,
+        attributeFilter: ['aria-busy'],
       });
     });
     const prompt = page.getByLabel('Message');
     await prompt.fill('Hello from Chromium, please answer in a few words');
     await prompt.press('Enter');
-    expect(await page.locator('#transcript').getAttribute('aria-busy')).toBe('true');
     const answer = 'Mock reply to: Hello from Chromium, please answer in a few words';
     await assistantReplies(page).filter({ hasText: answer }).waitFor();
     await page.locator('#transcript[aria-busy="false"]').waitFor();
-    const seen = await page.evaluate(() => (globalThis as unknown as PageWindow).seen);
+    const recorded = await page.evaluate(() => (globalThis as unknown as PageWindow).seen);
+    expect(recorded).toContain('<busy>'); // aria-busy was true while streaming
+    const seen = recorded.filter((text) => text !== '<busy>');
     expect(seen.at(-1)).toBe(answer);
     const partial = seen.filter((text) => text.length > 0 && text.length < answer.length);
     expect(partial.length).toBeGreaterThan(0); // streamed, not delivered at once
