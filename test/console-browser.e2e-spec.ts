@@ -20,6 +20,7 @@ const DESKTOP = { width: 1280, height: 800 };
 /** The few page globals the tests touch (the test tsconfig has no DOM library). */
 interface PageNode {
   textContent: string | null;
+  getAttribute(name: string): string | null;
 }
 interface PageWindow {
   seen: string[];
