@@ -436,7 +436,12 @@ async function main() {
     log(`\n${report.table}`);
     if (problems.length) log(`\nPROBLEMS: ${problems.join('; ')}`);
     if (!opts['no-write']) {
-      writeFileSync(join(ROOT, 'BENCHMARKS.md'), report.markdown);
+      // `npm run soak` appends its own section; keep it when rewriting the bench part.
+      const path = join(ROOT, 'BENCHMARKS.md');
+      const previous = existsSync(path) ? readFileSync(path, 'utf8') : '';
+      const soakAt = previous.indexOf('\n## Soak');
+      const soak = soakAt >= 0 ? previous.slice(soakAt) : '';
+      writeFileSync(path, `${report.markdown.trimEnd()}\n${soak}`);
       log('\nwrote BENCHMARKS.md');
     }
     await stopAll();
