@@ -42,14 +42,22 @@ export async function startChatHarness(
   mockOptions: MockOpenAIOptions = {},
 ): Promise<ChatHarness> {
   const mock = await startMockOpenAI({ apiKey: MOCK_KEY, ...mockOptions });
-  const t = await createTestApp({
-    OPENAI_API_KEY: MOCK_KEY,
-    OPENAI_BASE_URL: mock.url,
-    CHAT_MODELS: 'gpt-4o-mini,gpt-4o',
-    UPSTREAM_TIMEOUT_MS: '1000',
-    ...env,
-  });
-  const url = await t.listen();
+  let t: TestApp;
+  let url: string;
+  try {
+    t = await createTestApp({
+      OPENAI_API_KEY: MOCK_KEY,
+      OPENAI_BASE_URL: mock.url,
+      CHAT_MODELS: 'gpt-4o-mini,gpt-4o',
+      UPSTREAM_TIMEOUT_MS: '1000',
+      ...env,
+    });
+    url = await t.listen();
+  } catch (error) {
+    // A failed start must not leave the mock listening (Jest would never exit).
+    await mock.close();
+    throw error;
+  }
   const users = t.app.get(UsersService);
   return {
     t,
