@@ -43,5 +43,17 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
     },
+    // Suites that need a real PostgreSQL and Redis (several processes sharing them, outages):
+    // only `npm run test:services` selects this project, so `npm test` never skips them.
+    ...(process.env.DATABASE_URL && process.env.REDIS_URL
+      ? [
+          {
+            ...common,
+            displayName: 'services',
+            testMatch: ['<rootDir>/test/**/*.services-spec.ts'],
+            globalSetup: '<rootDir>/test/support/global-setup.ts',
+          },
+        ]
+      : []),
   ],
 };

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run test:services`: the e2e suites again on a real PostgreSQL and Redis.
+// `npm run test:services`: the e2e suites again on a real PostgreSQL and Redis, plus the
+// suites only these make possible (test/*.services-spec.ts: several processes, outages).
 // A fresh database and a fresh Redis key prefix per run, dropped afterwards.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -49,6 +50,7 @@ const result = spawnSync(
     ...process.argv.slice(2),
     '--selectProjects',
     'e2e',
+    'services',
   ],
   { stdio: 'inherit', env },
 );

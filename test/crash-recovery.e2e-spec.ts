@@ -8,6 +8,7 @@ import { runCli } from '../src/cli';
 import { type MockOpenAI, startMockOpenAI } from '../tools/mock-openai/mock-openai';
 import { PASSWORD } from './support/auth-helpers';
 import { templateDir } from './support/pglite-template';
+import { ensureAdmin } from './support/process-admin';
 import { type ProcessApp, startProcessApp } from './support/process-app';
 
 /**
@@ -109,6 +110,7 @@ describe('Crash recovery (SIGKILL during refresh rotations and usage writes)', (
     };
     if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
     else cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+    await ensureAdmin(admin, PASSWORD, env);
     app = await startProcessApp(env);
     const adminToken = (
       await post(app.url, '/api/v1/auth/token', {
@@ -272,9 +274,13 @@ describe('Crash recovery (SIGKILL during refresh rotations and usage writes)', (
           [sha256(token)],
         );
         expect(row?.used_at).not.toBeNull();
+        // Successor: a later token of the same family. (`used_at` is the app's clock and
+        // `created_at` the database's transaction time, so they are not compared.)
         const successors = await query<{ n: number }>(
-          'select count(*)::int as n from refresh_tokens where session_id = $1 and created_at >= $2',
-          [row.session_id, row.used_at],
+          `select count(*)::int as n from refresh_tokens t
+            where t.session_id = $1 and t.token_hash <> $2
+              and t.created_at >= (select created_at from refresh_tokens where token_hash = $2)`,
+          [row.session_id, sha256(token)],
         );
         expect(successors[0].n).toBeGreaterThanOrEqual(1);
       }

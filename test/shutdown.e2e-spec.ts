@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type MockOpenAI, startMockOpenAI } from '../tools/mock-openai/mock-openai';
 import { PASSWORD } from './support/auth-helpers';
 import { templateDir } from './support/pglite-template';
+import { ensureAdmin } from './support/process-admin';
 import { type ProcessApp, startProcessApp } from './support/process-app';
 
 /** SPEC "Scale": SIGTERM drains in-flight requests and streams, then exits 0. */
@@ -29,6 +30,7 @@ describe('Graceful shutdown (a real process and a real SIGTERM)', () => {
     } else {
       cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
     }
+    await ensureAdmin(env.BOOTSTRAP_ADMIN_USERNAME, PASSWORD, env);
     app = await startProcessApp(env);
     const token = (await (
       await fetch(`${app.url}/api/v1/auth/token`, {
