@@ -1,8 +1,5 @@
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { RequestMethod } from '@nestjs/common';
-import { ModulesContainer } from '@nestjs/core';
 import request from 'supertest';
-import { IS_PUBLIC_KEY } from '../src/auth/public.decorator';
+import { listRoutes, type Route } from './support/routes';
 import { createTestApp, type TestApp } from './support/test-app';
 
 /**
@@ -20,47 +17,6 @@ const PUBLIC_ROUTES = [
   'POST /api/v1/auth/session/refresh', // authenticated by the refresh cookie + CSRF
   'POST /api/v1/auth/token',
 ].sort();
-
-interface Route {
-  method: string;
-  path: string;
-  isPublic: boolean;
-}
-
-function join(...parts: (string | undefined)[]): string {
-  const path = parts
-    .filter((part): part is string => Boolean(part) && part !== '/')
-    .map((part) => part.replace(/^\/|\/$/g, ''))
-    .join('/');
-  return `/${path}`;
-}
-
-/** Every controller route, read from Nest's own metadata (what the router registers). */
-function listRoutes(t: TestApp): Route[] {
-  const routes: Route[] = [];
-  for (const module of t.app.get(ModulesContainer).values()) {
-    for (const wrapper of module.controllers.values()) {
-      const controller = wrapper.metatype as (new (...args: never[]) => object) | null;
-      if (!controller) continue;
-      const prefix = Reflect.getMetadata(PATH_METADATA, controller) as string | undefined;
-      const classPublic = Boolean(Reflect.getMetadata(IS_PUBLIC_KEY, controller));
-      const proto = controller.prototype as Record<string, unknown>;
-      for (const name of Object.getOwnPropertyNames(proto)) {
-        const handler = proto[name];
-        if (typeof handler !== 'function' || name === 'constructor') continue;
-        const path = Reflect.getMetadata(PATH_METADATA, handler) as string | undefined;
-        const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined;
-        if (path === undefined || method === undefined) continue;
-        routes.push({
-          method: RequestMethod[method],
-          path: join(prefix, path),
-          isPublic: classPublic || Boolean(Reflect.getMetadata(IS_PUBLIC_KEY, handler)),
-        });
-      }
-    }
-  }
-  return routes;
-}
 
 describe('Route inventory (deny by default)', () => {
   let t: TestApp;
@@ -109,5 +65,10 @@ describe('Route inventory (deny by default)', () => {
       const res = await request(t.server).get(route.path);
       expect({ route: route.path, status: res.status }).toEqual({ route: route.path, status: 200 });
     }
+  });
+
+  it('answers 401 on the cookie-authenticated session routes without a session cookie', async () => {
+    await request(t.server).post('/api/v1/auth/session/refresh').expect(401);
+    await request(t.server).delete('/api/v1/auth/session').expect(401);
   });
 });
