@@ -56,4 +56,22 @@ describe('VerifiedTokenCache', () => {
     expect(cache.get('a', now)).toBeUndefined();
     expect(cache.get('c', now)).toBeDefined();
   });
+
+  it('drops expired entries as new ones arrive, so it holds about the live tokens', () => {
+    const cache = new VerifiedTokenCache();
+    const principal = {
+      userId: 'u',
+      username: 'u',
+      roles: [],
+      scopes: [],
+      authMethod: 'jwt' as const,
+      sessionId: 's',
+    };
+    cache.remember('a', 100, principal, 0);
+    cache.remember('b', 100, principal, 0);
+    expect(cache.size).toBe(2);
+    cache.remember('c', 300, principal, 150_000);
+    expect(cache.size).toBe(1);
+    expect(cache.get('c', 150_000)).toBeDefined();
+  });
 });

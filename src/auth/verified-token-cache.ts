@@ -56,6 +56,12 @@ export class VerifiedTokenCache {
     const expiresAtMs = expSeconds * 1000;
     if (!principal.sessionId || !(expiresAtMs > nowMs)) return;
     if (this.entries.has(token)) return;
+    // Tokens share one lifetime, so insertion order is expiry order: drop the expired ones
+    // at the front, and the cache holds about the live tokens instead of filling to the cap.
+    for (const [oldToken, oldEntry] of this.entries) {
+      if (oldEntry.expiresAtMs > nowMs) break;
+      this.entries.delete(oldToken);
+    }
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
