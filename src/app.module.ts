@@ -1,5 +1,4 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { AdminModule } from './admin/admin.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
@@ -7,6 +6,7 @@ import { ChatModule } from './chat/chat.module';
 import { HttpPipelineModule } from './common/http-pipeline.module';
 import { CookieModule } from './cookies/cookie.module';
 import type { KeywardConfig } from './config/configuration';
+import { keywardConfigModule } from './config/keyward-config.module';
 import { DatabaseModule } from './database/database.module';
 import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
@@ -26,12 +26,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({
-          isGlobal: true,
-          ignoreEnvFile: true,
-          skipProcessEnv: true,
-          load: [() => ({ ...config })],
-        }),
+        keywardConfigModule(config),
         HttpPipelineModule,
         DatabaseModule,
         RedisModule,

@@ -2,12 +2,12 @@ import 'reflect-metadata';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { AuditModule } from './audit/audit.module';
 import { AuditService } from './audit/audit.service';
 import { ConfigError } from './config/config-error';
 import type { KeywardConfig } from './config/configuration';
+import { keywardConfigModule } from './config/keyward-config.module';
 import { loadConfigFromProviders } from './config/load-config-from-providers';
 import { DatabaseModule } from './database/database.module';
 import { ROLES, type Role } from './database/schema';
@@ -33,17 +33,7 @@ class CliModule {
   static forRoot(config: KeywardConfig) {
     return {
       module: CliModule,
-      imports: [
-        ConfigModule.forRoot({
-          isGlobal: true,
-          ignoreEnvFile: true,
-          skipProcessEnv: true,
-          load: [() => ({ ...config })],
-        }),
-        DatabaseModule,
-        AuditModule,
-        UsersModule,
-      ],
+      imports: [keywardConfigModule(config), DatabaseModule, AuditModule, UsersModule],
     };
   }
 }

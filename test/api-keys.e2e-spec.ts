@@ -94,7 +94,7 @@ describe('API keys', () => {
     );
   });
 
-  it('refuses an expired key and a key of a disabled user', async () => {
+  it('refuses the key of a disabled user within the key cache time', async () => {
     const { UsersService } = await import('../src/users/users.service');
     const owner = await createUser(t);
     const ownerAccess = (await login(t, owner)).access_token;

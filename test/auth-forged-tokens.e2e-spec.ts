@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { createUser, forgeJwt, login, type TestUser } from './support/auth-helpers';
+import { createUser, forgeJwt, jwtPart, login, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
 /**
@@ -17,9 +17,7 @@ describe('Access-token verification (forged tokens)', () => {
     t = await createTestApp();
     user = await createUser(t);
     const tokens = await login(t, user);
-    sessionId = JSON.parse(
-      Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString(),
-    ).sid;
+    sessionId = jwtPart(tokens.access_token, 1).sid as string;
   });
   afterAll(() => t.close());
 

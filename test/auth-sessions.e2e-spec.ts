@@ -2,13 +2,11 @@ import request from 'supertest';
 import { REVOCATION_POLL_MS } from '../src/auth/revocation.service';
 import { SessionsRepository } from '../src/auth/sessions.repository';
 import { UsersService } from '../src/users/users.service';
-import { createUser, login, PASSWORD, type TestUser } from './support/auth-helpers';
+import { createUser, jwtPart, login, PASSWORD, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
-const decode = (token: string) =>
-  JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as Record<string, unknown>;
-const decodeHeader = (token: string) =>
-  JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString()) as Record<string, unknown>;
+const decode = (token: string) => jwtPart(token, 1);
+const decodeHeader = (token: string) => jwtPart(token, 0);
 
 describe('Token endpoint, refresh rotation and revocation', () => {
   let t: TestApp;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { VerifiedTokenCache } from '../src/auth/verified-token-cache';
-import { createUser, forgeJwt, login, type TestUser } from './support/auth-helpers';
+import { createUser, forgeJwt, jwtPart, login, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
 /**
@@ -39,7 +39,7 @@ describe('Verified-token cache', () => {
 
   it('refuses a cached token once it is past exp (and the skew)', async () => {
     const { access_token: issued } = await login(t, user);
-    const sid = JSON.parse(Buffer.from(issued.split('.')[1], 'base64url').toString()).sid;
+    const sid = jwtPart(issued, 1).sid as string;
     const { signing } = t.config.auth.keys;
     const token = forgeJwt(
       { alg: 'ES256', typ: 'at+jwt', kid: signing.kid },

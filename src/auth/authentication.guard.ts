@@ -11,7 +11,7 @@ import { CsrfService } from '../cookies/csrf.service';
 import type { Role } from '../database/schema';
 import { METRICS_TOKEN_KEY, ROLES_KEY, SCOPES_KEY } from './auth.decorators';
 import { API_KEY_PATTERN, ApiKeysService } from './api-keys.service';
-import { bearerToken, presentsCredentials } from './credentials';
+import { bearerToken } from './credentials';
 import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import type { Principal, Scope } from './principal';
 import { IS_PUBLIC_KEY } from './public.decorator';
@@ -168,7 +168,8 @@ export class AuthenticationGuard implements CanActivate {
         request.log.debug({ reasons }, 'authentication failed');
         if (error instanceof DomainError) return reject(error);
         reject(
-          presentsCredentials(request)
+          request.headers.authorization !== undefined ||
+            this.cookies.read(request, 'access') !== undefined
             ? new DomainError(
                 'invalid_token',
                 'The access token or API key is invalid, expired or revoked.',

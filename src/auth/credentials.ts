@@ -17,11 +17,3 @@ export function bearerToken(request: FastifyRequest, kind: CredentialKind): stri
   const isKey = match[1].startsWith('kw_');
   return (kind === 'api_key') === isKey ? match[1] : null;
 }
-
-/** Whether the request presents any credential at all (for the right 401 flavour). */
-export function presentsCredentials(request: FastifyRequest): boolean {
-  return (
-    typeof request.headers.authorization === 'string' ||
-    Object.keys(request.cookies ?? {}).some((name) => name.includes('kw_access'))
-  );
-}

@@ -17,7 +17,6 @@ import { SessionDto, SessionLoginDto } from './dto/session.dto';
 import { LoginService } from './login.service';
 import { Public } from './public.decorator';
 import { type IssuedSession, SessionsService } from './sessions.service';
-import { UsersService } from '../users/users.service';
 
 /**
  * The browser session: tokens live only in HttpOnly cookies, never in a response body.
@@ -31,7 +30,6 @@ export class SessionController {
   constructor(
     private readonly login: LoginService,
     private readonly sessions: SessionsService,
-    private readonly users: UsersService,
     private readonly cookies: CookieService,
     private readonly csrf: CsrfService,
     private readonly audit: AuditService,
@@ -53,11 +51,7 @@ export class SessionController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<SessionDto> {
     const session = await this.login.login(body.username, body.password, request.ip, 'cookie');
-    const user = await this.users.get(session.userId);
-    return {
-      user: { id: user.id, username: user.username, roles: [...user.roles] },
-      csrfToken: this.setCookies(reply, session),
-    };
+    return this.sessionBody(reply, session);
   }
 
   @Public()
@@ -82,11 +76,7 @@ export class SessionController {
           ? new DomainError('unauthenticated', 'The session has ended; sign in again.')
           : error;
       });
-    const user = await this.users.get(session.userId);
-    return {
-      user: { id: user.id, username: user.username, roles: [...user.roles] },
-      csrfToken: this.setCookies(reply, session),
-    };
+    return this.sessionBody(reply, session);
   }
 
   @Public()
@@ -120,6 +110,14 @@ export class SessionController {
     if (!session) throw new DomainError('unauthenticated', 'The session has ended; sign in again.');
     this.csrf.assertValid(request, session.sessionId);
     return refreshToken;
+  }
+
+  /** Sets the cookies; the body names the user and the CSRF token, never a token. */
+  private sessionBody(reply: FastifyReply, session: IssuedSession): SessionDto {
+    return {
+      user: { id: session.userId, username: session.username, roles: [...session.roles] },
+      csrfToken: this.setCookies(reply, session),
+    };
   }
 
   private setCookies(reply: FastifyReply, session: IssuedSession): string {

@@ -21,6 +21,7 @@ export interface IssuedSession {
   readonly refreshToken: string;
   /** When the refresh token dies if unused (idle TTL, capped by the absolute TTL). */
   readonly refreshExpiresAt: Date;
+  readonly username: string;
   readonly roles: User['roles'];
 }
 
@@ -70,6 +71,7 @@ export class SessionsService implements OnModuleInit {
       expiresIn: access.expiresIn,
       refreshToken,
       refreshExpiresAt,
+      username: user.username,
       roles: user.roles,
     };
   }
@@ -113,6 +115,7 @@ export class SessionsService implements OnModuleInit {
           expiresIn: access.expiresIn,
           refreshToken: next,
           refreshExpiresAt,
+          username: user.username,
           roles: user.roles,
         };
       }
