@@ -1,5 +1,7 @@
+import type { Readable } from 'node:stream';
 import { ChatStreamTranslator, errorFrame } from './chat-stream.translator';
 import type { Deadline } from './deadline';
+import { discardBody } from './upstream-fetch';
 
 /** Where relayed frames go: the client's response, with back-pressure. */
 export interface SseSink {
@@ -23,7 +25,7 @@ export interface RelayResult {
  * (the caller's abort signal is part of the fetch signal).
  */
 export async function relayChatStream(options: {
-  body: ReadableStream<Uint8Array>;
+  body: Readable;
   sink: SseSink;
   passUsage: boolean;
   clientSignal: AbortSignal;
@@ -31,28 +33,29 @@ export async function relayChatStream(options: {
 }): Promise<RelayResult> {
   const { body, sink, clientSignal, deadline } = options;
   const translator = new ChatStreamTranslator(options.passUsage);
-  const reader = body.getReader();
   let outcome: RelayOutcome = 'completed';
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) {
-        translator.end();
-        break;
-      }
-      const frames = translator.push(value);
+    for await (const chunk of body) {
+      // After `[DONE]` the client's response is complete; what follows (normally just the
+      // end of the body) is read to the end, so the upstream connection stays reusable.
+      if (translator.done) continue;
+      const frames = translator.push(chunk as Uint8Array);
       if (frames) await sink.write(frames);
-      if (translator.done) break;
+      if (translator.done) sink.end();
     }
+    // Upstream's body ended: a fault unless `[DONE]` was seen.
+    translator.end();
   } catch {
-    // A fault (StreamFault, a reset, an abort): the signals say whose.
-    if (clientSignal.aborted) outcome = 'client_aborted';
+    // A fault (StreamFault, a reset, an abort): the signals say whose. Once `[DONE]` went
+    // out, the client has everything and a fault while draining changes nothing.
+    if (translator.done) outcome = 'completed';
+    else if (clientSignal.aborted) outcome = 'client_aborted';
     else if (deadline.expired) outcome = 'timeout';
     else outcome = 'upstream_failed';
   } finally {
     deadline.clear();
     // Stops reading upstream (and frees its connection) when we stopped early.
-    reader.cancel().catch(() => undefined);
+    discardBody(body);
   }
   if (outcome === 'timeout' || outcome === 'upstream_failed') {
     const frame =

@@ -1,27 +1,43 @@
 /**
  * SPEC "Wire details": UPSTREAM_TIMEOUT_MS bounds the whole upstream call, retries and
- * (for streams) the body included. Unlike `AbortSignal.timeout`, the timer is cleared as
- * soon as the call settles, so thousands of finished calls hold no timers.
+ * (for streams) the body included. One signal per call, aborted when the deadline passes
+ * or when the client's signal aborts (the client left). Unlike `AbortSignal.timeout` +
+ * `AbortSignal.any` (a dependent signal with weak-ref bookkeeping per call on Node 20),
+ * it holds one timer and one listener, both released as soon as the call settles.
  */
 export class Deadline {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
+  private timedOut = false;
+  private readonly onClientAbort: () => void;
 
-  constructor(readonly ms: number) {
-    this.timer = setTimeout(() => this.controller.abort(new DeadlineExceeded(ms)), ms);
+  constructor(
+    readonly ms: number,
+    private readonly clientSignal?: AbortSignal,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort(new DeadlineExceeded(ms));
+    }, ms);
     this.timer.unref();
+    this.onClientAbort = () => this.controller.abort(clientSignal?.reason);
+    if (clientSignal?.aborted) this.onClientAbort();
+    else clientSignal?.addEventListener('abort', this.onClientAbort, { once: true });
   }
 
+  /** Aborted by the deadline or by the client's signal. */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
+  /** True only when the deadline itself passed (not when the client left). */
   get expired(): boolean {
-    return this.controller.signal.aborted;
+    return this.timedOut;
   }
 
   clear(): void {
     clearTimeout(this.timer);
+    this.clientSignal?.removeEventListener('abort', this.onClientAbort);
   }
 }
 
