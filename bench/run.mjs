@@ -10,8 +10,8 @@
  *
  * Options: --duration <s> per load slot (default 5), --rounds <n> (default 3),
  * --connections <n> (default 100), --profile (Keyward runs with --cpu-prof; the profile is
- * left in the temporary directory named at the end), --only auth|chat (one load group, no
- * report: for profiling one kind of traffic), --log-level <level> (Keyward's LOG_LEVEL,
+ * left in the temporary directory named at the end), --only auth|chat|seq (one load group
+ * or only the sequential client, no report: for profiling one kind of traffic), --log-level <level> (Keyward's LOG_LEVEL,
  * default info), --no-write (skip BENCHMARKS.md).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -365,6 +365,79 @@ async function main() {
       }
     }
 
+    // Sequential: one connection each, alternating targets in slices.
+    async function runSequential() {
+      log('\nsequential (one connection)');
+      const clients = {
+        bare: new Client(bareOrigin, { pipelining: 1 }),
+        mock: new Client(mockOrigin, { pipelining: 1 }),
+        proxy: new Client(proxyOrigin, { pipelining: 1 }),
+        keyward: new Client(keyward, { pipelining: 1 }),
+      };
+      const seqTargets = {
+        bare: [clients.bare, { method: 'GET', path: '/api/v1/auth/me' }],
+        me_jwt: [
+          clients.keyward,
+          { method: 'GET', path: '/api/v1/auth/me', headers: { authorization: `Bearer ${jwt}` } },
+        ],
+        mock: [clients.mock, { method: 'POST', path: chatPath, headers: mockAuth, body: chatBody }],
+        proxy: [clients.proxy, { method: 'POST', path: chatPath, headers: json, body: chatBody }],
+        keyward: [
+          clients.keyward,
+          { method: 'POST', path: chatPath, headers: keyAuth, body: chatBody },
+        ],
+        mock_sse: [
+          clients.mock,
+          { method: 'POST', path: chatPath, headers: mockAuth, body: streamBody },
+        ],
+        proxy_sse: [
+          clients.proxy,
+          { method: 'POST', path: chatPath, headers: json, body: streamBody },
+        ],
+        keyward_sse: [
+          clients.keyward,
+          { method: 'POST', path: chatPath, headers: keyAuth, body: streamBody },
+        ],
+      };
+      const seq = {};
+      const seqNames = Object.keys(seqTargets);
+      for (const name of seqNames) await sequential(...seqTargets[name], 50); // warm-up
+      const slices = 4;
+      for (let slice = 0; slice < slices; slice += 1) {
+        const order = slice % 2 === 0 ? seqNames : [...seqNames].reverse();
+        for (const name of order) {
+          const part = await sequential(...seqTargets[name], Math.ceil(SEQ_REQUESTS / slices));
+          const into = (seq[name] ??= {
+            total: [],
+            firstByte: [],
+            serverTiming: [],
+            upstreamTiming: [],
+          });
+          for (const field of Object.keys(into)) into[field].push(...part[field]);
+        }
+      }
+      await Promise.all(Object.values(clients).map((client) => client.close()));
+      return seq;
+    }
+
+    if (opts.only === 'seq') {
+      const seq = await runSequential();
+      for (const [name, data] of Object.entries(seq)) {
+        const q = (field, p) =>
+          quantile(
+            [...data[field]].sort((a, b) => a - b),
+            p,
+          ).toFixed(2);
+        log(
+          `  ${name.padEnd(12)} total p50 ${q('total', 0.5)} p99 ${q('total', 0.99)}  first byte p50 ${q('firstByte', 0.5)}` +
+            (data.serverTiming.length
+              ? `  Server-Timing keyward ${median(data.serverTiming)} upstream ${median(data.upstreamTiming)}`
+              : ''),
+        );
+      }
+      await stopAll();
+      return;
+    }
     if (opts.only) {
       const names = {
         auth: ['me_jwt', 'me_key', 'me_cookie', 'live'],
@@ -378,59 +451,8 @@ async function main() {
     }
     await group('auth', ['bare', 'me_jwt', 'me_key', 'me_cookie', 'live']);
     await group('chat', ['mock', 'proxy', 'keyward', 'mock_sse', 'proxy_sse', 'keyward_sse']);
-
-    // Sequential: one connection each, alternating targets in slices.
-    log('\nsequential (one connection)');
-    const clients = {
-      bare: new Client(bareOrigin, { pipelining: 1 }),
-      mock: new Client(mockOrigin, { pipelining: 1 }),
-      proxy: new Client(proxyOrigin, { pipelining: 1 }),
-      keyward: new Client(keyward, { pipelining: 1 }),
-    };
-    const seqTargets = {
-      bare: [clients.bare, { method: 'GET', path: '/api/v1/auth/me' }],
-      me_jwt: [
-        clients.keyward,
-        { method: 'GET', path: '/api/v1/auth/me', headers: { authorization: `Bearer ${jwt}` } },
-      ],
-      mock: [clients.mock, { method: 'POST', path: chatPath, headers: mockAuth, body: chatBody }],
-      proxy: [clients.proxy, { method: 'POST', path: chatPath, headers: json, body: chatBody }],
-      keyward: [
-        clients.keyward,
-        { method: 'POST', path: chatPath, headers: keyAuth, body: chatBody },
-      ],
-      mock_sse: [
-        clients.mock,
-        { method: 'POST', path: chatPath, headers: mockAuth, body: streamBody },
-      ],
-      proxy_sse: [
-        clients.proxy,
-        { method: 'POST', path: chatPath, headers: json, body: streamBody },
-      ],
-      keyward_sse: [
-        clients.keyward,
-        { method: 'POST', path: chatPath, headers: keyAuth, body: streamBody },
-      ],
-    };
-    const seq = {};
-    const seqNames = Object.keys(seqTargets);
-    for (const name of seqNames) await sequential(...seqTargets[name], 50); // warm-up
-    const slices = 4;
-    for (let slice = 0; slice < slices; slice += 1) {
-      const order = slice % 2 === 0 ? seqNames : [...seqNames].reverse();
-      for (const name of order) {
-        const part = await sequential(...seqTargets[name], Math.ceil(SEQ_REQUESTS / slices));
-        const into = (seq[name] ??= {
-          total: [],
-          firstByte: [],
-          serverTiming: [],
-          upstreamTiming: [],
-        });
-        for (const field of Object.keys(into)) into[field].push(...part[field]);
-      }
-    }
+    const seq = await runSequential();
     rss.push({ phase: 'after sequential', mib: rssMiB(pid) });
-    await Promise.all(Object.values(clients).map((client) => client.close()));
 
     const report = summarise({ load, seq, rss, problems, runStarted });
     log(`\n${report.table}`);

@@ -7,6 +7,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { KeywardConfig } from './config/configuration';
+import { serverTimingHeader } from './chat/server-timing';
 import { DomainError } from './common/domain-error';
 import { ErrorResponder } from './common/error-responder';
 import { registerConsole } from './console/console-static';
@@ -122,6 +123,10 @@ export async function configureApp(
     (request: FastifyRequest, reply: FastifyReply, _payload: unknown, done: () => void) => {
       reply.header('X-Request-Id', String(request.id));
       if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
+      const routeConfig = request.routeOptions.config as { serverTiming?: boolean } | undefined;
+      if (routeConfig?.serverTiming) {
+        reply.header('Server-Timing', serverTimingHeader(request, reply));
+      }
       if (request.url.startsWith('/docs')) reply.header('Content-Security-Policy', DOCS_CSP);
       done();
     },

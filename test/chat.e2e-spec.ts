@@ -47,6 +47,9 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
     expect(models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4o']);
     expect(models[0]).toMatchObject({ object: 'model', owned_by: 'keyward' });
     expect(h.mock.requests).toHaveLength(0);
+    const { response } = await client.models.list().withResponse();
+    // No upstream call: all of it is Keyward's time.
+    expect(response.headers.get('server-timing')).toMatch(/upstream;desc="OpenAI";dur=0$/);
   });
 
   it('answers a completion with the server key, a hashed user and a capped max_tokens upstream', async () => {
@@ -63,6 +66,11 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
       total_tokens: 26,
     });
     expect(response.headers.get('server-timing')).toMatch(SERVER_TIMING);
+    // Upstream time is network time, stamped in the upstream fetch around the mock's answer.
+    const upstreamMs = Number(
+      /upstream;[^,]*dur=([\d.]+)/.exec(response.headers.get('server-timing') ?? '')?.[1],
+    );
+    expect(upstreamMs).toBeGreaterThan(0);
 
     const [upstream] = upstreamChats();
     expect(upstream.headers.authorization).toBe(`Bearer ${MOCK_KEY}`);
@@ -195,6 +203,10 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
       .chat.completions.create({ model: 'gpt-4o-mini', messages: hello })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
+    // Refused by the guard, before any handler: the answer still says what it cost.
+    expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get('server-timing')).toMatch(
+      SERVER_TIMING,
+    );
     expect(h.mock.requests).toHaveLength(0);
   });
 

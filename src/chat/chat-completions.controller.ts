@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Post, Req, Res, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
@@ -7,8 +8,7 @@ import { ActiveStreams } from './active-streams';
 import { ChatService } from './chat.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
 import { abortOnDisconnect, responseSink, startEventStream } from './event-stream.response';
-import { ChatTiming } from './server-timing';
-import { ServerTimingInterceptor } from './server-timing.interceptor';
+import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from './server-timing';
 
 /**
  * The OpenAI-compatible API: point any OpenAI SDK at `<keyward>/v1` with a `kw_` key.
@@ -17,7 +17,6 @@ import { ServerTimingInterceptor } from './server-timing.interceptor';
  */
 @ApiTags('openai-compatible')
 @RequireScopes('chat')
-@UseInterceptors(ServerTimingInterceptor)
 @Controller('v1')
 export class ChatCompletionsController {
   constructor(
@@ -26,6 +25,7 @@ export class ChatCompletionsController {
   ) {}
 
   @Get('models')
+  @RouteConfig(SERVER_TIMING_ROUTE)
   @ApiOperation({ summary: 'The models this server allows (CHAT_MODELS), in OpenAI list format' })
   @ApiOkResponse({
     schema: {
@@ -49,6 +49,7 @@ export class ChatCompletionsController {
 
   @Post('chat/completions')
   @HttpCode(200)
+  @RouteConfig(SERVER_TIMING_ROUTE)
   @ApiOperation({
     summary:
       'OpenAI chat completion; `stream: true` relays server-sent events ending with `data: [DONE]`',
@@ -63,20 +64,13 @@ export class ChatCompletionsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const signal = abortOnDisconnect(reply.raw);
-    const timing = new ChatTiming();
-    const context = { principal, ip: request.ip, signal, timing };
-    try {
-      if (body.stream !== true) {
-        const completion = await this.chat.complete(body, context);
-        void reply.header('Server-Timing', timing.header(reply.elapsedTime)).send(completion);
-        return;
-      }
-      const stream = await this.chat.openStream(body, context);
-      startEventStream(request, reply, timing.header(reply.elapsedTime));
-      await this.streams.track(() => stream.pipeTo(responseSink(reply.raw, signal)));
-    } catch (error) {
-      if (!reply.sent) reply.header('Server-Timing', timing.header(reply.elapsedTime));
-      throw error;
+    const context = { principal, ip: request.ip, signal, timing: chatTimingOf(request) };
+    if (body.stream !== true) {
+      void reply.send(await this.chat.complete(body, context));
+      return;
     }
+    const stream = await this.chat.openStream(body, context);
+    startEventStream(request, reply, serverTimingHeader(request, reply));
+    await this.streams.track(() => stream.pipeTo(responseSink(reply.raw, signal)));
   }
 }

@@ -1,4 +1,5 @@
-import { Body, Controller, HttpCode, Post, Req, Res, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
@@ -6,19 +7,18 @@ import type { Principal } from '../auth/principal';
 import { ChatService } from './chat.service';
 import { SimpleChatRequestDto, SimpleChatResponseDto } from './dto/simple-chat.dto';
 import { abortOnDisconnect } from './event-stream.response';
-import { ChatTiming } from './server-timing';
-import { ServerTimingInterceptor } from './server-timing.interceptor';
+import { chatTimingOf, SERVER_TIMING_ROUTE } from './server-timing';
 
 /** The plain REST chat route: problem+json errors, a compact answer. */
 @ApiTags('chat')
 @RequireScopes('chat')
-@UseInterceptors(ServerTimingInterceptor)
 @Controller('api/v1/chat')
 export class ChatController {
   constructor(private readonly chat: ChatService) {}
 
   @Post()
   @HttpCode(200)
+  @RouteConfig(SERVER_TIMING_ROUTE)
   @ApiOperation({
     summary: 'Chat with the model: `{messages, model?}` → `{response, model, usage}`',
   })
@@ -29,25 +29,21 @@ export class ChatController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<SimpleChatResponseDto> {
-    const timing = new ChatTiming();
+    const timing = chatTimingOf(request);
     const context = { principal, ip: request.ip, signal: abortOnDisconnect(reply.raw), timing };
-    try {
-      const completion = await this.chat.complete(
-        { model: body.model, messages: body.messages },
-        context,
-      );
-      const usage = completion.usage;
-      return {
-        response: completion.choices[0]?.message?.content ?? '',
-        model: completion.model,
-        usage: {
-          promptTokens: usage?.prompt_tokens ?? 0,
-          completionTokens: usage?.completion_tokens ?? 0,
-          totalTokens: usage?.total_tokens ?? 0,
-        },
-      };
-    } finally {
-      reply.header('Server-Timing', timing.header(reply.elapsedTime));
-    }
+    const completion = await this.chat.complete(
+      { model: body.model, messages: body.messages },
+      context,
+    );
+    const usage = completion.usage;
+    return {
+      response: completion.choices[0]?.message?.content ?? '',
+      model: completion.model,
+      usage: {
+        promptTokens: usage?.prompt_tokens ?? 0,
+        completionTokens: usage?.completion_tokens ?? 0,
+        totalTokens: usage?.total_tokens ?? 0,
+      },
+    };
   }
 }

@@ -26,6 +26,7 @@ export interface ChatCallContext {
   readonly ip?: string;
   /** Aborted when the client disconnects: the upstream call is aborted with it. */
   readonly signal: AbortSignal;
+  /** Upstream network time, stamped by the upstream fetch, for `Server-Timing`. */
   readonly timing: ChatTiming;
 }
 
@@ -60,11 +61,11 @@ export class ChatService {
   async complete(dto: ChatCompletionRequestDto, context: ChatCallContext): Promise<ChatCompletion> {
     const { request, reservation } = await this.admit(dto, context);
     let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
-    context.timing.upstreamStarted();
     try {
       const completion = await this.openai.createCompletion(
         nonStreamingBody(request, this.decisions(reservation, context.principal)),
         context.signal,
+        context.timing,
       );
       used = completionUsage(completion, request);
       return completion;
@@ -74,7 +75,6 @@ export class ChatService {
         used = { promptTokens: request.promptEstimate, completionTokens: 0 };
       throw error;
     } finally {
-      context.timing.upstreamEnded();
       await this.budget.settle(reservation, request.model, used);
     }
   }
@@ -89,11 +89,11 @@ export class ChatService {
   ): Promise<OpenChatStream> {
     const { request, reservation } = await this.admit(dto, context);
     let upstream: UpstreamStream;
-    context.timing.upstreamStarted();
     try {
       upstream = await this.openai.openStream(
         streamingBody(request, this.decisions(reservation, context.principal)),
         context.signal,
+        context.timing,
       );
     } catch (error) {
       await this.budget.settle(reservation, request.model, {
@@ -101,8 +101,6 @@ export class ChatService {
         completionTokens: 0,
       });
       throw error;
-    } finally {
-      context.timing.upstreamEnded();
     }
     return {
       pipeTo: async (sink) => {

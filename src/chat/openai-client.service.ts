@@ -15,7 +15,13 @@ import { resolveEnvironment } from '../config/environment';
 import { SecretsService } from '../secrets/secrets.service';
 import { Deadline, raceAbort } from './deadline';
 import { describeUpstreamError, mapUpstreamError } from './upstream-errors';
-import { discardBody, dispatcherFetch, UpstreamResponse } from './upstream-fetch';
+import {
+  discardBody,
+  dispatcherFetch,
+  timedFetch,
+  UpstreamResponse,
+  type UpstreamTimer,
+} from './upstream-fetch';
 
 const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 /** One retry for transient faults (5xx, resets), always inside the deadline; never for 429. */
@@ -82,12 +88,14 @@ export class OpenAIClientService implements OnApplicationShutdown {
   async createCompletion(
     body: ChatCompletionCreateParamsNonStreaming,
     signal: AbortSignal,
+    timing?: UpstreamTimer,
   ): Promise<ChatCompletion> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
       return await this.call(signal, deadline, async (client, combined) => {
         const completion: unknown = await client.chat.completions.create(body, {
           signal: combined,
+          fetchOptions: timedFetch(timing),
         });
         if (!isChatCompletion(completion)) throw new InvalidUpstreamResponse();
         return completion;
@@ -106,12 +114,13 @@ export class OpenAIClientService implements OnApplicationShutdown {
   async openStream(
     body: ChatCompletionCreateParamsStreaming,
     signal: AbortSignal,
+    timing?: UpstreamTimer,
   ): Promise<UpstreamStream> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
       const stream = await this.call(signal, deadline, async (client, combined) => {
         const response: unknown = await client.chat.completions
-          .create(body, { signal: combined })
+          .create(body, { signal: combined, fetchOptions: timedFetch(timing) })
           .asResponse();
         // Always ours: the client is built with `dispatcherFetch` (see `useKey`).
         if (!(response instanceof UpstreamResponse)) throw new InvalidUpstreamResponse();

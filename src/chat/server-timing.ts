@@ -1,4 +1,13 @@
 import { performance } from 'node:perf_hooks';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Route config (`@RouteConfig(SERVER_TIMING_ROUTE)`): every answer of this route carries
+ * `Server-Timing`, refusals (401/403 from the guard, 400 from validation, 429) included.
+ * The `onSend` hook in `http-app.ts` sets it, after serialisation; a streamed answer sets
+ * it with its SSE headers (`startEventStream`), since `onSend` does not run for those.
+ */
+export const SERVER_TIMING_ROUTE = { serverTiming: true } as const;
 
 function ms(value: number): string {
   return (Math.round(value * 10) / 10).toString();
@@ -6,11 +15,13 @@ function ms(value: number): string {
 
 /**
  * Time spent waiting on the upstream during one chat request, for the `Server-Timing`
- * header (W3C Server Timing, https://www.w3.org/TR/server-timing/): `keyward` is
- * Keyward's own overhead (the request's whole time so far minus upstream time), `upstream`
- * the time upstream took. For a stream the header leaves with the response headers, so
- * `upstream` is the time to upstream's response headers and `keyward` the overhead
- * before the first byte; generation time is not in it.
+ * header (W3C Server Timing, https://www.w3.org/TR/server-timing/). `upstream` is network
+ * time only, stamped inside the upstream `fetch` (`upstream-fetch.ts`): from handing the
+ * request to the connection to upstream's response headers, plus reading a whole
+ * (non-stream) body. `keyward` is the rest of the request's time so far: the pipeline,
+ * checks, the `openai` SDK's own work, serialisation. For a stream the header leaves with
+ * the response headers, so `keyward` is the overhead before the first byte and
+ * generation time is not in it.
  */
 export class ChatTiming {
   private startedAt?: number;
@@ -33,3 +44,22 @@ export class ChatTiming {
     return `keyward;desc="Keyward overhead";dur=${ms(keyward)}, upstream;desc="OpenAI";dur=${ms(upstream)}`;
   }
 }
+
+const timings = new WeakMap<object, ChatTiming>();
+
+/** The request's timing, created on first use (kept beside the request, not on it). */
+export function chatTimingOf(request: FastifyRequest): ChatTiming {
+  let timing = timings.get(request.raw);
+  if (!timing) {
+    timing = new ChatTiming();
+    timings.set(request.raw, timing);
+  }
+  return timing;
+}
+
+/** The header for this request now; Keyward's time alone when upstream was never called. */
+export function serverTimingHeader(request: FastifyRequest, reply: FastifyReply): string {
+  return (timings.get(request.raw) ?? NO_UPSTREAM).header(reply.elapsedTime);
+}
+
+const NO_UPSTREAM = new ChatTiming();

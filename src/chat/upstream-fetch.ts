@@ -1,9 +1,29 @@
 import type { Readable } from 'node:stream';
 import type { ClientOptions } from 'openai';
+import type { RequestOptions } from 'openai/internal/request-options';
 import { type Dispatcher, request } from 'undici';
 
 type Fetch = NonNullable<ClientOptions['fetch']>;
 type HeaderValue = string | string[] | undefined;
+
+/** Receives the network time of an upstream exchange (`ChatTiming` for Server-Timing). */
+export interface UpstreamTimer {
+  upstreamStarted(): void;
+  upstreamEnded(): void;
+}
+
+const TIMER = Symbol('keyward.upstreamTimer');
+
+/**
+ * Per-call `fetchOptions` for the SDK, which passes them on to `fetch` as part of `init`:
+ * how a timer reaches `dispatcherFetch` for one call.
+ */
+export function timedFetch(
+  timer: UpstreamTimer | undefined,
+): RequestOptions['fetchOptions'] | undefined {
+  // A symbol key: the SDK spreads it along unchanged, and no real fetch option is hidden.
+  return timer ? ({ [TIMER]: timer } as RequestOptions['fetchOptions']) : undefined;
+}
 
 /**
  * The response headers, read-only, over the object undici hands back (names already
@@ -67,6 +87,7 @@ export class UpstreamResponse {
     readonly status: number,
     readonly headers: UpstreamHeaders,
     private readonly data: Dispatcher.ResponseData['body'],
+    private readonly timer?: UpstreamTimer,
   ) {
     this.ok = status >= 200 && status < 300;
   }
@@ -80,15 +101,23 @@ export class UpstreamResponse {
   }
 
   json(): Promise<unknown> {
-    return this.data.json();
+    return this.timed(this.data.json());
   }
 
   text(): Promise<string> {
-    return this.data.text();
+    return this.timed(this.data.text());
   }
 
   arrayBuffer(): Promise<ArrayBuffer> {
-    return this.data.arrayBuffer();
+    return this.timed(this.data.arrayBuffer());
+  }
+
+  /** Reading a whole body is waiting on upstream too. */
+  private timed<T>(reading: Promise<T>): Promise<T> {
+    if (!this.timer) return reading;
+    const timer = this.timer;
+    timer.upstreamStarted();
+    return reading.finally(() => timer.upstreamEnded());
   }
 }
 
@@ -109,19 +138,26 @@ export function dispatcherFetch(dispatcher: Dispatcher): Fetch {
     if (body !== undefined && body !== null && typeof body !== 'string' && !isBytes(body)) {
       throw new TypeError('upstream fetch: only string or byte bodies are supported');
     }
-    const response = await request(url, {
-      dispatcher,
-      method: (init?.method ?? 'GET') as Dispatcher.HttpMethod,
-      headers: plainHeaders(init?.headers),
-      body: body ?? undefined,
-      signal: init?.signal ?? undefined,
-    });
-    return new UpstreamResponse(
-      url,
-      response.statusCode,
-      new UpstreamHeaders(response.headers as Record<string, HeaderValue>),
-      response.body,
-    );
+    const timer = (init as { [TIMER]?: UpstreamTimer } | undefined)?.[TIMER];
+    timer?.upstreamStarted();
+    try {
+      const response = await request(url, {
+        dispatcher,
+        method: init?.method ?? 'GET',
+        headers: plainHeaders(init?.headers),
+        body: body ?? undefined,
+        signal: init?.signal ?? undefined,
+      });
+      return new UpstreamResponse(
+        url,
+        response.statusCode,
+        new UpstreamHeaders(response.headers),
+        response.body,
+        timer,
+      );
+    } finally {
+      timer?.upstreamEnded();
+    }
   };
   // The SDK only reads what UpstreamResponse has (see above); its type names a full Response.
   return send as unknown as Fetch;
