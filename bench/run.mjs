@@ -12,7 +12,7 @@
  * --connections <n> (default 100), --profile (Keyward runs with --cpu-prof; the profile is
  * left in the temporary directory named at the end), --only auth|chat|seq (one load group
  * or only the sequential client, no report: for profiling one kind of traffic), --log-level <level> (Keyward's LOG_LEVEL,
- * default info), --no-write (skip BENCHMARKS.md).
+ * default info), --no-write (skip BENCHMARKS.md), --no-pin (no CPU pinning: a diagnosis aid).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +41,8 @@ const { values: opts } = parseArgs({
     // Profiling aid: run one load group only (auth or chat), no table.
     only: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    // Diagnosis aid: no CPU pinning (servers and load share both CPUs).
+    'no-pin': { type: 'boolean', default: false },
   },
 });
 const DURATION = Number(opts.duration);
@@ -649,7 +651,8 @@ function summarise({ load, seq, rss, problems, runStarted }) {
 
 // Decided once, in the parent: pinned, this process sees a single CPU.
 const PINNING =
-  process.env.KEYWARD_BENCH_PINNED === '1' || (hasTaskset() && os.availableParallelism() >= 2);
+  !opts['no-pin'] &&
+  (process.env.KEYWARD_BENCH_PINNED === '1' || (hasTaskset() && os.availableParallelism() >= 2));
 if (PINNING && process.env.KEYWARD_BENCH_PINNED !== '1') {
   // Re-run this script on CPU 1; the servers get CPU 0.
   const child = spawn('taskset', ['-c', '1', process.execPath, ...process.argv.slice(1)], {

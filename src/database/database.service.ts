@@ -73,6 +73,17 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
     this.logger.log(`Database ready (${this.kind})`);
   }
 
+  /**
+   * One statement as SQL text, for a hot path where Drizzle's query builder costs more than
+   * the statement itself (measured on PGlite: a usage upsert took ~0.9 ms through the builder,
+   * ~0.25 ms as text). On PostgreSQL it is prepared once per connection under `name`.
+   */
+  async run(name: string, text: string, params: unknown[]): Promise<void> {
+    if (this.pool) await this.pool.query({ name, text, values: params });
+    else if (this.pglite) await this.pglite.query(text, params);
+    else throw new Error('database used before it was opened');
+  }
+
   /** Readiness probe: one round trip. */
   async ping(): Promise<void> {
     await this.db.execute(sql`select 1`);

@@ -15,6 +15,15 @@ export interface UsageRow extends UsageEntry {
   readonly requests: number;
 }
 
+const ADD_USAGE = `INSERT INTO chat_usage
+  (user_id, day, model, prompt_tokens, completion_tokens, requests)
+  VALUES ($1, $2, $3, $4, $5, $6)
+  ON CONFLICT (user_id, day, model) DO UPDATE SET
+    prompt_tokens = chat_usage.prompt_tokens + excluded.prompt_tokens,
+    completion_tokens = chat_usage.completion_tokens + excluded.completion_tokens,
+    requests = chat_usage.requests + excluded.requests,
+    updated_at = now()`;
+
 @Injectable()
 export class UsageRepository {
   constructor(private readonly database: DatabaseService) {}
@@ -23,20 +32,17 @@ export class UsageRepository {
    * Adds settled requests (`requests`, default one, already summed into the token counts).
    * A single `INSERT ... ON CONFLICT DO UPDATE` increments the day's row atomically, so
    * concurrent settlements (on any number of instances) neither lose nor double-count tokens.
+   * Plain SQL (the `chat_usage` table of `schema.ts`): it runs for every settled chat request.
    */
   async add(entry: UsageEntry, requests = 1): Promise<void> {
-    await this.database.db
-      .insert(chatUsage)
-      .values({ ...entry, requests })
-      .onConflictDoUpdate({
-        target: [chatUsage.userId, chatUsage.day, chatUsage.model],
-        set: {
-          promptTokens: sql`${chatUsage.promptTokens} + excluded.prompt_tokens`,
-          completionTokens: sql`${chatUsage.completionTokens} + excluded.completion_tokens`,
-          requests: sql`${chatUsage.requests} + excluded.requests`,
-          updatedAt: sql`now()`,
-        },
-      });
+    await this.database.run('keyward_usage_add', ADD_USAGE, [
+      entry.userId,
+      entry.day,
+      entry.model,
+      entry.promptTokens,
+      entry.completionTokens,
+      requests,
+    ]);
   }
 
   /** Tokens a user has spent on a day, all models together: the budget's starting point. */
