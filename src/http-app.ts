@@ -6,6 +6,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { OPENAPI_PUBLIC_EXTENSION } from './auth/public.decorator';
 import type { KeywardConfig } from './config/configuration';
 import { serverTimingHeader } from './chat/server-timing';
 import { DomainError } from './common/domain-error';
@@ -185,6 +186,15 @@ function setupSwagger(app: NestFastifyApplication): void {
       .addSecurityRequirements('cookie')
       .build(),
   );
+  // Every operation inherits the document-wide security requirements, except the public
+  // ones (`@Public()`), which need no credential: `security: []` overrides the default.
+  for (const operations of Object.values(document.paths)) {
+    for (const operation of Object.values(operations) as Array<Record<string, unknown>>) {
+      if (typeof operation !== 'object' || !(OPENAPI_PUBLIC_EXTENSION in operation)) continue;
+      delete operation[OPENAPI_PUBLIC_EXTENSION];
+      operation.security = [];
+    }
+  }
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     swaggerOptions: { persistAuthorization: false },

@@ -131,6 +131,12 @@ describe('HTTP foundation', () => {
     expect(text).not.toContain('sk-canary-foundation');
     expect(text).not.toContain('PRIVATE KEY');
     for (const secret of t.config.cookies.secrets) expect(text).not.toContain(secret);
+    // Public operations need no credential; the rest inherit the document's requirements.
+    expect(doc.body.security).toEqual([{ oauth2: [] }, { bearer: [] }, { cookie: [] }]);
+    expect(doc.body.paths['/health/live'].get.security).toEqual([]);
+    expect(doc.body.paths['/api/v1/auth/token'].post.security).toEqual([]);
+    expect(doc.body.paths['/api/v1/auth/me'].get.security).toBeUndefined();
+    expect(text).not.toContain('x-keyward-public');
   });
 
   it('relaxes the CSP only as much as Swagger UI needs, on /docs only', async () => {

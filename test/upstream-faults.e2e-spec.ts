@@ -30,6 +30,11 @@ interface Expectation {
   readonly streamError?: 'upstream_error' | 'upstream_timeout';
   /** The upstream exchange must have been cut by Keyward (deadline), not left running. */
   readonly upstreamAborted?: boolean;
+  /**
+   * Tokens billed: upstream may have worked on it (it answered 2xx, the deadline passed, or
+   * the stream started). False: refused before upstream took it on, billed nothing.
+   */
+  readonly billed: boolean;
 }
 
 // The mock's faults (tools/mock-openai) on each path. never_ending_stream and malformed_sse
@@ -37,48 +42,66 @@ interface Expectation {
 const CASES: [FaultMode, Record<Path, Expectation>][] = [
   [
     'reset_before_headers',
-    { v1: { status: 502 }, 'v1-stream': { status: 502 }, rest: { status: 502 } },
+    {
+      v1: { status: 502, billed: false },
+      'v1-stream': { status: 502, billed: false },
+      rest: { status: 502, billed: false },
+    },
   ],
   [
     'reset_mid_stream',
     {
-      v1: { status: 502 },
-      'v1-stream': { status: 200, streamError: 'upstream_error' },
-      rest: { status: 502 },
+      // Non-streamed: the connection drops before any answer, like a refused connection.
+      v1: { status: 502, billed: false },
+      'v1-stream': { status: 200, streamError: 'upstream_error', billed: true },
+      rest: { status: 502, billed: false },
     },
   ],
   [
     'malformed_sse',
     {
-      v1: { status: 200 },
-      'v1-stream': { status: 200, streamError: 'upstream_error' },
-      rest: { status: 200 },
+      v1: { status: 200, billed: true },
+      'v1-stream': { status: 200, streamError: 'upstream_error', billed: true },
+      rest: { status: 200, billed: true },
     },
   ],
   [
     'never_ending_stream',
     {
-      v1: { status: 200 },
-      'v1-stream': { status: 200, streamError: 'upstream_timeout', upstreamAborted: true },
-      rest: { status: 200 },
+      v1: { status: 200, billed: true },
+      'v1-stream': {
+        status: 200,
+        streamError: 'upstream_timeout',
+        upstreamAborted: true,
+        billed: true,
+      },
+      rest: { status: 200, billed: true },
     },
   ],
-  ['invalid_json', { v1: { status: 502 }, 'v1-stream': { status: 502 }, rest: { status: 502 } }],
+  [
+    // 200 with a truncated JSON body (or JSON where SSE was asked for): upstream did the work.
+    'invalid_json',
+    {
+      v1: { status: 502, billed: true },
+      'v1-stream': { status: 502, billed: true },
+      rest: { status: 502, billed: true },
+    },
+  ],
   [
     'slow_headers',
     {
-      v1: { status: 504, upstreamAborted: true },
-      'v1-stream': { status: 504, upstreamAborted: true },
-      rest: { status: 504, upstreamAborted: true },
+      v1: { status: 504, upstreamAborted: true, billed: true },
+      'v1-stream': { status: 504, upstreamAborted: true, billed: true },
+      rest: { status: 504, upstreamAborted: true, billed: true },
     },
   ],
   [
     'slow_loris',
     {
-      v1: { status: 504, upstreamAborted: true },
+      v1: { status: 504, upstreamAborted: true, billed: true },
       // A JSON body where SSE was expected: refused at the headers, the trickle is cut.
-      'v1-stream': { status: 502, upstreamAborted: true },
-      rest: { status: 504, upstreamAborted: true },
+      'v1-stream': { status: 502, upstreamAborted: true, billed: true },
+      rest: { status: 504, upstreamAborted: true, billed: true },
     },
   ],
 ];
@@ -146,7 +169,7 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
   );
 
   it.each(rows)(
-    '%s on %s: ends in time, billed if started, budget returned',
+    '%s on %s: ends in time, billed if upstream took it on, budget returned',
     async (fault, path, expected) => {
       const before = await billed();
       h.mock.reset();
@@ -173,10 +196,13 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
           error?: { code?: string };
         };
         expect(last.error?.code).toBe(expected.streamError);
-        // SPEC "Chat": a stream that started is billed, whatever ended it.
-        await eventually(async () => (await billed()).requests === before.requests + 1);
-        expect((await billed()).tokens).toBeGreaterThan(before.tokens);
       }
+      // Every admitted request settles exactly once (SPEC "Chat": a stream that started is
+      // billed, whatever ended it); tokens only when upstream may have worked on it.
+      await eventually(async () => (await billed()).requests === before.requests + 1);
+      const after = await billed();
+      if (expected.billed) expect(after.tokens).toBeGreaterThan(before.tokens);
+      else expect(after.tokens).toBe(before.tokens);
       if (expected.upstreamAborted) {
         // Keyward hung up on the upstream at its deadline instead of leaving it running.
         await eventually(() => h.mock.abortedRequests >= 1);

@@ -1,6 +1,11 @@
-import { SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
 
 export const IS_PUBLIC_KEY = 'keyward:isPublic';
 
+/** Marks public operations in the OpenAPI document; `http-app.ts` turns it into `security: []`. */
+export const OPENAPI_PUBLIC_EXTENSION = 'x-keyward-public';
+
 /** The only way out of the global authentication guard (deny by default). */
-export const Public = () => SetMetadata(IS_PUBLIC_KEY, true);
+export const Public = () =>
+  applyDecorators(SetMetadata(IS_PUBLIC_KEY, true), ApiExtension(OPENAPI_PUBLIC_EXTENSION, true));

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Principal } from '../auth/principal';
+import { DomainError } from '../common/domain-error';
 import type { ChatConfig } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
 import type { Reservation } from '../usage/budget-store';
@@ -70,9 +71,9 @@ export class ChatService {
       used = completionUsage(completion, request);
       return completion;
     } catch (error) {
-      // A client that left may still have cost the prompt upstream; a refusal costs nothing.
-      if (context.signal.aborted)
+      if (mayHaveSpent(error, context)) {
         used = { promptTokens: request.promptEstimate, completionTokens: 0 };
+      }
       throw error;
     } finally {
       await this.budget.settle(reservation, request.model, used);
@@ -97,7 +98,7 @@ export class ChatService {
       );
     } catch (error) {
       await this.budget.settle(reservation, request.model, {
-        promptTokens: context.signal.aborted ? request.promptEstimate : 0,
+        promptTokens: mayHaveSpent(error, context) ? request.promptEstimate : 0,
         completionTokens: 0,
       });
       throw error;
@@ -143,6 +144,21 @@ export class ChatService {
   private decisions(reservation: Reservation, principal: Principal) {
     return { maxTokens: reservation.completionTokens, user: upstreamUserId(principal.userId) };
   }
+}
+
+/**
+ * A failed call is billed the prompt estimate when upstream may have worked on it: the
+ * client left (upstream may still have run it), the deadline passed (a non-streamed answer
+ * only comes once generation is done), or upstream answered 2xx and then failed us (a cut
+ * or invalid body). Refusals (an upstream error status, a connection that never carried an
+ * answer, our own checks) cost nothing. When in doubt the budget errs on the hard side.
+ */
+function mayHaveSpent(error: unknown, context: ChatCallContext): boolean {
+  return (
+    context.signal.aborted ||
+    context.timing.upstreamAccepted ||
+    (error instanceof DomainError && error.code === 'upstream_timeout')
+  );
 }
 
 function completionUsage(completion: ChatCompletion, request: SanitizedChatRequest): TokenUsage {

@@ -26,6 +26,12 @@ function ms(value: number): string {
 export class ChatTiming {
   private startedAt?: number;
   private upstreamMs = 0;
+  /** Upstream answered a 2xx (to any attempt): it took the request on and may have spent tokens. */
+  upstreamAccepted = false;
+
+  upstreamAnswered(status: number): void {
+    if (status >= 200 && status < 300) this.upstreamAccepted = true;
+  }
 
   upstreamStarted(): void {
     this.startedAt = performance.now();

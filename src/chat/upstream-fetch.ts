@@ -6,10 +6,14 @@ import { type Dispatcher, request } from 'undici';
 type Fetch = NonNullable<ClientOptions['fetch']>;
 type HeaderValue = string | string[] | undefined;
 
-/** Receives the network time of an upstream exchange (`ChatTiming` for Server-Timing). */
+/**
+ * Watches one upstream exchange (`ChatTiming`): its network time for Server-Timing, and the
+ * status upstream answered with (billing: a 2xx means upstream took the request on).
+ */
 export interface UpstreamTimer {
   upstreamStarted(): void;
   upstreamEnded(): void;
+  upstreamAnswered(status: number): void;
 }
 
 const TIMER = Symbol('keyward.upstreamTimer');
@@ -148,6 +152,7 @@ export function dispatcherFetch(dispatcher: Dispatcher): Fetch {
         body: body ?? undefined,
         signal: init?.signal ?? undefined,
       });
+      timer?.upstreamAnswered(response.statusCode);
       return new UpstreamResponse(
         url,
         response.statusCode,
