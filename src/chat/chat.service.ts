@@ -125,7 +125,8 @@ export class ChatService {
           }
           return outcome;
         } finally {
-          await this.budget.settle(reservation, request.model, used);
+          // The client has the whole stream already: the write may wait for company.
+          await this.budget.settle(reservation, request.model, used, 'relaxed');
         }
       },
     };

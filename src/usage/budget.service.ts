@@ -15,6 +15,15 @@ export interface TokenUsage {
 }
 
 const PERSIST_ATTEMPTS = 3;
+/**
+ * How long a settlement whose client already has its whole answer (a finished stream) may
+ * wait for company before its usage write: one write then carries several requests. Its
+ * reservation is held meanwhile, so the budget only looks smaller, never larger.
+ */
+export const RELAXED_WRITE_DELAY_MS = 25;
+
+/** `urgent`: someone waits for the write (a non-streamed answer is sent after it). */
+export type SettleUrgency = 'urgent' | 'relaxed';
 
 /** Settlements of one (user, day, model) waiting for the next usage write, summed. */
 interface PendingUsage {
@@ -33,17 +42,21 @@ interface PendingUsage {
  *
  * Usage writes are group-committed: settlements that arrive in the same event-loop turn,
  * or while a write is in flight, are summed per (user, day, model) and go out as one
- * upsert, and each settlement still waits for the write that holds it. Alone, a
- * settlement is written after a `setImmediate` (microseconds); under load the database
- * sees one upsert per key per turn instead of one per request. The embedded PGlite runs
- * each query synchronously on the main thread (with file writes per commit), so
- * per-request upserts had capped chat throughput near 200 requests/s on one core.
+ * upsert, and each settlement still waits for the write that holds it. An urgent
+ * settlement (a non-streamed answer waits for it: what was acknowledged is recorded) is
+ * written after a `setImmediate`; a relaxed one (a stream already ended) waits up to
+ * RELAXED_WRITE_DELAY_MS for others, unless an urgent one starts the write sooner. The
+ * embedded PGlite runs each query on the main thread (~1 ms with its file writes), so
+ * per-request upserts had capped chat throughput near 200 requests/s on one core, and a
+ * write after every stream delayed the next request on the connection.
  */
 @Injectable()
 export class BudgetService {
   private readonly logger = new Logger(BudgetService.name);
   private pending = new Map<string, PendingUsage>();
   private writing?: Promise<void>;
+  /** A relaxed write waiting for company; an urgent settlement starts it at once. */
+  private delayed?: { timer: NodeJS.Timeout; start: () => void };
 
   constructor(
     @Inject(BUDGET_STORE) private readonly store: BudgetStore,
@@ -60,16 +73,24 @@ export class BudgetService {
   }
 
   /** Bills a finished request (any outcome) and frees its reservation. Never throws. */
-  async settle(reservation: Reservation, model: string, used: TokenUsage): Promise<void> {
+  async settle(
+    reservation: Reservation,
+    model: string,
+    used: TokenUsage,
+    urgency: SettleUrgency = 'urgent',
+  ): Promise<void> {
     const promptTokens = Math.max(0, Math.round(used.promptTokens));
     const completionTokens = Math.max(0, Math.round(used.completionTokens));
-    await this.persist({
-      userId: reservation.userId,
-      day: reservation.day,
-      model,
-      promptTokens,
-      completionTokens,
-    });
+    await this.persist(
+      {
+        userId: reservation.userId,
+        day: reservation.day,
+        model,
+        promptTokens,
+        completionTokens,
+      },
+      urgency,
+    );
     await this.store
       .settle(reservation, promptTokens + completionTokens)
       .catch((error: unknown) => {
@@ -77,7 +98,7 @@ export class BudgetService {
       });
   }
 
-  private persist(entry: UsageEntry): Promise<void> {
+  private persist(entry: UsageEntry, urgency: SettleUrgency): Promise<void> {
     return new Promise((resolve) => {
       const key = `${entry.userId}\u0000${entry.day}\u0000${entry.model}`;
       let batch = this.pending.get(key);
@@ -95,10 +116,33 @@ export class BudgetService {
       batch.completionTokens += entry.completionTokens;
       batch.requests += 1;
       batch.written.push(resolve);
-      this.writing ??= new Promise<void>((started) => setImmediate(started))
-        .then(() => this.writePending())
-        .finally(() => (this.writing = undefined));
+      this.scheduleWrite(urgency);
     });
+  }
+
+  /** A write in flight picks up what is pending when it is done; otherwise one is started. */
+  private scheduleWrite(urgency: SettleUrgency): void {
+    if (this.delayed) {
+      if (urgency === 'urgent') this.delayed.start();
+      return;
+    }
+    if (this.writing) return;
+    const started = new Promise<void>((start) => {
+      if (urgency === 'urgent') {
+        setImmediate(start);
+        return;
+      }
+      const begin = () => {
+        clearTimeout(timer);
+        this.delayed = undefined;
+        setImmediate(start);
+      };
+      const timer = setTimeout(begin, RELAXED_WRITE_DELAY_MS);
+      this.delayed = { timer, start: begin };
+    });
+    this.writing = started
+      .then(() => this.writePending())
+      .finally(() => (this.writing = undefined));
   }
 
   /** Writes what is pending, then what arrived meanwhile, until nothing is left. */
