@@ -48,6 +48,43 @@ describe('API keys', () => {
       .expect(404);
   });
 
+  it('refuses a key past its expiry, even one it has just verified and cached', async () => {
+    const created = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(access))
+      .send({ name: 'short-lived', expiresInDays: 1 })
+      .expect(201);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
+    // Only the clock moves (a day and a minute on); timers and I/O run as usual.
+    jest.useFakeTimers({
+      now: Date.now() + 86400_000 + 60_000,
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    });
+    try {
+      const res = await request(t.server)
+        .get('/api/v1/auth/me')
+        .set(bearer(created.body.key))
+        .expect(401);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+    } finally {
+      jest.useRealTimers();
+    }
+    // Still listed for its owner (with its expiry), just no longer accepted.
+    const list = await request(t.server).get('/api/v1/keys').set(bearer(access)).expect(200);
+    expect(list.body.map((k: { id: string }) => k.id)).toContain(created.body.id);
+  });
+
   it('stores only a hash of the key', async () => {
     const key = await createApiKey(t, access);
     const { DatabaseService } = await import('../src/database/database.service');

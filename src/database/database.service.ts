@@ -76,10 +76,11 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   /**
    * One statement as SQL text, for a hot path where Drizzle's query builder costs more than
    * the statement itself (measured on PGlite: a usage upsert took ~0.9 ms through the builder,
-   * ~0.25 ms as text). On PostgreSQL it is prepared once per connection under `name`.
+   * ~0.25 ms as text). Unnamed on PostgreSQL, as Drizzle's own: named prepared statements
+   * break behind a transaction-pooling PgBouncer.
    */
-  async run(name: string, text: string, params: unknown[]): Promise<void> {
-    if (this.pool) await this.pool.query({ name, text, values: params });
+  async run(text: string, params: unknown[]): Promise<void> {
+    if (this.pool) await this.pool.query(text, params);
     else if (this.pglite) await this.pglite.query(text, params);
     else throw new Error('database used before it was opened');
   }

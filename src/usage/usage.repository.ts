@@ -35,7 +35,7 @@ export class UsageRepository {
    * Plain SQL (the `chat_usage` table of `schema.ts`): it runs for every settled chat request.
    */
   async add(entry: UsageEntry, requests = 1): Promise<void> {
-    await this.database.run('keyward_usage_add', ADD_USAGE, [
+    await this.database.run(ADD_USAGE, [
       entry.userId,
       entry.day,
       entry.model,
