@@ -116,6 +116,28 @@ describe('HTTP foundation', () => {
     expect(token.status).toBe(400);
   });
 
+  it('writes one access line per request: method, redacted URL, status, time, request id', async () => {
+    const res = await request(t.server)
+      .get('/health/live?token=secret-in-query&x=1')
+      .set('Authorization', 'Bearer not-logged')
+      .expect(200);
+    const id = res.headers['x-request-id'];
+    const lines = t.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry.reqId === id);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      service: 'keyward',
+      msg: 'request completed',
+      req: { method: 'GET', url: '/health/live?token=[redacted]&x=1' },
+      res: { statusCode: 200 },
+      responseTime: expect.any(Number),
+      time: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+    });
+    expect(JSON.stringify(lines)).not.toMatch(/secret-in-query|not-logged/);
+  });
+
   it('logs refusals without stack traces at error level', () => {
     const errors = t.logs.map((line) => JSON.parse(line)).filter((entry) => entry.level >= 50);
     expect(errors).toEqual([]);

@@ -33,6 +33,16 @@ export function redactUrl(url: string): string {
   return url.replace(SENSITIVE_QUERY, '$1[redacted]');
 }
 
+const SERIALIZERS = {
+  req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({
+    method: req.method,
+    url: req.url ? redactUrl(req.url) : undefined,
+    remoteAddress: req.ip,
+  }),
+  res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+  err: pino.stdSerializers.err,
+};
+
 /**
  * One pino logger for Fastify's request logs and Nest's own messages. JSON encoding
  * escapes control characters in user input (`\n` becomes `\\n`), so a crafted username
@@ -45,17 +55,28 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       base: { service: 'keyward' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      serializers: {
-        req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({
-          method: req.method,
-          url: req.url ? redactUrl(req.url) : undefined,
-          remoteAddress: req.ip,
-        }),
-        res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-        err: pino.stdSerializers.err,
-      },
+      serializers: SERIALIZERS,
     },
     destination,
+  );
+}
+
+/**
+ * The logger for the one access line per request, on the same destination and level as
+ * `logger`. Without `redact`: every field of that line comes from the serializers above or
+ * is a number or id (see `AccessLogController`), so there is nothing to redact, and pino's
+ * wildcard redaction (`*.password` ...) cost ~10 µs a line, 60% of writing it (measured
+ * with 200k lines to /dev/null), paid on every request.
+ */
+export function createAccessLogger(logger: Logger): Logger {
+  return pino(
+    {
+      level: logger.level,
+      base: { service: 'keyward' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: SERIALIZERS,
+    },
+    (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym],
   );
 }
 
