@@ -25,6 +25,25 @@ describe(ChatStreamTranslator.name, () => {
     expect(translator.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
   });
 
+  it('strips a trailing usage: null without re-serialising, and any other usage by parsing', () => {
+    const translator = new ChatStreamTranslator(false);
+    // Key order and spacing kept exactly: only the usage member goes.
+    const raw = '{"id":"c","choices":[{"index":0,"delta":{"content":"a \\u00e9"}}],"usage":null}';
+    expect(translator.push(bytes(`data: ${raw}\n\n`))).toBe(
+      'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a \\u00e9"}}]}\n\n',
+    );
+    // Not last, spaced, or present twice: parsed, the key removed, re-serialised.
+    for (const payload of [
+      '{"usage":null,"id":"c","choices":[]}',
+      '{"id":"c","choices":[], "usage": null}',
+      '{"usage":{"prompt_tokens":1},"id":"c","choices":[{"index":0}],"usage":null}',
+    ]) {
+      const out = translator.push(bytes(`data: ${payload}\n\n`));
+      expect(out).not.toContain('usage');
+      expect(JSON.parse(out.slice('data: '.length))).toMatchObject({ id: 'c' });
+    }
+  });
+
   it('passes the usage chunk through unchanged when the client asked', () => {
     const translator = new ChatStreamTranslator(true);
     expect(translator.push(bytes(usageChunk))).toBe(usageChunk);

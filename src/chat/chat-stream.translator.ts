@@ -18,6 +18,9 @@ export interface StreamUsage {
   readonly completionTokens: number;
 }
 
+/** How a chunk ends when `usage: null` is its last member (compact JSON, as OpenAI sends). */
+const TRAILING_NULL_USAGE = ',"usage":null}';
+
 /** One event may not grow past this without a boundary: a broken upstream, not a reply. */
 const MAX_PENDING_CHARS = 1024 * 1024;
 
@@ -107,6 +110,15 @@ export class ChatStreamTranslator {
     // Usage was requested by Keyward, not the client: drop the usage-only chunk and the
     // `usage: null` OpenAI adds to every other chunk.
     if (chunk.usage && Array.isArray(chunk.choices) && chunk.choices.length === 0) return '';
+    // OpenAI (and the mock) put it last: cut those bytes instead of re-serialising every
+    // chunk. Only when it is the payload's one `"usage"` member and the object's last.
+    if (
+      chunk.usage === null &&
+      payload.endsWith(TRAILING_NULL_USAGE) &&
+      payload.indexOf('"usage"') === payload.length - TRAILING_NULL_USAGE.length + 1
+    ) {
+      return `data: ${payload.slice(0, -TRAILING_NULL_USAGE.length)}}\n\n`;
+    }
     delete chunk.usage;
     return `data: ${JSON.stringify(chunk)}\n\n`;
   }
