@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, redactUrl } from './logger';
+import { createLogger, PinoNestLogger, redactUrl } from './logger';
 
 function capture() {
   const lines: string[] = [];
@@ -33,6 +33,29 @@ describe(createLogger.name, () => {
     );
     expect(lines[0]).not.toMatch(/secret-token|kw_access=abc|hunter2/);
     expect(lines[0]).toContain('[redacted]');
+  });
+
+  it("keeps a failed query's parameters out of error lines, causes and Nest traces included", () => {
+    const { lines, logger } = capture();
+    // The shape of drizzle-orm's DrizzleQueryError.
+    const failed = Object.assign(
+      new Error(
+        'Failed query: update users set password_hash = $1\nparams: $argon2id$v=19$secret-hash,alice',
+      ),
+      {
+        query: 'update users set password_hash = $1',
+        params: ['$argon2id$v=19$secret-hash', 'alice'],
+      },
+    );
+    logger.error({ err: failed }, 'request failed');
+    logger.error({ err: new Error('outer', { cause: failed }) }, 'request failed');
+    new PinoNestLogger(logger).error(failed.message, failed.stack, 'Test');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) {
+      expect(line).not.toMatch(/secret-hash|alice/);
+      expect(line).toContain('params: [redacted]');
+    }
+    expect(JSON.parse(lines[0]).err.query).toBe('update users set password_hash = $1');
   });
 
   it('masks token-like query parameters in URLs', () => {

@@ -33,6 +33,32 @@ export function redactUrl(url: string): string {
   return url.replace(SENSITIVE_QUERY, '$1[redacted]');
 }
 
+/** The `params: ...` line Drizzle puts in a failed query's message (and so its stack). */
+const QUERY_PARAMS_LINE = /^params: .*$/gm;
+
+/**
+ * A failed query's error carries its parameters (Drizzle's `DrizzleQueryError`: `params`
+ * and a `params: ...` line in message and stack): password and token hashes, usernames.
+ * Path-based redaction cannot see inside strings, so they are cut here, causes included.
+ */
+export function scrubQueryParams(text: string): string {
+  return text.replace(QUERY_PARAMS_LINE, 'params: [redacted]');
+}
+
+function serializeError(error: Error): Record<string, unknown> {
+  const scrub = (value: unknown, depth: number): void => {
+    if (!value || typeof value !== 'object' || depth > 5) return;
+    const entry = value as Record<string, unknown>;
+    if ('params' in entry) entry.params = '[redacted]';
+    if (typeof entry.message === 'string') entry.message = scrubQueryParams(entry.message);
+    if (typeof entry.stack === 'string') entry.stack = scrubQueryParams(entry.stack);
+    scrub(entry.cause, depth + 1);
+  };
+  const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  scrub(serialized, 0);
+  return serialized;
+}
+
 const SERIALIZERS = {
   req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({
     method: req.method,
@@ -40,7 +66,7 @@ const SERIALIZERS = {
     remoteAddress: req.ip,
   }),
   res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-  err: pino.stdSerializers.err,
+  err: serializeError,
 };
 
 /**
@@ -92,7 +118,10 @@ export class PinoNestLogger implements LoggerService {
     this.logger.info({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string): void {
-    this.logger.error({ context, trace }, String(message));
+    this.logger.error(
+      { context, trace: trace === undefined ? undefined : scrubQueryParams(trace) },
+      scrubQueryParams(String(message)),
+    );
   }
   warn(message: unknown, context?: string): void {
     this.logger.warn({ context }, String(message));
