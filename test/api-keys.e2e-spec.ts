@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { createApiKey, createUser, login, type TestUser } from './support/auth-helpers';
+import { moveClockTo } from './support/clock';
 import { createTestApp, type TestApp } from './support/test-app';
 
 describe('API keys', () => {
@@ -55,22 +56,7 @@ describe('API keys', () => {
       .send({ name: 'short-lived', expiresInDays: 1 })
       .expect(201);
     await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
-    // Only the clock moves (a day and a minute on); timers and I/O run as usual.
-    jest.useFakeTimers({
-      now: Date.now() + 86400_000 + 60_000,
-      doNotFake: [
-        'hrtime',
-        'nextTick',
-        'performance',
-        'queueMicrotask',
-        'setImmediate',
-        'clearImmediate',
-        'setInterval',
-        'clearInterval',
-        'setTimeout',
-        'clearTimeout',
-      ],
-    });
+    moveClockTo(Date.now() + 86400_000 + 60_000); // a day and a minute on
     try {
       const res = await request(t.server)
         .get('/api/v1/auth/me')

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { VerifiedTokenCache } from '../src/auth/verified-token-cache';
 import { createUser, forgeJwt, jwtPart, login, type TestUser } from './support/auth-helpers';
+import { moveClockTo } from './support/clock';
 import { createTestApp, type TestApp } from './support/test-app';
 
 /**
@@ -59,22 +60,7 @@ describe('Verified-token cache', () => {
     );
     await me(token).expect(200);
     expect(t.app.get(VerifiedTokenCache).get(token)).toBeDefined();
-    // Only the clock moves (timers stay real, so the app keeps running).
-    jest.useFakeTimers({
-      doNotFake: [
-        'hrtime',
-        'nextTick',
-        'performance',
-        'queueMicrotask',
-        'setImmediate',
-        'clearImmediate',
-        'setInterval',
-        'clearInterval',
-        'setTimeout',
-        'clearTimeout',
-      ],
-    });
-    jest.setSystemTime(Date.now() + 60_000);
+    moveClockTo(Date.now() + 60_000);
     await me(token).expect(401);
     expect(t.app.get(VerifiedTokenCache).get(token)).toBeUndefined();
   });
