@@ -75,6 +75,24 @@ describe('Usage writes: group commit', () => {
     expect(await totals(user)).toMatchObject({ requests: 3, totalTokens: 10 + 11 + 12 + 15 });
   });
 
+  it('writes waiting settlements before a usage report reads the table', async () => {
+    const user = randomUUID();
+    const reservation = await reserve(user);
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    writes.mockClear();
+    const settled = budget.settle(
+      reservation,
+      'gpt-4o-mini',
+      { promptTokens: 4, completionTokens: 2 },
+      'relaxed',
+    );
+    await settleIo();
+    expect(writes).not.toHaveBeenCalled();
+    // No timer is advanced: the report itself has the waiting settlement written.
+    expect(await totals(user)).toMatchObject({ requests: 1, totalTokens: 6 });
+    await settled;
+  });
+
   it('starts the write at once for an urgent settlement, taking the waiting relaxed ones along', async () => {
     const user = randomUUID();
     const [relaxed, urgent] = await Promise.all([reserve(user), reserve(user)]);

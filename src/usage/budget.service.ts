@@ -120,6 +120,18 @@ export class BudgetService {
     });
   }
 
+  /**
+   * Writes what is pending now and waits for it: usage reports call this first, so a
+   * client that asks right after its stream ended sees that stream (read-your-writes on
+   * this instance; another instance's pending write shows within RELAXED_WRITE_DELAY_MS).
+   */
+  async flush(): Promise<void> {
+    this.delayed?.start();
+    // The write in flight (or just started) loops until nothing pending is left, so it
+    // covers every settlement made before this call; later ones are not waited for.
+    await this.writing;
+  }
+
   /** A write in flight picks up what is pending when it is done; otherwise one is started. */
   private scheduleWrite(urgency: SettleUrgency): void {
     if (this.delayed) {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { UsageItemDto, UsageReportDto } from './dto/usage.dto';
+import { BudgetService } from './budget.service';
 import { UsageRepository, type UsageRow } from './usage.repository';
 import { UserLimitsService } from './user-limits.service';
 import { utcDay, utcDayBefore } from './utc-day';
@@ -12,9 +13,12 @@ export class UsageService {
   constructor(
     private readonly repository: UsageRepository,
     private readonly limits: UserLimitsService,
+    private readonly budget: BudgetService,
   ) {}
 
   async own(userId: string, days = DEFAULT_USAGE_DAYS): Promise<UsageReportDto> {
+    // Settlements still waiting to share a write are written first: a report includes them.
+    await this.budget.flush();
     const today = utcDay();
     const [report, limits, usedToday] = await Promise.all([
       this.report(days, userId, false),
@@ -27,7 +31,8 @@ export class UsageService {
     };
   }
 
-  all(days = DEFAULT_USAGE_DAYS, userId?: string): Promise<UsageReportDto> {
+  async all(days = DEFAULT_USAGE_DAYS, userId?: string): Promise<UsageReportDto> {
+    await this.budget.flush();
     return this.report(days, userId, true);
   }
 
