@@ -1,30 +1,20 @@
 import OpenAI from 'openai';
-import type {
-  ChatCompletionChunk,
-  ChatCompletionCreateParamsNonStreaming,
-} from 'openai/resources/chat/completions';
+import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import request from 'supertest';
 import { upstreamUserId } from '../src/chat/upstream-user';
 import {
   type ChatHarness,
   type ChatUser,
+  collect,
   eventually,
   MOCK_KEY,
   startChatHarness,
+  streamedText,
 } from './support/chat-harness';
 
 const SERVER_TIMING =
   /^keyward;desc="[^"]+";dur=\d+(\.\d+)?, upstream;desc="[^"]+";dur=\d+(\.\d+)?$/;
 const hello = [{ role: 'user' as const, content: 'Say hello to the lighthouse keeper' }];
-
-async function collect(stream: AsyncIterable<ChatCompletionChunk>): Promise<ChatCompletionChunk[]> {
-  const chunks: ChatCompletionChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-const text = (chunks: ChatCompletionChunk[]) =>
-  chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
 
 describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
   let h: ChatHarness;
@@ -102,7 +92,7 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
     const chunks = await collect(
       await client.chat.completions.create({ model: 'gpt-4o-mini', messages: hello, stream: true }),
     );
-    expect(text(chunks)).toBe('Mock reply to: Say hello to the lighthouse keeper');
+    expect(streamedText(chunks)).toBe('Mock reply to: Say hello to the lighthouse keeper');
     expect(chunks.length).toBeGreaterThan(3);
     expect(chunks.some((chunk) => 'usage' in chunk)).toBe(false);
     const body = upstreamChats()[0].body as Record<string, unknown>;

@@ -439,6 +439,19 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
     return sendRaw(h.t.url!, { method, path, headers, body, timeoutMs: REQUEST_TIMEOUT_MS });
   }
 
+  /** `send` with the credential's headers, and a JSON content type when there is a body. */
+  function sendAs(credential: Credential, method: string, path: string, body?: string) {
+    return send(
+      method,
+      path,
+      {
+        ...credentialHeaders(credential, method),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body,
+    );
+  }
+
   const fuzzOptions = (numRuns: number) => ({
     seed: SEED,
     numRuns,
@@ -494,15 +507,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       const credential = plan.as === 'admin' ? 'admin-jwt' : 'user-jwt';
       const body = plan.body ? serialize(obj(plan.body)) : undefined;
       const path = `${pathOf(route)}${plan.query ? `?${plan.query}` : ''}`;
-      const res = await send(
-        route.method,
-        path,
-        {
-          ...credentialHeaders(credential, route.method),
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-        body,
-      );
+      const res = await sendAs(credential, route.method, path, body);
       const expected = route.method === 'DELETE' ? [204, 404] : [200, 201, 204];
       expect({ route: path, ok: expected.includes(res.status), status: res.status }).toEqual({
         route: path,
@@ -863,15 +868,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         // (random ids), but never PATCH a real user other than the victim.
         const path = `${route.path.includes('/admin/users/') && route.method === 'PATCH' ? pathOf(route) : route.path.replace(/:[A-Za-z]+/g, rawId)}${query ? `?${query}` : ''}`;
         const body = plan.body ? serialize(obj(plan.body)) : undefined;
-        const res = await send(
-          route.method,
-          path,
-          {
-            ...credentialHeaders(credential, route.method),
-            ...(body ? { 'content-type': 'application/json' } : {}),
-          },
-          body,
-        );
+        const res = await sendAs(credential, route.method, path, body);
         assertDocumented(path, res);
         if (tokenInQuery && !route.isPublic) {
           expect({ path, status: res.status }).toEqual({ path, status: 401 });

@@ -5,24 +5,7 @@ import {
   startMockOpenAI,
   type MockOpenAI,
 } from '../tools/mock-openai/mock-openai';
-
-/** Polls until `predicate` holds; the server notices disconnects asynchronously. */
-async function eventually(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-async function collect(stream: AsyncIterable<ChatCompletionChunk>): Promise<ChatCompletionChunk[]> {
-  const chunks: ChatCompletionChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-const text = (chunks: ChatCompletionChunk[]) =>
-  chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+import { collect, eventually, streamedText } from './support/chat-harness';
 
 describe('mock OpenAI server', () => {
   let mock: MockOpenAI;
@@ -91,7 +74,7 @@ describe('mock OpenAI server', () => {
 
       expect(chunks.length).toBeGreaterThan(4);
       expect(chunks[0]?.choices[0]?.delta).toMatchObject({ role: 'assistant', content: '' });
-      expect(text(chunks)).toBe(expectedContent);
+      expect(streamedText(chunks)).toBe(expectedContent);
       expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('stop');
       expect(chunks.every((chunk) => chunk.usage == null)).toBe(true);
       expect(chunks.every((chunk) => chunk.object === 'chat.completion.chunk')).toBe(true);
@@ -107,7 +90,7 @@ describe('mock OpenAI server', () => {
         }),
       );
 
-      expect(text(chunks)).toBe(expectedContent);
+      expect(streamedText(chunks)).toBe(expectedContent);
       const last = chunks.at(-1);
       expect(last?.choices).toEqual([]);
       expect(last?.usage).toMatchObject(expectedUsage);

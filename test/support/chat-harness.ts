@@ -1,3 +1,4 @@
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import OpenAI from 'openai';
 import request from 'supertest';
 import {
@@ -118,3 +119,16 @@ export async function eventually(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Every chunk of an SDK stream, in order. */
+export async function collect(
+  stream: AsyncIterable<ChatCompletionChunk>,
+): Promise<ChatCompletionChunk[]> {
+  const chunks: ChatCompletionChunk[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+/** The streamed answer's text. */
+export const streamedText = (chunks: ChatCompletionChunk[]) =>
+  chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
