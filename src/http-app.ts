@@ -210,12 +210,14 @@ function setupSwagger(app: NestFastifyApplication): void {
       .build(),
   );
   // Every operation inherits the document-wide security requirements, except the public
-  // ones (`@Public()`), which need no credential: `security: []` overrides the default.
+  // ones (`@Public()`), which need none of them: `security: []` overrides the default.
+  // A public route that names its own credential (the session routes' refresh cookie,
+  // `@ApiCookieAuth`) keeps it.
   for (const operations of Object.values(document.paths)) {
     for (const operation of Object.values(operations) as Array<Record<string, unknown>>) {
       if (typeof operation !== 'object' || !(OPENAPI_PUBLIC_EXTENSION in operation)) continue;
       delete operation[OPENAPI_PUBLIC_EXTENSION];
-      operation.security = [];
+      operation.security ??= [];
     }
   }
   SwaggerModule.setup('docs', app, document, {

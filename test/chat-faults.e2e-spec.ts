@@ -155,6 +155,8 @@ describe('Chat upstream faults (SPEC mapping) and the key canary', () => {
   );
 
   it('never echoes upstream error text', () => {
+    // Filled by the fault cases above: an empty record would check nothing.
+    expect(seen.length).toBeGreaterThan(20);
     const everything = seen.map((o) => o.body).join('\n');
     expect(everything).not.toContain('Incorrect API key');
     expect(everything).not.toContain('cloudflare');

@@ -198,6 +198,19 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
       SERVER_TIMING,
     );
     expect(h.mock.requests).toHaveLength(0);
+
+    // A real key without the chat scope: 403, still no upstream call.
+    const keyRes = await request(h.t.server)
+      .post('/api/v1/keys')
+      .set('Authorization', `Bearer ${alice.jwt}`)
+      .send({ name: 'usage only', scopes: ['usage'] })
+      .expect(201);
+    const refused = await h
+      .client(keyRes.body.key as string)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: hello })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(h.mock.requests).toHaveLength(0);
   });
 
   it('aborts the upstream request when a streaming client disconnects, and still bills it', async () => {

@@ -157,6 +157,8 @@ describe('HTTP foundation', () => {
     expect(doc.body.security).toEqual([{ oauth2: [] }, { bearer: [] }, { cookie: [] }]);
     expect(doc.body.paths['/health/live'].get.security).toEqual([]);
     expect(doc.body.paths['/api/v1/auth/token'].post.security).toEqual([]);
+    // Public to the guard, but named its own credential: the refresh cookie.
+    expect(doc.body.paths['/api/v1/auth/session/refresh'].post.security).toEqual([{ cookie: [] }]);
     expect(doc.body.paths['/api/v1/auth/me'].get.security).toBeUndefined();
     expect(text).not.toContain('x-keyward-public');
   });

@@ -44,9 +44,13 @@ describe('Trusted external issuer (JWKS URI)', () => {
   });
 
   it('refuses a trusted issuer’s token for another audience, and lets no external principal manage keys', async () => {
+    // The issuer's own key (its JWKS lists it): only the audience is wrong.
     const other = await createTestApp({
       JWT_ISSUER: 'https://idp.test',
       JWT_AUDIENCE: 'someone-else',
+      JWT_SIGNING_KEYS: issuer.config.auth.keys.signing.key
+        .export({ format: 'pem', type: 'pkcs8' })
+        .toString(),
     });
     try {
       const user = await createUser(other);

@@ -4,7 +4,6 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
-import { ActiveStreams } from './active-streams';
 import { ChatService } from './chat.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
 import { abortOnDisconnect, responseSink, startEventStream } from './event-stream.response';
@@ -19,10 +18,18 @@ import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from './server-
 @RequireScopes('chat')
 @Controller('v1')
 export class ChatCompletionsController {
-  constructor(
-    private readonly chat: ChatService,
-    private readonly streams: ActiveStreams,
-  ) {}
+  /** CHAT_MODELS in OpenAI's list format: configuration, so built once. */
+  private readonly modelList: {
+    object: 'list';
+    data: Array<{ id: string; object: 'model'; created: number; owned_by: string }>;
+  };
+
+  constructor(private readonly chat: ChatService) {
+    this.modelList = {
+      object: 'list',
+      data: chat.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'keyward' })),
+    };
+  }
 
   @Get('models')
   @RouteConfig(SERVER_TIMING_ROUTE)
@@ -36,15 +43,7 @@ export class ChatCompletionsController {
     },
   })
   models() {
-    return {
-      object: 'list',
-      data: this.chat.models.map((id) => ({
-        id,
-        object: 'model',
-        created: 0,
-        owned_by: 'keyward',
-      })),
-    };
+    return this.modelList;
   }
 
   @Post('chat/completions')
@@ -71,6 +70,7 @@ export class ChatCompletionsController {
     }
     const stream = await this.chat.openStream(body, context);
     startEventStream(request, reply, serverTimingHeader(request, reply));
-    await this.streams.track(() => stream.pipeTo(responseSink(reply.raw, signal)));
+    // Graceful shutdown waits for this response like any other open request (main.ts).
+    await stream.pipeTo(responseSink(reply.raw, signal));
   }
 }

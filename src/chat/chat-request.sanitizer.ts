@@ -14,7 +14,6 @@ type UpstreamBase = Omit<ChatCompletionCreateParamsNonStreaming, 'stream' | 'str
 /** A validated, allowlisted chat request: nothing in it came from the client unchecked. */
 export interface SanitizedChatRequest {
   readonly model: string;
-  readonly stream: boolean;
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   readonly clientWantsUsage: boolean;
   /** The client's own completion cap, if it set one. */
@@ -150,7 +149,6 @@ export function sanitizeChatRequest(
   const requestedMaxTokens = dto.max_completion_tokens ?? dto.max_tokens;
   return {
     model,
-    stream,
     clientWantsUsage: stream && dto.stream_options?.include_usage === true,
     requestedMaxTokens,
     maxTokensField:

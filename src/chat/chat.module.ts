@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { UsageModule } from '../usage/usage.module';
-import { ActiveStreams } from './active-streams';
 import { ChatCompletionsController } from './chat-completions.controller';
 import { ChatLimitsService } from './chat-limits.service';
 import { ChatController } from './chat.controller';
@@ -11,7 +10,6 @@ import { OpenAIClientService } from './openai-client.service';
 @Module({
   imports: [UsageModule],
   controllers: [ChatController, ChatCompletionsController],
-  providers: [OpenAIClientService, ChatService, ChatLimitsService, ActiveStreams],
-  exports: [ActiveStreams, OpenAIClientService],
+  providers: [OpenAIClientService, ChatService, ChatLimitsService],
 })
 export class ChatModule {}

@@ -27,7 +27,10 @@ export interface ChatCallContext {
   readonly ip?: string;
   /** Aborted when the client disconnects: the upstream call is aborted with it. */
   readonly signal: AbortSignal;
-  /** Upstream network time, stamped by the upstream fetch, for `Server-Timing`. */
+  /**
+   * Watches the upstream exchange: its network time for `Server-Timing`, and whether
+   * upstream answered 2xx, which decides what a failed call is billed (`mayHaveSpent`).
+   */
   readonly timing: ChatTiming;
 }
 

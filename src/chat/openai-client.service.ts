@@ -70,11 +70,6 @@ export class OpenAIClientService implements OnApplicationShutdown {
     });
   }
 
-  /** False until OPENAI_API_KEY (or its file) is set: chat then answers 503. */
-  get configured(): boolean {
-    return this.client !== undefined;
-  }
-
   assertConfigured(): void {
     if (!this.client) {
       throw new DomainError(
@@ -88,7 +83,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   async createCompletion(
     body: ChatCompletionCreateParamsNonStreaming,
     signal: AbortSignal,
-    timing?: UpstreamTimer,
+    timing: UpstreamTimer,
   ): Promise<ChatCompletion> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
@@ -114,7 +109,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   async openStream(
     body: ChatCompletionCreateParamsStreaming,
     signal: AbortSignal,
-    timing?: UpstreamTimer,
+    timing: UpstreamTimer,
   ): Promise<UpstreamStream> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {

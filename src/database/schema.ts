@@ -155,4 +155,3 @@ export const chatUsage = pgTable(
     index('chat_usage_day_idx').on(t.day),
   ],
 );
-export type ChatUsageRow = typeof chatUsage.$inferSelect;

@@ -29,12 +29,12 @@ export class UsageRepository {
   constructor(private readonly database: DatabaseService) {}
 
   /**
-   * Adds settled requests (`requests`, default one, already summed into the token counts).
+   * Adds settled requests (`requests` of them, already summed into the token counts).
    * A single `INSERT ... ON CONFLICT DO UPDATE` increments the day's row atomically, so
    * concurrent settlements (on any number of instances) neither lose nor double-count tokens.
-   * Plain SQL (the `chat_usage` table of `schema.ts`): it runs for every settled chat request.
+   * Plain SQL (the `chat_usage` table of `schema.ts`): it runs for every batched usage write.
    */
-  async add(entry: UsageEntry, requests = 1): Promise<void> {
+  async add(entry: UsageEntry, requests: number): Promise<void> {
     await this.database.run(ADD_USAGE, [
       entry.userId,
       entry.day,

@@ -19,12 +19,14 @@ export class UsageService {
   async own(userId: string, days = DEFAULT_USAGE_DAYS): Promise<UsageReportDto> {
     // Settlements still waiting to share a write are written first: a report includes them.
     await this.budget.flush();
-    const today = utcDay();
-    const [report, limits, usedToday] = await Promise.all([
+    const [report, limits] = await Promise.all([
       this.report(days, userId, false),
       this.limits.forUser(userId),
-      this.repository.dayTotal(userId, today),
     ]);
+    // The report always covers today (days ≥ 1): its rows hold today's total already.
+    const usedToday = report.items
+      .filter((item) => item.day === report.until)
+      .reduce((sum, item) => sum + item.totalTokens, 0);
     return {
       ...report,
       limits: { requestsPerMinute: limits.rpm, dailyTokens: limits.dailyTokens, usedToday },

@@ -121,7 +121,7 @@ export function IsToolChoice(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
-/** Free-form JSON objects (tools, response_format, logit_bias) must be objects, nothing else. */
+/** `tools`: an array of free-form JSON objects, nothing else in it. */
 export function IsObjectArray(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
