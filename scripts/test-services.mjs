@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run test:services`: the e2e suites again on a real PostgreSQL and Redis, plus the
 // suites only these make possible (test/*.services-spec.ts: several processes, outages).
-// A fresh database and a fresh Redis key prefix per run, dropped afterwards.
+// A fresh database (dropped afterwards) and a fresh Redis key prefix per run.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';

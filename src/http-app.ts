@@ -94,9 +94,11 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
 
 /**
  * Everything around the Nest pipeline that lives in Fastify: content types, security
- * headers, CORS, Swagger, metrics. (Signals are main.ts's: it drains and exits 0.) (Errors Fastify raises before routing, such as
- * body parsing and size limits, reach the global exception filter through Nest's adapter.) Called by main.ts
- * and by the e2e app factory, so tests run the production setup.
+ * headers, Server-Timing, CORS, the browser console, Swagger, metrics. Called by main.ts
+ * and by the e2e app factory, so tests run the production setup. (Signals are main.ts's:
+ * it drains and exits 0. Errors Fastify raises while parsing a body reach the global
+ * exception filter through Nest's adapter; router errors go through `frameworkErrors` in
+ * createAdapter.)
  */
 export async function configureApp(
   app: NestFastifyApplication,
