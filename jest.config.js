@@ -1,7 +1,10 @@
-// NestJS 12, jose 6 and cookie 2 ship ESM only. Jest's CommonJS runtime cannot load them,
-// so tests run under `node --experimental-vm-modules` and swc transforms those packages too
-// (measured in ../shared/STACK-NOTES.md).
+// NestJS 12, jose 6 and cookie 2 ship ESM only, and Jest's module runtime cannot `require()`
+// ESM (Node 24 can, Jest's own loader cannot). swc turns those packages into CommonJS. It also
+// turns the dynamic `import()` calls of PGlite and @fastify/cookie into `require()`: inside
+// Jest's VM a real dynamic import needs `--experimental-vm-modules`, which the suites do not use.
 const esmPackages = [
+  '@electric-sql/pglite',
+  '@fastify/cookie',
   '@nestjs',
   'jose',
   'cookie',
@@ -28,7 +31,7 @@ const swc = [
 ];
 const common = {
   testEnvironment: 'node',
-  transform: { '^.+\\.(t|j|mj)s$': swc },
+  transform: { '^.+\\.(t|j|mj|cj)s$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
 };

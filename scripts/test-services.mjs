@@ -44,8 +44,6 @@ const result = spawnSync(
   process.execPath,
   // Test path patterns first: --selectProjects takes a list and would swallow them.
   [
-    '--experimental-vm-modules',
-    '--no-warnings',
     'node_modules/jest/bin/jest.js',
     ...process.argv.slice(2),
     '--selectProjects',

@@ -191,7 +191,7 @@ function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
       out[name] = value;
     });
   } else if (Array.isArray(headers)) {
-    for (const [name, value] of headers as Array<[string, string]>) out[name.toLowerCase()] = value;
+    for (const [name, value] of headers) out[name.toLowerCase()] = value;
   } else {
     for (const [name, value] of Object.entries(headers as Record<string, string>)) {
       out[name.toLowerCase()] = value;
