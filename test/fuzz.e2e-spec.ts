@@ -517,6 +517,27 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
     }
   });
 
+  it('refuses an undeclared field on every route that reads a body (mass assignment)', async () => {
+    let checked = 0;
+    for (const route of routes) {
+      const plan = planFor(route);
+      if (!plan.body || plan.as === 'victim' || route.path === '/api/v1/admin/users') continue;
+      const credential = plan.as === 'admin' ? 'admin-jwt' : 'user-jwt';
+      for (const extra of ['isAdmin', 'user_id', 'x-extra']) {
+        const body = serialize(obj({ ...plan.body, [extra]: true }));
+        const res = await sendAs(credential, route.method, pathOf(route), body);
+        assertDocumented(pathOf(route), res);
+        expect({ route: route.path, extra, status: res.status }).toEqual({
+          route: route.path,
+          extra,
+          status: 400,
+        });
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(3 * 5);
+  });
+
   it('refuses a malformed or over-long path segment in our format, not the router’s', async () => {
     // Found by this fuzz: Fastify's router answered these itself (414 / 400, its own JSON,
     // the path echoed, no security headers) before any hook or filter ran.
@@ -550,13 +571,17 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         ),
       },
     );
-    const bodyArb = (plan: Plan): fc.Arbitrary<{ kind: string; text: string | Buffer }> =>
+    const bodyArb = (
+      plan: Plan,
+    ): fc.Arbitrary<{ kind: string; text: string | Buffer; unknownField?: string }> =>
       fc.oneof(
         {
           weight: 5,
           arbitrary: fc.tuple(nodeArb, keyArb, fc.nat()).map(([random, key, how]) => ({
             kind: 'mutated',
             text: serialize(mutate(obj(plan.body ?? {}), random, key, how)),
+            // Mutation 1 adds a field; one no route could declare must be refused.
+            unknownField: how % 6 === 1 && !/^[A-Za-z_]+$/.test(key) ? key : undefined,
           })),
         },
         { weight: 2, arbitrary: nodeArb.map((n) => ({ kind: 'random', text: serialize(n) })) },
@@ -674,6 +699,12 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         if (readsBody && dangerous && res.status < 300) {
           throw new Error(
             `a forbidden key was accepted: ${path} ${body.text.toString().slice(0, 200)}`,
+          );
+        }
+        // Mass assignment: a field the route does not declare is 400, never silently dropped.
+        if (readsBody && body.unknownField !== undefined && res.status < 400) {
+          throw new Error(
+            `an unknown field ${JSON.stringify(body.unknownField)} was accepted: ${path} → ${res.status}`,
           );
         }
         assertPrototypesClean();
