@@ -4,8 +4,8 @@ import { createUser, forgeJwt, jwtPart, login, type TestUser } from './support/a
 import { createTestApp, type TestApp } from './support/test-app';
 
 /**
- * SPEC "Tokens": every way a hostile client could forge or bend an access token, one row
- * each, through the real guard. Each row must be refused with 401; the controls must pass.
+ * docs/reference.md "Tokens": every way a hostile client could forge or bend an access token, one
+ * row each, through the real guard. Each row must be refused with 401; the controls must pass.
  */
 describe('Access-token verification (forged tokens)', () => {
   let t: TestApp;

@@ -60,7 +60,7 @@ describe('Brute-force protection', () => {
     expect(second).toBeLessThanOrEqual(lockSeconds(MAX_CONSECUTIVE_FAILURES + 1));
   }, 60_000);
 
-  it('grows the lock with each further failure', async () => {
+  it('grows the lock with each further failure', () => {
     expect(lockSeconds(5)).toBeLessThan(lockSeconds(6));
     expect(lockSeconds(6)).toBeLessThan(lockSeconds(7));
     expect(lockSeconds(100)).toBe(3600);

@@ -66,7 +66,7 @@ async function outcomeOf(client: OpenAI, stream: boolean): Promise<Outcome> {
   }
 }
 
-describe('Chat upstream faults (SPEC mapping) and the key canary', () => {
+describe('Chat upstream faults (docs/reference.md "Chat" mapping) and the key canary', () => {
   let h: ChatHarness;
   let user: ChatUser;
   let client: OpenAI;

@@ -12,10 +12,10 @@ import { ensureAdmin } from './support/process-admin';
 import { type ProcessApp, startProcessApp } from './support/process-app';
 
 /**
- * SPEC "Tokens" and "Chat", issue 8 §5: Keyward is SIGKILLed in the middle of a burst of
- * refresh-token rotations and billed chat requests, then restarted on the same data. What
- * the clients were told must still hold: no session is stranded by a half-written rotation,
- * no acknowledged usage is lost or counted twice, and the audit chain still verifies.
+ * docs/reference.md "Tokens" and "Chat", issue 8 §5: Keyward is SIGKILLed in the middle of a burst
+ * of refresh-token rotations and billed chat requests, then restarted on the same data. What the
+ * clients were told must still hold: no session is stranded by a half-written rotation, no
+ * acknowledged usage is lost or counted twice, and the audit chain still verifies.
  */
 const USERS = 3;
 const SESSIONS_PER_USER = 2;

@@ -10,8 +10,8 @@ import { type RawHeaders, type RawResponse, sendRaw } from './support/raw-http';
 import { listRoutes, type Route } from './support/routes';
 
 /**
- * Property-based fuzzing of every controller route through the real pipeline (SPEC "Error
- * formats": bad input is 400/413/415/422, never 500; no library text reaches a client).
+ * Property-based fuzzing of every controller route through the real pipeline (docs/reference.md
+ * "Error formats": bad input is 400/413/415/422, never 500; no library text reaches a client).
  *
  * Bounded and reproducible: a fixed seed (FUZZ_SEED, printed) and a small number of runs
  * (FUZZ_RUNS scales every property). A failure prints the seed and the failing case; rerun
@@ -26,7 +26,8 @@ const BODY_LIMIT = 64 * 1024;
 const NODE_HEADER_LIMIT = 16 * 1024;
 const REQUEST_TIMEOUT_MS = 10_000;
 
-// The documented answers (SPEC "Error formats", "Identity", "Chat"); anything else is a bug.
+// The documented answers (docs/reference.md "Error formats", "Identity", "Chat"); anything else is
+// a bug.
 const DOCUMENTED = new Set([200, 201, 204, 400, 401, 403, 404, 409, 413, 415, 422, 429]);
 const UUID = '00000000-0000-4000-8000-000000000000';
 
@@ -34,7 +35,7 @@ type Format = 'problem' | 'oauth2' | 'openai';
 type Credential =
   'none' | 'user-jwt' | 'user-key' | 'user-cookie' | 'admin-jwt' | 'victim-jwt' | 'victim-cookie';
 
-/** SPEC "Error formats": the path alone decides the wire format of an error. */
+/** docs/reference.md "Error formats": the path alone decides the wire format of an error. */
 function formatOf(path: string): Format {
   const bare = path.split('?', 1)[0];
   if (bare.startsWith('/v1/')) return 'openai';
@@ -215,7 +216,7 @@ function assertDocumented(path: string, res: RawResponse, allowNodeLimits = fals
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(header(res, 'x-request-id'))) {
     throw new Error(`unsafe X-Request-Id echoed: ${where}`);
   }
-  // SPEC "Audit and logs": every response, refusals before routing included.
+  // docs/reference.md "Audit and logs": every response, refusals before routing included.
   if (header(res, 'x-content-type-options') !== 'nosniff') {
     throw new Error(`no X-Content-Type-Options: nosniff: ${where}`);
   }
@@ -690,7 +691,8 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         if (refused && bytes > 0) {
           expect({ contentType, status: res.status }).toEqual({ contentType, status: 415 });
         }
-        // SPEC: `__proto__`/`constructor` keys are 400 on every route that reads a body.
+        // docs/reference.md "Error formats": `__proto__`/`constructor` keys are 400 on every route
+        // that reads a body.
         const readsBody = Object.keys(planFor(route).body ?? {}).length > 0;
         const text = body.text.toString();
         const dangerous =
@@ -821,8 +823,8 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         };
         const res = await send(c.route.method, path, headers, body);
         assertDocumented(path, res, true);
-        // SPEC "Tokens"/"Cookies": nothing forged gets in. With no real credential anywhere
-        // in the request, a protected route can only answer 401 (or 431 from Node itself).
+        // docs/reference.md "Tokens"/"Cookies": nothing forged gets in. With no real credential
+        // anywhere in the request, a protected route can only answer 401 (or 431 from Node itself).
         if (!c.route.isPublic && res.status !== 431) {
           expect({ route: path, status: res.status }).toEqual({ route: path, status: 401 });
         }
@@ -889,7 +891,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
     });
     await fc.assert(
       fc.asyncProperty(caseArb, async ({ route, query: fuzzed, id, credential }) => {
-        // SPEC "Tokens": a token in the URL query is never a credential.
+        // docs/reference.md "Tokens": a token in the URL query is never a credential.
         const tokenInQuery = credential === 'none' && fuzzed.length % 2 === 0;
         const query = tokenInQuery ? `${fuzzed}&access_token=${user.jwt}` : fuzzed;
         // The id goes in raw when it is already an escape sequence, else percent-encoded.

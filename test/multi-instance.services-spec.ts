@@ -12,7 +12,7 @@ const databaseUrl = process.env.DATABASE_URL!;
 const redisUrl = process.env.REDIS_URL!;
 
 /**
- * SPEC "Scale": two Keyward processes behind one (imaginary) load balancer, sharing
+ * docs/reference.md "Scale": two Keyward processes behind one (imaginary) load balancer, sharing
  * PostgreSQL and Redis. Every guarantee must hold across both.
  */
 describe('Two instances sharing PostgreSQL and Redis', () => {

@@ -7,7 +7,7 @@ import { templateDir } from './support/pglite-template';
 import { ensureAdmin } from './support/process-admin';
 import { type ProcessApp, startProcessApp } from './support/process-app';
 
-/** SPEC "Scale": SIGTERM drains in-flight requests and streams, then exits 0. */
+/** docs/reference.md "Scale": SIGTERM drains in-flight requests and streams, then exits 0. */
 describe('Graceful shutdown (a real process and a real SIGTERM)', () => {
   let mock: MockOpenAI;
   let app: ProcessApp;

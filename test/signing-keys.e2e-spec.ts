@@ -1,5 +1,11 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  type JSONWebKeySet,
+  type JWK,
+  jwtVerify,
+} from 'jose';
 import request from 'supertest';
 import { createUser, forgeJwt, jwtPart, login, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
@@ -12,11 +18,12 @@ import { createTestApp, type TestApp } from './support/test-app';
  */
 const pem = (key: KeyObject) => key.export({ format: 'pem', type: 'pkcs8' }).toString();
 const ecKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-const publicJwk = (key: KeyObject) =>
+/** The public members of a private key's JWK: what RFC 7638 hashes. */
+const publicJwk = (key: KeyObject): JWK =>
   Object.fromEntries(
     Object.entries(key.export({ format: 'jwk' })).filter(([name]) => name !== 'd'),
-  ) as { kty: string };
-const thumbprint = (key: KeyObject) => calculateJwkThumbprint(publicJwk(key) as never, 'sha256');
+  );
+const thumbprint = (key: KeyObject) => calculateJwkThumbprint(publicJwk(key), 'sha256');
 
 async function verifyWithPublishedKeys(t: TestApp, token: string, algorithm: string) {
   const jwks = await request(t.server).get('/.well-known/jwks.json').expect(200);

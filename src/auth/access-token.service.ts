@@ -8,7 +8,7 @@ import type { KeywardConfig } from '../config/configuration';
 import type { Role } from '../database/schema';
 import { scopesForRoles } from './principal';
 
-/** SPEC "Tokens": larger tokens are refused before any parsing. */
+/** docs/reference.md "Tokens": larger tokens are refused before any parsing. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
 
 /** Header parameters that would make a verifier fetch or trust key material from the token. */

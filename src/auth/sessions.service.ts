@@ -45,7 +45,7 @@ export class SessionsService implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    // Disable and password change end every session of the user (SPEC "Identity").
+    // Disable and password change end every session of the user (docs/reference.md "Identity").
     this.users.onSessionsEnded((userId) =>
       this.revokeAllForUser(userId, 'user_changed').then(() => undefined),
     );

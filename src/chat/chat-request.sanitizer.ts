@@ -104,7 +104,7 @@ const PASSED_THROUGH = [
 ] as const;
 
 /**
- * SPEC "Chat", request hygiene: the model must be allowlisted, message count and input
+ * docs/reference.md "Chat", request hygiene: the model must be allowlisted, message count and input
  * size are limited, and the upstream body is rebuilt from allowlisted fields only (the
  * client's `user`, `n`, `stream_options` and token caps are decided here, not relayed).
  */

@@ -95,7 +95,7 @@ export const authConfigSchema = z
       accessTokenTtl: env.ACCESS_TOKEN_TTL,
       refreshIdleTtl: env.REFRESH_IDLE_TTL,
       refreshAbsoluteTtl: env.REFRESH_ABSOLUTE_TTL,
-      /** JWT clock-skew tolerance (SPEC "Tokens"). */
+      /** JWT clock-skew tolerance (docs/reference.md "Tokens"). */
       clockToleranceSeconds: 30,
       bootstrapAdmin: env.BOOTSTRAP_ADMIN_USERNAME
         ? { username: env.BOOTSTRAP_ADMIN_USERNAME, password: env.BOOTSTRAP_ADMIN_PASSWORD! }

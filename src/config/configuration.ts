@@ -105,7 +105,7 @@ export function loadConfig(
   return { ...config, generatedSecrets, warnings };
 }
 
-/** SPEC "Configuration": production refuses to start without real secrets. */
+/** docs/reference.md "Configuration": production refuses to start without real secrets. */
 function requireProductionSecrets(env: Record<string, string | undefined>): void {
   const algorithm = env.JWT_ALGORITHM ?? 'ES256';
   const keyVariable = algorithm === 'HS256' ? 'JWT_SECRET' : 'JWT_SIGNING_KEYS';

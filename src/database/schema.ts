@@ -43,7 +43,7 @@ export const users = pgTable(
 );
 export type UserRow = typeof users.$inferSelect;
 
-/** Append-only, hash-chained security log (SPEC "Audit and logs"). */
+/** Append-only, hash-chained security log (docs/reference.md "Audit and logs"). */
 export const auditLog = pgTable(
   'audit_log',
   {

@@ -77,7 +77,7 @@ export class StreamOptionsDto {
 
 /**
  * `POST /v1/chat/completions`: OpenAI's request, limited to an allowlist of fields
- * (SPEC "Chat"). Anything else is refused with 400 by the global pipe
+ * (docs/reference.md "Chat"). Anything else is refused with 400 by the global pipe
  * (`forbidNonWhitelisted`), naming the field as the OpenAI `param`.
  */
 export class ChatCompletionRequestDto {
