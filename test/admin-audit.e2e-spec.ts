@@ -311,6 +311,9 @@ describe('Admin users API and the audit log', () => {
   });
 });
 
+/** Each command opens the embedded database anew: slow on a loaded 2-core machine. */
+const CLI_TIMEOUT_MS = 120_000;
+
 describe('CLI', () => {
   let dataDir: string;
   beforeAll(() => {
@@ -344,30 +347,38 @@ describe('CLI', () => {
     return { code, out, err };
   }
 
-  it('creates, lists and disables users and verifies the audit log', async () => {
-    const name = uniqueName('cliadmin');
-    const created = await cli(
-      ['users', 'create', name, '--role', 'admin', '--password-stdin'],
-      `${PASSWORD}\n`,
-    );
-    expect(created).toMatchObject({ code: 0, out: expect.stringContaining(`created ${name}`) });
-    expect((await cli(['users', 'list'])).out).toContain(name);
-    expect((await cli(['users', 'disable', name])).code).toBe(0);
-    expect((await cli(['users', 'list'])).out).toMatch(new RegExp(`${name}.*disabled`));
-    const verified = await cli(['audit', 'verify']);
-    expect(verified.code).toBe(0);
-    expect(verified.out).toMatch(/intact/);
-  });
+  it(
+    'creates, lists and disables users and verifies the audit log',
+    async () => {
+      const name = uniqueName('cliadmin');
+      const created = await cli(
+        ['users', 'create', name, '--role', 'admin', '--password-stdin'],
+        `${PASSWORD}\n`,
+      );
+      expect(created).toMatchObject({ code: 0, out: expect.stringContaining(`created ${name}`) });
+      expect((await cli(['users', 'list'])).out).toContain(name);
+      expect((await cli(['users', 'disable', name])).code).toBe(0);
+      expect((await cli(['users', 'list'])).out).toMatch(new RegExp(`${name}.*disabled`));
+      const verified = await cli(['audit', 'verify']);
+      expect(verified.code).toBe(0);
+      expect(verified.out).toMatch(/intact/);
+    },
+    CLI_TIMEOUT_MS,
+  );
 
-  it('refuses a weak password, a missing terminal and unknown commands with clear messages', async () => {
-    const weak = await cli(
-      ['users', 'create', uniqueName('weak'), '--password-stdin'],
-      'password1234\n',
-    );
-    expect(weak.code).toBe(1);
-    expect(weak.err).toMatch(/too common/);
-    const noTty = await cli(['users', 'create', uniqueName('notty')]);
-    expect(noTty.err).toMatch(/--password-stdin/);
-    expect((await cli(['nope', 'x'])).code).toBe(2);
-  });
+  it(
+    'refuses a weak password, a missing terminal and unknown commands with clear messages',
+    async () => {
+      const weak = await cli(
+        ['users', 'create', uniqueName('weak'), '--password-stdin'],
+        'password1234\n',
+      );
+      expect(weak.code).toBe(1);
+      expect(weak.err).toMatch(/too common/);
+      const noTty = await cli(['users', 'create', uniqueName('notty')]);
+      expect(noTty.err).toMatch(/--password-stdin/);
+      expect((await cli(['nope', 'x'])).code).toBe(2);
+    },
+    CLI_TIMEOUT_MS,
+  );
 });
