@@ -140,7 +140,7 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('model');
-    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('validation_failed');
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('model_not_found');
     expect(h.mock.requests).toHaveLength(0);
   });
 
@@ -150,12 +150,18 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
     [
       'a message field outside the allowlist',
       { messages: [{ role: 'user', content: 'x', audio: {} }] },
-      'messages.0.audio',
+      'messages[0].audio',
     ],
     [
       'a content part type outside the allowlist',
-      { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] },
-      'messages.0.content',
+      { messages: [{ role: 'user', content: [{ type: 'video_url', video_url: {} }] }] },
+      'messages[0].content[0].type',
+    ],
+    ['a service tier that costs more', { service_tier: 'priority' }, 'service_tier'],
+    [
+      'a file id (files are not hosted here)',
+      { messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }] },
+      'messages[0].content[0].file.file_id',
     ],
   ])('refuses %s with 400 naming the param', async (_name, extra, param) => {
     const body = {

@@ -14,19 +14,47 @@ export function paramPath(path: readonly PropertyKey[]): string {
     .join('');
 }
 
-function describe(issue: Issue): { field: string; message: string } {
+/**
+ * A union's issue says only "invalid input"; the branch that got furthest says what is
+ * wrong (`messages[0].content[1].type`), so that one is reported.
+ */
+function deepest(
+  issue: Issue,
+  prefix: readonly PropertyKey[],
+): { issue: Issue; path: PropertyKey[] } {
+  const path = [...prefix, ...issue.path];
+  let best: { issue: Issue; path: PropertyKey[] } | undefined;
+  if (issue.code === 'invalid_union') {
+    for (const branch of issue.errors) {
+      for (const inner of branch) {
+        if (inner.code === 'invalid_type' && inner.path.length === 0) continue;
+        const found = deepest(inner, path);
+        if (!best || found.path.length > best.path.length) best = found;
+      }
+    }
+  }
+  return best ?? { issue, path };
+}
+
+function describe(reported: Issue): { field: string; message: string } {
+  const { issue, path } = deepest(reported, []);
   if (issue.code === 'unrecognized_keys') {
-    const field = paramPath([...issue.path, issue.keys[0]]);
+    const field = paramPath([...path, issue.keys[0]]);
     return { field, message: `Unrecognized request argument supplied: ${field}` };
   }
-  const field = paramPath(issue.path);
+  const field = paramPath(path);
   const union = issue as { note?: string; options?: unknown[] };
   if (issue.code === 'invalid_union' && union.note === 'No matching discriminator') {
-    const options = union.options ?? [];
-    return {
-      field,
-      message: `Invalid value for '${field}': supported values are ${options.map((o) => `'${String(o)}'`).join(', ')}.`,
-    };
+    const options = (union.options ?? []).map((option) => `'${String(option)}'`).join(', ');
+    return { field, message: `Invalid value for '${field}': supported values are ${options}.` };
+  }
+  if (issue.code === 'invalid_union') {
+    const expected = issue.errors.flatMap((branch) =>
+      branch.flatMap((inner) => (inner.code === 'invalid_type' ? [inner.expected] : [])),
+    );
+    if (expected.length > 0) {
+      return { field, message: `Invalid type for '${field}': expected ${expected.join(' or ')}.` };
+    }
   }
   return { field, message: `Invalid value for '${field || 'body'}': ${issue.message}.` };
 }
