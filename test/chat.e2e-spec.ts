@@ -42,6 +42,39 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
     expect(response.headers.get('server-timing')).toMatch(/upstream;desc="OpenAI";dur=0$/);
   });
 
+  it('retrieves an allowed model, and answers any other id with OpenAI’s 404 model_not_found', async () => {
+    await expect(client.models.retrieve('gpt-4o')).resolves.toEqual({
+      id: 'gpt-4o',
+      object: 'model',
+      created: 0,
+      owned_by: 'keyward',
+    });
+    // gpt-4.1-mini exists upstream, but not in CHAT_MODELS.
+    for (const id of [
+      'gpt-4.1-mini',
+      'no-such-model',
+      '..%2F..%2Fadmin',
+      '../../api/v1/admin/users',
+      'a\u0000b',
+      'x'.repeat(100),
+    ]) {
+      const error = await client.models.retrieve(id).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.NotFoundError);
+      expect(error).toMatchObject({
+        status: 404,
+        code: 'model_not_found',
+        type: 'invalid_request_error',
+        param: 'model',
+      });
+    }
+    // Past Fastify's path-parameter limit: refused before routing, still a clear 4xx.
+    const long = await client.models.retrieve('x'.repeat(2000)).catch((e: unknown) => e);
+    expect(long).toMatchObject({ status: 400 });
+    expect(h.mock.requests).toHaveLength(0);
+    const anonymous = await fetch(`${h.baseURL}/models/gpt-4o`);
+    expect(anonymous.status).toBe(401);
+  });
+
   it('answers a completion with the server key, a hashed user and a capped max_tokens upstream', async () => {
     const { data, response } = await client.chat.completions
       .create({ model: 'gpt-4o', messages: hello, user: 'client-chosen-user' })
