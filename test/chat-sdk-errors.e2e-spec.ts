@@ -60,7 +60,8 @@ describe('Chat errors SDKs act on, and the upstream as it really behaves', () =>
       () => undefined,
       (e: unknown) => e,
     );
-    if (!(error instanceof OpenAI.APIError)) throw new Error(`expected an APIError: ${error}`);
+    if (!(error instanceof OpenAI.APIError))
+      throw new Error(`expected an APIError: ${String(error)}`);
     return error;
   }
 

@@ -41,6 +41,8 @@ describe('Client libraries through Keyward (chat completions)', () => {
     }
     return calls;
   }
+  // The recorded body is whatever JSON upstream got; tests read into it freely.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const bodyOf = (call: RecordedRequest) => call.body as Record<string, any>;
 
   describe('openai (official SDK)', () => {
@@ -270,7 +272,7 @@ describe('Client libraries through Keyward (chat completions)', () => {
     });
 
     it('binds tools and completes the loop', async () => {
-      const lookup = tool(async ({ city }: { city: string }) => `Fog in ${city}`, {
+      const lookup = tool(({ city }: { city: string }) => `Fog in ${city}`, {
         name: 'lookup_weather',
         description: 'Weather in a city',
         schema: z.object({ city: z.string() }),

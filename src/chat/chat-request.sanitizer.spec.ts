@@ -1,9 +1,6 @@
 import { DomainError } from '../common/domain-error';
 import { nonStreamingBody, sanitizeChatRequest, streamingBody } from './chat-request.sanitizer';
-import {
-  type ChatCompletionRequest,
-  chatCompletionRequestSchema,
-} from './dto/chat-completion-request.schema';
+import { chatCompletionRequestSchema } from './dto/chat-completion-request.schema';
 
 const limits = {
   models: ['gpt-4o-mini', 'gpt-4o'],

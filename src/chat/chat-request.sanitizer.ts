@@ -113,24 +113,32 @@ function upstreamMessage(message: ChatMessage, index: number): ChatCompletionMes
       }
     });
   }
-  if (message.role !== 'assistant') return message as ChatCompletionMessageParam;
-  const { annotations: _annotations, parsed: _parsed, audio, tool_calls, ...rest } = message;
+  if (message.role !== 'assistant') return message;
+  const { content, refusal, name, function_call, audio, tool_calls } = message;
   const hasSomething =
-    rest.content != null ||
+    content != null ||
     (tool_calls?.length ?? 0) > 0 ||
-    rest.function_call != null ||
+    function_call != null ||
     audio != null ||
-    rest.refusal != null;
+    refusal != null;
   if (!hasSomething) throw invalid(`${param} needs content or tool_calls.`, `${param}.content`);
-  const assistant: ChatCompletionAssistantMessageParam = { ...rest };
-  if (audio) assistant.audio = { id: audio.id };
-  else if (audio === null) assistant.audio = null;
+  // Copied member by member: what is not named here does not go upstream.
+  const assistant: ChatCompletionAssistantMessageParam = { role: 'assistant' };
+  if (content !== undefined) assistant.content = content;
+  if (refusal !== undefined) assistant.refusal = refusal;
+  if (name !== undefined) assistant.name = name;
+  if (function_call !== undefined) assistant.function_call = function_call;
+  if (audio !== undefined) assistant.audio = audio && { id: audio.id };
   if (tool_calls) {
-    assistant.tool_calls = tool_calls.map((call) => {
-      if (call.type === 'custom') return call;
-      const { parsed_arguments: _parsedArguments, ...fn } = call.function;
-      return { ...call, function: fn };
-    });
+    assistant.tool_calls = tool_calls.map((call) =>
+      call.type === 'custom'
+        ? call
+        : {
+            id: call.id,
+            type: 'function',
+            function: { name: call.function.name, arguments: call.function.arguments },
+          },
+    );
   }
   return assistant;
 }

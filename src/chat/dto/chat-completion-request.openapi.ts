@@ -7,10 +7,11 @@ import { chatCompletionRequestSchema } from './chat-completion-request.schema';
  * document cannot drift from what the route accepts.
  */
 export const chatCompletionRequestOpenApi = (() => {
-  const { $schema: _dialect, ...schema } = z.toJSONSchema(chatCompletionRequestSchema, {
+  const schema = z.toJSONSchema(chatCompletionRequestSchema, {
     target: 'openapi-3.0',
     unrepresentable: 'any',
   }) as Record<string, unknown>;
+  delete schema.$schema; // a JSON Schema dialect marker, not an OpenAPI keyword
   return {
     ...schema,
     example: {
