@@ -211,6 +211,44 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
     expect(h.mock.requests).toHaveLength(0);
   });
 
+  it('accepts the fields SDKs send, relays them, and keeps the cost fields its own', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'hi' }], name: 'alice' },
+      ],
+      reasoning_effort: 'low',
+      parallel_tool_calls: true,
+      metadata: { feature: 'tests' },
+      store: true,
+      service_tier: 'auto',
+      prompt_cache_key: 'tests-1',
+      verbosity: 'low',
+      safety_identifier: 'client-chosen',
+      n: 1,
+      max_completion_tokens: 50,
+      stop: null,
+      temperature: null,
+    });
+    expect(completion.choices[0].message.content).toBe('Mock reply to: hi');
+    const body = upstreamChats()[0].body as Record<string, unknown>;
+    expect(body).toMatchObject({
+      reasoning_effort: 'low',
+      parallel_tool_calls: true,
+      metadata: { feature: 'tests' },
+      service_tier: 'auto',
+      prompt_cache_key: 'tests-1',
+      verbosity: 'low',
+      store: false, // CHAT_STORE is off
+      max_completion_tokens: 50,
+      user: upstreamUserId(alice.id),
+    });
+    for (const field of ['safety_identifier', 'n', 'stop', 'temperature']) {
+      expect(body).not.toHaveProperty(field);
+    }
+  });
+
   it('enforces CHAT_MAX_MESSAGES and CHAT_MAX_INPUT_CHARS before any upstream call', async () => {
     const many = Array.from({ length: 6 }, () => ({ role: 'user' as const, content: 'hi' }));
     const tooMany = await client.chat.completions
