@@ -74,6 +74,13 @@ describe(ZodBodyPipe.name, () => {
     expect(refusal(polluted).options.errors?.[0].field).toBe('metadata.constructor');
   });
 
+  it('echoes an unknown key cut short, NUL bytes and all', () => {
+    const error = refusal({ messages: hi, ['k\u0000'.repeat(10_000)]: 1 });
+    expect(error.options.param).toHaveLength(65);
+    expect(error.options.param?.startsWith('k\u0000k')).toBe(true);
+    expect(error.detail.length).toBeLessThan(200);
+  });
+
   it('returns the parsed body when it is valid', () => {
     expect(pipe.transform({ messages: hi, temperature: 0 })).toEqual({
       messages: hi,

@@ -5,12 +5,18 @@ import { assertSafeKeys, isPlainObject } from './strict-validation.pipe';
 
 type Issue = z.core.$ZodIssue;
 
+/** An unknown key is echoed back: cut, so a megabyte-long key is not reflected whole. */
+const MAX_KEY_ECHO = 64;
+
 /** `messages[0].content[1].image_url`: the notation OpenAI uses for `error.param`. */
 export function paramPath(path: readonly PropertyKey[]): string {
   return path
-    .map((key, index) =>
-      typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`,
-    )
+    .map((key, index) => {
+      if (typeof key === 'number') return `[${key}]`;
+      const name = String(key);
+      const shown = name.length > MAX_KEY_ECHO ? `${name.slice(0, MAX_KEY_ECHO)}…` : name;
+      return `${index === 0 ? '' : '.'}${shown}`;
+    })
     .join('');
 }
 
