@@ -193,6 +193,33 @@ describe('Chat errors SDKs act on, and the upstream as it really behaves', () =>
     expect(await usageTotals(user.apiKey)).toMatchObject({ totalTokens: 20, requests: 2 });
   });
 
+  it('bills a streamed tool call without usage by its arguments', async () => {
+    const user = await h.newUser();
+    h.mock.setFault('no_usage');
+    const stream = await h.client(user.apiKey).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: hi,
+      stream: true,
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'lookup',
+            parameters: { type: 'object', properties: { city: { type: 'string' } } },
+          },
+        },
+      ],
+    });
+    const chunks = await collect(stream);
+    const args = chunks
+      .flatMap((chunk) => chunk.choices[0]?.delta.tool_calls ?? [])
+      .map((delta) => delta.function?.arguments ?? '')
+      .join('');
+    expect(args).toBe('{"city":"hi"}');
+    // Estimate: prompt ceil(2/4) + 4 = 5, completion ceil(13/4) = 4.
+    expect(await usageTotals(user.apiKey)).toMatchObject({ totalTokens: 9, requests: 1 });
+  });
+
   it.each([
     ['plain', null],
     ['CRLF framing split across writes', 'crlf_framing'],
