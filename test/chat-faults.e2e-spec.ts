@@ -127,7 +127,7 @@ describe('Chat upstream faults (docs/reference.md "Chat" mapping) and the key ca
 
   it('maps an upstream 429 to 429 with our own Retry-After', async () => {
     const outcome = await under('rate_limit', false);
-    expect(outcome).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(outcome).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
     expect(outcome.retryAfter).toBe('7');
     expect(outcome.headers).not.toContain('x-ratelimit');
   });
