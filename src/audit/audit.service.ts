@@ -1,6 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, type KeyObject } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import type { KeywardConfig } from '../config/configuration';
 import { DatabaseService } from '../database/database.service';
 import { auditLog } from '../database/schema';
 import type { AuditEntry, AuditEvent } from './audit-events';
@@ -19,13 +21,36 @@ export interface ChainedFields {
   details: Record<string, unknown>;
 }
 
-export function chainHash(prevHash: string, fields: ChainedFields): string {
+/**
+ * The link of one row: HMAC-SHA256 keyed with AUDIT_HMAC_KEY (a secret outside the
+ * database, so the app's own role cannot rewrite history and recompute the chain); without
+ * a key, the plain SHA-256 of rows written before the chain was keyed.
+ */
+export function chainHash(prevHash: string, fields: ChainedFields, key?: KeyObject): string {
   const body = canonicalJson({ ...fields, at: fields.at.toISOString() });
-  return createHash('sha256').update(`${prevHash}\n${body}`).digest('hex');
+  const mac = key ? createHmac('sha256', key) : createHash('sha256');
+  return mac.update(`${prevHash}\n${body}`).digest('hex');
+}
+
+/** The newest row of the chain, exported (`audit head`) so deleting the newest rows shows. */
+export interface AuditHead {
+  readonly id: number;
+  readonly hash: string;
+}
+
+/** `<id>:<hash>`, the form `audit head` prints and `audit verify --head` reads. */
+export function formatHead(head: AuditHead): string {
+  return `${head.id}:${head.hash}`;
+}
+
+export function parseHead(value: string): AuditHead | undefined {
+  const match = /^(\d{1,15}):([0-9a-f]{64})$/.exec(value.trim());
+  return match ? { id: Number(match[1]), hash: match[2] } : undefined;
 }
 
 export type AuditVerification =
-  { ok: true; rows: number } | { ok: false; rows: number; brokenAtId: number; reason: string };
+  | { ok: true; rows: number; legacyRows: number }
+  | { ok: false; rows: number; brokenAtId: number; reason: string };
 
 /**
  * Append-only, hash-chained audit log: each row carries the hash of the previous one,
@@ -34,8 +59,14 @@ export type AuditVerification =
 @Injectable()
 export class AuditService {
   private readonly logger = new Logger(AuditService.name);
+  private readonly key: KeyObject;
 
-  constructor(private readonly database: DatabaseService) {}
+  constructor(
+    private readonly database: DatabaseService,
+    config: ConfigService<KeywardConfig, true>,
+  ) {
+    this.key = config.get('audit', { infer: true }).hmacKey;
+  }
 
   async record(event: AuditEvent, entry: AuditEntry = {}): Promise<void> {
     const fields: ChainedFields = {
@@ -54,7 +85,9 @@ export class AuditService {
         .orderBy(desc(auditLog.id))
         .limit(1);
       const prevHash = last?.hash ?? GENESIS_HASH;
-      await tx.insert(auditLog).values({ ...fields, prevHash, hash: chainHash(prevHash, fields) });
+      await tx
+        .insert(auditLog)
+        .values({ ...fields, prevHash, hash: chainHash(prevHash, fields, this.key), keyed: true });
     });
   }
 
@@ -78,10 +111,30 @@ export class AuditService {
       .limit(options.limit);
   }
 
-  async verify(batchSize = 1000): Promise<AuditVerification> {
+  /** The newest row, or undefined for an empty log. */
+  async head(): Promise<AuditHead | undefined> {
+    const [last] = await this.database.db
+      .select({ id: auditLog.id, hash: auditLog.hash })
+      .from(auditLog)
+      .orderBy(desc(auditLog.id))
+      .limit(1);
+    return last;
+  }
+
+  /**
+   * Walks the chain from the start. Unkeyed rows are accepted only as a prefix (the rows
+   * from before the chain was keyed). With `head` (exported earlier by `audit head`) the
+   * chain must still contain that row with that hash: deleting the newest rows, which leaves
+   * a shorter chain that is intact in itself, is caught that way.
+   */
+  async verify(options: { head?: AuditHead; batchSize?: number } = {}): Promise<AuditVerification> {
+    const batchSize = options.batchSize ?? 1000;
     let prevHash = GENESIS_HASH;
     let lastId = 0;
     let rows = 0;
+    let legacyRows = 0;
+    let seenKeyed = false;
+    let headSeen = false;
     for (;;) {
       const batch = await this.database.db
         .select()
@@ -91,34 +144,50 @@ export class AuditService {
         .limit(batchSize);
       for (const row of batch) {
         rows += 1;
-        if (row.prevHash !== prevHash) {
-          return {
-            ok: false,
-            rows,
-            brokenAtId: row.id,
-            reason: 'previous-hash link broken (a row was removed or inserted)',
-          };
-        }
-        const expected = chainHash(prevHash, {
-          at: row.at,
-          event: row.event,
-          actorId: row.actorId,
-          subject: row.subject,
-          ip: row.ip,
-          details: row.details,
+        const broken = (reason: string): AuditVerification => ({
+          ok: false,
+          rows,
+          brokenAtId: row.id,
+          reason,
         });
+        if (row.prevHash !== prevHash) {
+          return broken('previous-hash link broken (a row was removed or inserted)');
+        }
+        if (!row.keyed && seenKeyed) return broken('an unkeyed row after keyed ones (forged)');
+        seenKeyed ||= row.keyed;
+        if (!row.keyed) legacyRows += 1;
+        const expected = chainHash(
+          prevHash,
+          {
+            at: row.at,
+            event: row.event,
+            actorId: row.actorId,
+            subject: row.subject,
+            ip: row.ip,
+            details: row.details,
+          },
+          row.keyed ? this.key : undefined,
+        );
         if (expected !== row.hash) {
-          return {
-            ok: false,
-            rows,
-            brokenAtId: row.id,
-            reason: 'row content does not match its hash (edited)',
-          };
+          return broken('row content does not match its hash (edited, or another AUDIT_HMAC_KEY)');
+        }
+        if (options.head && row.id === options.head.id) {
+          if (row.hash !== options.head.hash) return broken('the exported head row differs');
+          headSeen = true;
         }
         prevHash = row.hash;
         lastId = row.id;
       }
-      if (batch.length < batchSize) return { ok: true, rows };
+      if (batch.length < batchSize) break;
     }
+    if (options.head && !headSeen) {
+      return {
+        ok: false,
+        rows,
+        brokenAtId: options.head.id,
+        reason: 'the exported head row is gone (the newest rows were deleted)',
+      };
+    }
+    return { ok: true, rows, legacyRows };
   }
 }
