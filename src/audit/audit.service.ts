@@ -4,7 +4,7 @@ import { ConfigService } from '@nestjs/config';
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { KeywardConfig } from '../config/configuration';
 import { DatabaseService } from '../database/database.service';
-import { auditLog } from '../database/schema';
+import { type AuditRow, auditLog } from '../database/schema';
 import type { AuditEntry, AuditEvent } from './audit-events';
 import { canonicalJson } from './canonical-json';
 
@@ -122,19 +122,13 @@ export class AuditService {
   }
 
   /**
-   * Walks the chain from the start. Unkeyed rows are accepted only as a prefix (the rows
-   * from before the chain was keyed). With `head` (exported earlier by `audit head`) the
-   * chain must still contain that row with that hash: deleting the newest rows, which leaves
-   * a shorter chain that is intact in itself, is caught that way.
+   * Walks the chain from the start (see ChainVerifier). With `head` (exported earlier by
+   * `audit head`) the chain must still contain that row with that hash.
    */
   async verify(options: { head?: AuditHead; batchSize?: number } = {}): Promise<AuditVerification> {
     const batchSize = options.batchSize ?? 1000;
-    let prevHash = GENESIS_HASH;
+    const verifier = this.verifier(options.head);
     let lastId = 0;
-    let rows = 0;
-    let legacyRows = 0;
-    let seenKeyed = false;
-    let headSeen = false;
     for (;;) {
       const batch = await this.database.db
         .select()
@@ -143,51 +137,80 @@ export class AuditService {
         .orderBy(asc(auditLog.id))
         .limit(batchSize);
       for (const row of batch) {
-        rows += 1;
-        const broken = (reason: string): AuditVerification => ({
-          ok: false,
-          rows,
-          brokenAtId: row.id,
-          reason,
-        });
-        if (row.prevHash !== prevHash) {
-          return broken('previous-hash link broken (a row was removed or inserted)');
-        }
-        if (!row.keyed && seenKeyed) return broken('an unkeyed row after keyed ones (forged)');
-        seenKeyed ||= row.keyed;
-        if (!row.keyed) legacyRows += 1;
-        const expected = chainHash(
-          prevHash,
-          {
-            at: row.at,
-            event: row.event,
-            actorId: row.actorId,
-            subject: row.subject,
-            ip: row.ip,
-            details: row.details,
-          },
-          row.keyed ? this.key : undefined,
-        );
-        if (expected !== row.hash) {
-          return broken('row content does not match its hash (edited, or another AUDIT_HMAC_KEY)');
-        }
-        if (options.head && row.id === options.head.id) {
-          if (row.hash !== options.head.hash) return broken('the exported head row differs');
-          headSeen = true;
-        }
-        prevHash = row.hash;
+        const failure = verifier.check(row);
+        if (failure) return failure;
         lastId = row.id;
       }
-      if (batch.length < batchSize) break;
+      if (batch.length < batchSize) return verifier.finish();
     }
-    if (options.head && !headSeen) {
+  }
+
+  /** A verifier with this instance's key, for rows read in order from anywhere. */
+  verifier(head?: AuditHead): ChainVerifier {
+    return new ChainVerifier(this.key, head);
+  }
+}
+
+/**
+ * Checks audit rows one by one, in id order. Unkeyed rows are accepted only as a prefix (the
+ * rows from before the chain was keyed). An exported head catches what an intact shorter
+ * chain hides: the newest rows deleted.
+ */
+export class ChainVerifier {
+  private prevHash = GENESIS_HASH;
+  private rows = 0;
+  private legacyRows = 0;
+  private seenKeyed = false;
+  private headSeen = false;
+
+  constructor(
+    private readonly key: KeyObject,
+    private readonly head?: AuditHead,
+  ) {}
+
+  /** Undefined while the chain holds; the failure at the first broken row. */
+  check(row: AuditRow): AuditVerification | undefined {
+    this.rows += 1;
+    const broken = (reason: string): AuditVerification => ({
+      ok: false,
+      rows: this.rows,
+      brokenAtId: row.id,
+      reason,
+    });
+    if (row.prevHash !== this.prevHash) {
+      return broken('previous-hash link broken (a row was removed or inserted)');
+    }
+    if (!row.keyed && this.seenKeyed) return broken('an unkeyed row after keyed ones (forged)');
+    this.seenKeyed ||= row.keyed;
+    if (!row.keyed) this.legacyRows += 1;
+    const fields: ChainedFields = {
+      at: row.at,
+      event: row.event,
+      actorId: row.actorId,
+      subject: row.subject,
+      ip: row.ip,
+      details: row.details,
+    };
+    if (chainHash(this.prevHash, fields, row.keyed ? this.key : undefined) !== row.hash) {
+      return broken('row content does not match its hash (edited, or another AUDIT_HMAC_KEY)');
+    }
+    if (this.head && row.id === this.head.id) {
+      if (row.hash !== this.head.hash) return broken('the exported head row differs');
+      this.headSeen = true;
+    }
+    this.prevHash = row.hash;
+    return undefined;
+  }
+
+  finish(): AuditVerification {
+    if (this.head && !this.headSeen) {
       return {
         ok: false,
-        rows,
-        brokenAtId: options.head.id,
+        rows: this.rows,
+        brokenAtId: this.head.id,
         reason: 'the exported head row is gone (the newest rows were deleted)',
       };
     }
-    return { ok: true, rows, legacyRows };
+    return { ok: true, rows: this.rows, legacyRows: this.legacyRows };
   }
 }

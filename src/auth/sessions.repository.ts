@@ -209,7 +209,7 @@ export class SessionsRepository {
     afterMs: number | undefined,
     lookbackMs: number,
   ): Promise<{ ids: string[]; nowMs: number }> {
-    const result = await this.database.db.execute(
+    const result: unknown = await this.database.db.execute(
       sql`select s.id, (extract(epoch from n.now) * 1000)::float8 as now_ms
           from (select now() as now) n
           left join ${authSessions} s on s.revoked_at > coalesce(
@@ -217,7 +217,7 @@ export class SessionsRepository {
             n.now - make_interval(secs => ${lookbackMs / 1000}::float8))`,
     );
     // node-postgres and PGlite both answer raw queries with `{ rows }`.
-    const { rows } = result as unknown as {
+    const { rows } = result as {
       rows: { id: string | null; now_ms: number | string }[];
     };
     return {
