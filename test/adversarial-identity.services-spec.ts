@@ -118,7 +118,8 @@ describe('Adversarial identity across instances', () => {
     apps.push(slow, right);
     const name = `advmulti_skew_${run}`;
     await createUser(right, name, ['user']);
-    const token = await tokenOf(right, name);
+    // Signed in on the slow one (its iat is a minute old, which the right one accepts).
+    const token = await tokenOf(slow, name);
     expect((await call(right, 'GET', '/api/v1/auth/me', token)).status).toBe(200);
     expect((await call(slow, 'POST', '/api/v1/auth/logout', token)).status).toBe(204);
     expect(await statusAfter(right, '/api/v1/auth/me', token, 5000)).toBe(401);

@@ -6,6 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import passport from 'passport';
 import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
 import type { AuthConfig, TrustedIssuer } from '../config/auth.config';
+import { isDependencyUnavailable } from '../common/problem';
 import type { KeywardConfig } from '../config/configuration';
 import { ROLES, type Role } from '../database/schema';
 import { CookieService } from '../cookies/cookie.service';
@@ -121,10 +122,20 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     // First sight of this token only (then the VerifiedTokenCache): a token minted with our
     // key for a session or user that does not exist, or of a disabled user, is a 401 here
     // rather than a foreign-key error later; roles are never more than the user has now.
-    const owner = await this.sessions.findOwner(payload.sid);
-    if (!owner || owner.userId !== payload.sub || owner.disabled || owner.revoked)
+    // With the database down, signed-in users keep working on what the token and the
+    // revocation set say; the token is not cached, so the check runs once it is back.
+    const owner = await this.sessions.findOwner(payload.sid).catch((error: unknown) => {
+      if (isDependencyUnavailable(error)) return 'unavailable' as const;
+      throw error;
+    });
+    if (
+      owner !== 'unavailable' &&
+      (!owner || owner.userId !== payload.sub || owner.disabled || owner.revoked)
+    )
       throw new TokenRejected('unknown session, user or disabled user');
-    const roles = rolesFrom(payload.roles).filter((role) => owner.roles.includes(role));
+    const roles = rolesFrom(payload.roles).filter(
+      (role) => owner === 'unavailable' || owner.roles.includes(role),
+    );
     const granted = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
     const principal: Principal = {
       userId: payload.sub,
@@ -137,7 +148,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       sessionId: payload.sid,
       authTime: typeof payload.auth_time === 'number' ? payload.auth_time : undefined,
     };
-    this.verified.remember(context.token, payload.exp, principal);
+    if (owner !== 'unavailable') this.verified.remember(context.token, payload.exp, principal);
     return principal;
   }
 }
