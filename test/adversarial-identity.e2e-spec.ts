@@ -174,6 +174,8 @@ describe('Adversarial identity', () => {
         forged(randomUUID(), randomUUID()), // nobody
         forged(user.id, randomUUID()), // a real user, a session that never existed
         forged(randomUUID(), realSid), // a real session, another subject
+        forged(user.id, "' or 1=1 --"), // a session id that is not one
+        forged('nul\u0000sub', randomUUID()), // a NUL byte in the subject
       ];
       for (const token of cases) {
         await request(t.server)

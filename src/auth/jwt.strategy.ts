@@ -29,6 +29,8 @@ const ISSUER_CONTEXT = Symbol('keyward.jwtIssuer');
 type IssuerContext = { kind: 'self'; token: string } | { kind: 'external'; issuer: TrustedIssuer };
 type WithIssuer = FastifyRequest & { [ISSUER_CONTEXT]?: IssuerContext };
 
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function rolesFrom(value: unknown): Role[] {
   return Array.isArray(value) ? ROLES.filter((role) => value.includes(role)) : [];
 }
@@ -118,6 +120,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (typeof payload.iat !== 'number') throw new TokenRejected('iat missing');
     if (typeof payload.jti !== 'string' || typeof payload.sid !== 'string')
       throw new TokenRejected('jti or sid missing');
+    // Session ids are uuids: anything else is forged, and must not reach a uuid column.
+    if (!SESSION_ID.test(payload.sid)) throw new TokenRejected('sid is not a session id');
     if (this.revocation.isRevoked(payload.sid)) throw new TokenRejected('session revoked');
     // First sight of this token only (then the VerifiedTokenCache): a token minted with our
     // key for a session or user that does not exist, or of a disabled user, is a 401 here
