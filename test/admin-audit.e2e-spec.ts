@@ -189,7 +189,8 @@ describe('CLI', () => {
     const verified = await cli(['audit', 'verify']);
     expect(verified.code).toBe(0);
     expect(verified.out).toMatch(/intact/);
-  });
+    // Each CLI call opens the embedded database: slow on a loaded machine.
+  }, 120_000);
 
   it('refuses a weak password, a missing terminal and unknown commands with clear messages', async () => {
     const weak = await cli(
@@ -201,5 +202,5 @@ describe('CLI', () => {
     const noTty = await cli(['users', 'create', uniqueName('notty')]);
     expect(noTty.err).toMatch(/--password-stdin/);
     expect((await cli(['nope', 'x'])).code).toBe(2);
-  });
+  }, 120_000);
 });

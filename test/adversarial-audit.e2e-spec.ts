@@ -222,5 +222,6 @@ describe('Adversarial audit (CLI)', () => {
     });
     expect(foreign.code).toBe(3);
     expect(foreign.err).toMatch(/does not match its hash/);
-  });
+    // Each CLI call opens the embedded database: slow on a loaded machine.
+  }, 120_000);
 });

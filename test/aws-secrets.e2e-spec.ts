@@ -19,6 +19,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
   const jwtSecret = secret('jwt');
   const jwtSecretRotated = secret('jwt-rotated');
   const cookieSecret = secret('cookie');
+  const auditKey = secret('audit');
   const ignoredValue = secret('ignored');
   const allSecretValues = [
     keyA,
@@ -27,6 +28,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
     jwtSecret,
     jwtSecretRotated,
     cookieSecret,
+    auditKey,
     ignoredValue,
   ];
 
@@ -47,6 +49,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyA,
       JWT_SECRET: jwtSecret,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
       NOT_A_SECRET_VARIABLE: ignoredValue,
     });
     // The harness sets OPENAI_API_KEY for the env provider; empty counts as unset.
@@ -67,6 +70,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
   it('starts with its secrets from AWS (signed GetSecretValue) and chats with key A', async () => {
     expect(h.t.config.generatedSecrets).toEqual([]);
     expect(h.t.config.secrets.provided.names().sort()).toEqual([
+      'AUDIT_HMAC_KEY',
       'COOKIE_SECRETS',
       'JWT_SECRET',
       'OPENAI_API_KEY',
@@ -89,6 +93,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyB,
       JWT_SECRET: jwtSecretRotated,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
     });
     h.mock.setApiKey(keyB);
     const changed = await h.t.app.get(SecretsRefreshService).refreshNow();
@@ -113,6 +118,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyC,
       JWT_SECRET: jwtSecretRotated,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
     });
     h.mock.setApiKey(keyC);
     // On-demand refreshes are throttled to one per 10 s; step past the window.
@@ -145,6 +151,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyC,
       JWT_SECRET: jwtSecretRotated,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
     });
     await refresher.refreshNow();
     expect(h.t.logs.join('\n')).toContain('secrets refresh from AWS Secrets Manager works again');
