@@ -19,7 +19,8 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
   const jwtSecret = secret('jwt');
   const jwtSecretRotated = secret('jwt-rotated');
   const cookieSecret = secret('cookie');
-  const auditKey = secret('audit');
+  // Under test:services every app shares one audit chain and so its key: the secret carries it.
+  const auditKey = process.env.AUDIT_HMAC_KEY ?? secret('audit');
   const ignoredValue = secret('ignored');
   const allSecretValues = [
     keyA,
@@ -40,6 +41,8 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     JWT_ALGORITHM: 'HS256',
+    // The key comes from the AWS secret: the environment's (test:services) would conflict.
+    AUDIT_HMAC_KEY: '',
     ...overrides,
   });
 
