@@ -35,6 +35,8 @@ export class SessionsRepository {
           userId: values.userId,
           kind: values.kind,
           absoluteExpiresAt: values.absoluteExpiresAt,
+          // This instance's clock, like the access tokens' iat/exp it is compared with.
+          authTime: new Date(),
         })
         .returning({ id: authSessions.id, authTime: authSessions.authTime });
       await tx.insert(refreshTokens).values({
