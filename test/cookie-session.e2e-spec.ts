@@ -187,10 +187,12 @@ describe('Browser session on secure cookies', () => {
     expect(next['__Host-kw_access']).not.toBe(jar['__Host-kw_access']);
     expect(JSON.stringify(refreshed.body)).not.toMatch(/eyJ/);
     await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(next)).expect(200);
-    // Replaying the old refresh cookie is reuse: the family is revoked.
+    // Replaying the old refresh cookie from another client is reuse: the family is revoked.
+    // (The same client within REFRESH_REUSE_GRACE_SECONDS is two tabs: adversarial-identity.)
     const replay = await request(t.server)
       .post('/api/v1/auth/session/refresh')
       .set('Cookie', cookieHeader(jar))
+      .set('User-Agent', 'replayer/1.0')
       .set('X-CSRF-Token', csrf);
     expect(replay.status).toBe(401);
     await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(next)).expect(401);

@@ -111,6 +111,8 @@ describe('Crash recovery (SIGKILL during refresh rotations and usage writes)', (
     };
     if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
     else cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+    // test:services: the shared audit chain's key, also for the CLI's `audit verify` below.
+    if (process.env.AUDIT_HMAC_KEY) env.AUDIT_HMAC_KEY = process.env.AUDIT_HMAC_KEY;
     await ensureAdmin(admin, PASSWORD, env);
     app = await startProcessApp(env);
     const adminToken = (

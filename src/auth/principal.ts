@@ -18,6 +18,8 @@ export interface Principal {
   readonly authMethod: AuthMethod;
   /** Session (`sid`) of a JWT or cookie login. */
   readonly sessionId?: string;
+  /** When the user behind a session signed in (`auth_time`, epoch seconds). */
+  readonly authTime?: number;
   readonly apiKeyId?: string;
   /** Issuer of an external (JWT_TRUSTED_ISSUERS) token. */
   readonly issuer?: string;

@@ -80,7 +80,7 @@ export class TokenController {
             'refresh_token is required for grant_type=refresh_token.',
           );
         }
-        session = await this.sessions.refresh(body.refresh_token, 'token', request.ip);
+        session = await this.sessions.refresh(body.refresh_token, 'token', { ip: request.ip });
         break;
       default:
         throw new DomainError(
