@@ -82,7 +82,7 @@ export class PgliteWorkerClient {
       for (const entry of this.pending.values()) entry.reject(this.gone);
       this.pending.clear();
     };
-    worker.on('error', (error) => fail(error.message));
+    worker.on('error', (error: Error) => fail(error.message));
     worker.on('exit', (code) => fail(`exit code ${code}`));
   }
 

@@ -117,7 +117,7 @@ async function main(): Promise<void> {
               () => undefined,
               (error: unknown) => {
                 // After a start, a rejection is the requested rollback; before, BEGIN failed.
-                if (!started) failed(error);
+                if (!started) failed(error instanceof Error ? error : new Error(String(error)));
               },
             )
             .finally(() => open.delete(id));
