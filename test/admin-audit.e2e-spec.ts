@@ -184,7 +184,7 @@ describe('CLI', () => {
     const verified = await cli(['audit', 'verify']);
     expect(verified.code).toBe(0);
     expect(verified.out).toMatch(/intact/);
-  });
+  }, 120_000); // each CLI call starts the embedded database's worker (a WASM compile): seconds on a loaded machine
 
   it('refuses a weak password, a missing terminal and unknown commands with clear messages', async () => {
     const weak = await cli(
@@ -196,5 +196,5 @@ describe('CLI', () => {
     const noTty = await cli(['users', 'create', uniqueName('notty')]);
     expect(noTty.err).toMatch(/--password-stdin/);
     expect((await cli(['nope', 'x'])).code).toBe(2);
-  });
+  }, 120_000);
 });
