@@ -12,7 +12,6 @@ import type { ChatConfig } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
 import type { Reservation } from '../usage/budget-store';
 import { BudgetService, type TokenUsage } from '../usage/budget.service';
-import { secondsUntilUtcMidnight } from '../usage/utc-day';
 import type { ResponseCreateRequest } from './dto/response-create.schema';
 import { ResponseOwnersRepository } from './response-owners.repository';
 import {
@@ -24,6 +23,9 @@ import {
   streamingResponseBody,
 } from './response-request.sanitizer';
 import { ResponseStreamTranslator } from './response-stream.translator';
+
+/** Refused for want of a few tokens, maybe held by requests in flight: worth a retry soon. */
+const IN_FLIGHT_RETRY_SECONDS = 5;
 
 /** What `DELETE /v1/responses/{id}` answers, as OpenAI does. */
 export interface DeletedResponse {
@@ -188,14 +190,12 @@ export class ResponsesService {
       context.ip,
     );
     if (reservation.completionTokens < MIN_OUTPUT_TOKENS) {
-      await this.budget.settle(reservation, request.model, {
-        promptTokens: 0,
-        completionTokens: 0,
-      });
+      await this.budget.release(reservation);
+      // Spent tokens or ones held by requests in flight: the store does not say which.
       throw new DomainError(
         'quota_exceeded',
-        `The daily token budget leaves fewer than ${MIN_OUTPUT_TOKENS} output tokens (OpenAI's minimum); it resets at 00:00 UTC.`,
-        { retryAfterSeconds: secondsUntilUtcMidnight() },
+        `The daily token budget leaves fewer than ${MIN_OUTPUT_TOKENS} output tokens (OpenAI's minimum) now; it resets at 00:00 UTC.`,
+        { retryAfterSeconds: IN_FLIGHT_RETRY_SECONDS },
       );
     }
     return { request, reservation, decisions: this.decisions(request, reservation, context) };
