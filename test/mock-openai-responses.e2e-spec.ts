@@ -36,9 +36,12 @@ describe('Mock OpenAI: Responses API and embeddings', () => {
     expect(second.usage?.input_tokens).toBe(10 + 6);
     const error = await client.responses
       .create({ model: 'gpt-4o-mini', input: 'x', previous_response_id: 'resp_nope' })
-      .catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+      .then(
+        () => undefined,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
-    expect(error.param).toBe('previous_response_id');
+    expect(error?.param).toBe('previous_response_id');
   });
 
   it('refuses max_output_tokens below 16, as OpenAI does', async () => {
