@@ -200,6 +200,34 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     expect(upstreamCalls()).toEqual([]);
   });
 
+  it('answers 404, not 502, for an own response upstream no longer has', async () => {
+    const own = await client.responses.create({ input: QUESTION });
+    // Gone upstream (expired or deleted elsewhere) while Keyward still knows its owner.
+    await new OpenAI({ apiKey: MOCK_KEY, baseURL: h.mock.url }).responses.delete(own.id);
+    const gone = await refusal(client.responses.retrieve(own.id));
+    expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(gone.message).not.toContain(own.id);
+    expect(upstreamCalls().at(-1)).toMatchObject({
+      method: 'GET',
+      path: `/v1/responses/${own.id}`,
+    });
+  });
+
+  it('describes the new routes in OpenAPI, with the request fields and no secret', async () => {
+    const doc = await request(h.t.server).get('/docs-json').expect(200);
+    const text = JSON.stringify(doc.body);
+    expect(text).not.toContain(MOCK_KEY);
+    const paths = (doc.body as { paths: Record<string, Record<string, unknown>> }).paths;
+    expect(Object.keys(paths['/v1/responses/{id}']).sort()).toEqual(['delete', 'get']);
+    const create = paths['/v1/responses'].post as {
+      requestBody: { content: { 'application/json': { schema: { properties: object } } } };
+    };
+    expect(Object.keys(create.requestBody.content['application/json'].schema.properties)).toEqual(
+      expect.arrayContaining(['input', 'previous_response_id', 'max_output_tokens', 'tools']),
+    );
+    expect(paths['/v1/embeddings'].post).toBeDefined();
+  });
+
   it('relays a function tool call and accepts the tool output back as input items', async () => {
     const tools = [
       {
