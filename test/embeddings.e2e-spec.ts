@@ -179,6 +179,9 @@ describe('Embeddings (/v1/embeddings, through the openai SDK)', () => {
     ['rate_limit', 429],
     ['unauthorized', 502],
     ['slow_headers', 504],
+    ['reset_mid_stream', 502],
+    ['slow_loris', 504],
+    ['invalid_json', 502],
   ] as const)('maps upstream %s to %i without upstream details', async (fault, status) => {
     h.mock.setFault(fault);
     const error = (await client.embeddings

@@ -393,6 +393,23 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     expect(usage.totals.promptTokens).toBeGreaterThan(0);
   });
 
+  it('ends a stream that outlives UPSTREAM_TIMEOUT_MS with an error event, billed', async () => {
+    h.mock.setFault('never_ending_stream');
+    const bob = await h.newUser();
+    const stream = await h.client(bob.apiKey).responses.create({ input: QUESTION, stream: true });
+    const seen: string[] = [];
+    const failure = await (async () => {
+      for await (const event of stream) seen.push(event.type);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(OpenAI.APIError);
+    expect((failure as Error).message).toContain('did not finish in time');
+    expect(seen[0]).toBe('response.created');
+    await eventually(async () => (await usageOf(bob)).totals.requests === 1);
+  });
+
   it('aborts upstream when a streaming client leaves, and still bills it', async () => {
     h.mock.setFault('never_ending_stream');
     const bob = await h.newUser();
@@ -418,6 +435,8 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     ['unauthorized', 502],
     ['slow_headers', 504],
     ['invalid_json', 502],
+    ['reset_mid_stream', 502],
+    ['slow_loris', 504],
   ] as const)('maps upstream %s to %i without upstream details', async (fault, status) => {
     h.mock.setFault(fault);
     const error = await refusal(client.responses.create({ input: QUESTION }));

@@ -76,6 +76,10 @@ export function embeddings(exchange: MockExchange, body: unknown): void {
     exchange.sendJson(400, invalidRequest("Invalid 'dimensions'.", 'dimensions', 'invalid_value'));
     return;
   }
+  if (exchange.fault === 'reset_mid_stream') {
+    exchange.destroyConnection();
+    return;
+  }
   const tokens = inputs.reduce(
     (sum, input) => sum + (typeof input === 'string' ? countTokens(input) : input.length),
     0,
