@@ -94,9 +94,8 @@ export class ResponsesController {
 
   private checkedId(id: string): string {
     if (!RESPONSE_ID.test(id)) {
-      throw new DomainError('not_found', `No response with id '${id}' was found.`, {
-        param: 'id',
-      });
+      // Not an id OpenAI would make: nothing to look up, and nothing of it echoed back.
+      throw new DomainError('not_found', 'No response with this id was found.', { param: 'id' });
     }
     return id;
   }
