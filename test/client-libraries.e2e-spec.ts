@@ -1,172 +1,298 @@
-import { createOpenAI } from '@ai-sdk/openai';
-import {
-  Agent,
-  OpenAIChatCompletionsModel,
-  OpenAIProvider,
-  Runner,
-  setTracingDisabled,
-  tool,
-} from '@openai/agents';
-import { generateText, streamText } from 'ai';
+import { AIMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
+import { tool } from '@langchain/core/tools';
+import { ChatOpenAI } from '@langchain/openai';
 import OpenAI from 'openai';
-import request from 'supertest';
+import type {
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
 import { z } from 'zod';
-import { type ChatHarness, type ChatUser, startChatHarness } from './support/chat-harness';
+import type { RecordedRequest } from '../tools/mock-openai/mock-openai';
+import {
+  type ChatHarness,
+  type ChatUser,
+  MOCK_KEY,
+  startChatHarness,
+} from './support/chat-harness';
 
 /**
  * The client libraries people use, unchanged, pointed at Keyward with nothing but a base URL
- * and a `kw_` key: the Vercel AI SDK (`openai(model)` speaks the Responses API,
- * `openai.chat(model)` chat completions) and the OpenAI Agents SDK (Responses by default,
- * `OpenAIChatCompletionsModel` for chat completions). Every answer is tied to the mock's
- * record of the upstream call.
+ * and a `kw_` key (docs/chat.md, "Client setup"). Each answer is tied to the mock's record
+ * of the upstream call it caused: what the library sent is what upstream got, under the
+ * server's key, and what upstream answered is what the library returned.
  */
-describe('Client libraries against Keyward (Vercel AI SDK, OpenAI Agents SDK)', () => {
+describe('Client libraries through Keyward (chat completions)', () => {
   let h: ChatHarness;
   let user: ChatUser;
-  /** Every URL a library fetched during the test: tracing must not leave the machine. */
-  const fetched: string[] = [];
-  const realFetch = globalThis.fetch;
 
   beforeAll(async () => {
     h = await startChatHarness();
     user = await h.newUser({ chatRpm: 1000 });
-    // The Agents SDK exports traces to OpenAI unless told not to.
-    setTracingDisabled(true);
-    globalThis.fetch = (input, init) => {
-      fetched.push(input instanceof Request ? input.url : String(input));
-      return realFetch(input, init);
-    };
   }, 30_000);
-  afterEach(() => {
-    h.mock.reset();
-    for (const url of fetched) expect(url.startsWith(h.baseURL)).toBe(true);
-    fetched.length = 0;
-  });
-  afterAll(async () => {
-    globalThis.fetch = realFetch;
-    await h.close();
-  }, 30_000);
+  afterEach(() => h.mock.reset());
+  afterAll(() => h.close(), 30_000);
 
-  const upstream = (path: string) => h.mock.requests.filter((r) => r.path === path);
-
-  async function usageTotals(): Promise<{ promptTokens: number; completionTokens: number }> {
-    const res = await request(h.t.server)
-      .get('/api/v1/usage?days=1')
-      .set('Authorization', `Bearer ${user.apiKey}`)
-      .expect(200);
-    return (res.body as { totals: { promptTokens: number; completionTokens: number } }).totals;
+  /** The upstream chat calls, each checked to carry the server's key and never the user's. */
+  function upstreamChats(): RecordedRequest[] {
+    const calls = h.mock.requests.filter((r) => r.path === '/v1/chat/completions');
+    for (const call of calls) {
+      expect(call.headers.authorization).toBe(`Bearer ${MOCK_KEY}`);
+      expect(JSON.stringify(call)).not.toContain(user.apiKey);
+    }
+    return calls;
   }
+  // The recorded body is whatever JSON upstream got; tests read into it freely.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const bodyOf = (call: RecordedRequest) => call.body as Record<string, any>;
 
-  describe('Vercel AI SDK', () => {
-    const provider = () => createOpenAI({ apiKey: user.apiKey, baseURL: h.baseURL });
-
-    it('generateText with openai(model) goes through /v1/responses and reports usage', async () => {
-      const before = await usageTotals();
-      const result = await generateText({
-        model: provider()('gpt-4o-mini'),
-        prompt: 'Where is the lighthouse?',
-      });
-      expect(result.text).toBe('Mock reply to: Where is the lighthouse?');
-      const [call] = upstream('/v1/responses');
-      expect(call.body).toMatchObject({ model: 'gpt-4o-mini' });
-      expect(upstream('/v1/chat/completions')).toEqual([]);
-      expect(result.usage.inputTokens).toBeGreaterThan(0);
-      expect(result.usage.outputTokens).toBe(Math.ceil(result.text.length / 4));
-      const after = await usageTotals();
-      expect(after.promptTokens - before.promptTokens).toBe(result.usage.inputTokens);
-      expect(after.completionTokens - before.completionTokens).toBe(result.usage.outputTokens);
+  describe('openai (official SDK)', () => {
+    let client: OpenAI;
+    beforeAll(() => {
+      client = new OpenAI({ apiKey: user.apiKey, baseURL: h.baseURL });
     });
 
-    it('streamText with openai(model) streams Responses events and reports usage', async () => {
-      const result = streamText({ model: provider()('gpt-4o'), prompt: 'Count the gulls' });
-      let text = '';
-      let parts = 0;
-      let outputTokens: number | undefined;
-      for await (const part of result.fullStream) {
-        if (part.type === 'text-delta') {
-          text += part.text;
-          parts += 1;
-        }
-        if (part.type === 'error') throw new Error(JSON.stringify(part.error));
-        if (part.type === 'finish') outputTokens = part.totalUsage.outputTokens;
-      }
-      expect(text).toBe('Mock reply to: Count the gulls');
-      expect(parts).toBeGreaterThan(1);
-      expect(outputTokens).toBe(Math.ceil(text.length / 4));
-      expect(upstream('/v1/responses')[0].body).toMatchObject({ model: 'gpt-4o', stream: true });
+    const weather: ChatCompletionTool = {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'Current weather in a city',
+        parameters: {
+          type: 'object',
+          properties: { city: { type: 'string' }, days: { type: 'integer' } },
+          required: ['city', 'days'],
+          additionalProperties: false,
+        },
+        strict: true,
+      },
+    };
+
+    it('chats', async () => {
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'developer', content: 'Be brief.' },
+          { role: 'user', content: 'Name a lighthouse' },
+        ],
+        reasoning_effort: 'low',
+        metadata: { feature: 'lighthouses' },
+      });
+      expect(completion.choices[0].message.content).toBe('Mock reply to: Name a lighthouse');
+      const [call] = upstreamChats();
+      expect(bodyOf(call)).toMatchObject({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'developer', content: 'Be brief.' },
+          { role: 'user', content: 'Name a lighthouse' },
+        ],
+        reasoning_effort: 'low',
+        metadata: { feature: 'lighthouses' },
+      });
+      expect(completion.usage?.prompt_tokens).toBe(16); // the mock's count of that body
     });
 
-    it('generateText and streamText with openai.chat(model) go through /v1/chat/completions', async () => {
-      const generated = await generateText({
-        model: provider().chat('gpt-4o-mini'),
-        prompt: 'Hello keeper',
+    it('streams', async () => {
+      const stream = await client.chat.completions.create({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'Tell me about the Eddystone light' }],
+        stream: true,
+        stream_options: { include_usage: true },
       });
-      expect(generated.text).toBe('Mock reply to: Hello keeper');
-      expect(generated.usage.outputTokens).toBe(Math.ceil(generated.text.length / 4));
-      const streamed = streamText({ model: provider().chat('gpt-4o-mini'), prompt: 'Hello again' });
       let text = '';
-      let outputTokens: number | undefined;
-      for await (const part of streamed.fullStream) {
-        if (part.type === 'text-delta') text += part.text;
-        if (part.type === 'error') throw new Error(JSON.stringify(part.error));
-        if (part.type === 'finish') outputTokens = part.totalUsage.outputTokens;
+      let usage: OpenAI.CompletionUsage | null | undefined;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        usage = chunk.usage ?? usage;
       }
-      expect(text).toBe('Mock reply to: Hello again');
-      expect(outputTokens).toBe(Math.ceil(text.length / 4));
-      expect(upstream('/v1/chat/completions')).toHaveLength(2);
-      expect(upstream('/v1/responses')).toEqual([]);
+      expect(text).toBe('Mock reply to: Tell me about the Eddystone light');
+      const [call] = upstreamChats();
+      expect(bodyOf(call)).toMatchObject({ model: 'gpt-4o', stream: true });
+      expect(usage?.completion_tokens).toBe(Math.ceil(text.length / 4));
+    });
+
+    it('runs a full tool loop, pushing the returned message back unchanged', async () => {
+      const messages: ChatCompletionMessageParam[] = [
+        { role: 'user', content: 'Weather in Brest?' },
+      ];
+      const first = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages,
+        tools: [weather],
+        parallel_tool_calls: false,
+      });
+      const returned = first.choices[0].message;
+      // Exactly as the API returns it: refusal null, annotations [], content null.
+      expect(returned).toMatchObject({ content: null, refusal: null, annotations: [] });
+      messages.push(returned);
+      const call = returned.tool_calls?.[0];
+      if (call?.type !== 'function') throw new Error('expected a function tool call');
+      const args = JSON.parse(call.function.arguments) as { city: string; days: number };
+      messages.push({ role: 'tool', tool_call_id: call.id, content: `Rain in ${args.city}` });
+      const second = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages,
+        tools: [weather],
+      });
+      expect(second.choices[0].message.content).toBe(
+        'Mock reply to tool result: Rain in Weather in Brest?',
+      );
+      const [up1, up2] = upstreamChats();
+      expect(bodyOf(up1)).toMatchObject({ tools: [weather], parallel_tool_calls: false });
+      // Upstream got the assistant turn back, minus what only responses carry.
+      expect(bodyOf(up2).messages[1]).toEqual({
+        role: 'assistant',
+        content: null,
+        refusal: null,
+        tool_calls: [call],
+      });
+      expect(bodyOf(up2).messages[2]).toEqual(messages[2]);
+    });
+
+    it('runs the tool loop over a stream with the SDK’s stream helper', async () => {
+      const messages: ChatCompletionMessageParam[] = [{ role: 'user', content: 'Oslo' }];
+      const runner = client.chat.completions.stream({
+        model: 'gpt-4o-mini',
+        messages,
+        tools: [weather],
+      });
+      const final = await runner.finalChatCompletion();
+      const returned = final.choices[0].message;
+      const call = returned.tool_calls?.[0];
+      if (call?.type !== 'function') throw new Error('expected a function tool call');
+      expect(JSON.parse(call.function.arguments)).toEqual({ city: 'Oslo', days: 42 });
+      messages.push(returned, { role: 'tool', tool_call_id: call.id, content: 'Snow' });
+      const second = await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
+      expect(second.choices[0].message.content).toBe('Mock reply to tool result: Snow');
+      const [up1, up2] = upstreamChats();
+      expect(bodyOf(up1).stream).toBe(true);
+      // The helper adds parsed_arguments to strict tools' calls; upstream never sees it.
+      expect(call.function).toHaveProperty('parsed_arguments', { city: 'Oslo', days: 42 });
+      expect(bodyOf(up2).messages[1].tool_calls).toEqual([
+        {
+          id: call.id,
+          type: 'function',
+          function: { name: 'get_weather', arguments: call.function.arguments },
+        },
+      ]);
+    });
+
+    it('sends vision parts', async () => {
+      const png =
+        'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is in this picture?' },
+              { type: 'image_url', image_url: { url: png, detail: 'low' } },
+            ],
+          },
+        ],
+      });
+      expect(completion.choices[0].message.content).toBe(
+        'Mock reply to: What is in this picture? [1 image]',
+      );
+      const [call] = upstreamChats();
+      expect(bodyOf(call).messages[0].content[1]).toEqual({
+        type: 'image_url',
+        image_url: { url: png, detail: 'low' },
+      });
+    });
+
+    it('gets a json_schema answer, and takes the parsed message back', async () => {
+      const format = {
+        type: 'json_schema' as const,
+        json_schema: {
+          name: 'lighthouse',
+          strict: true,
+          schema: {
+            type: 'object',
+            properties: { name: { type: 'string' }, height: { type: 'number' } },
+            required: ['name', 'height'],
+            additionalProperties: false,
+          },
+        },
+      };
+      const completion = await client.chat.completions.parse({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'Describe Fastnet' }],
+        response_format: format,
+      });
+      const message = completion.choices[0].message;
+      expect(message.parsed).toEqual({ name: 'Mock reply to: Describe Fastnet', height: 42 });
+      const next = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: 'Describe Fastnet' },
+          message,
+          { role: 'user', content: 'And Bishop Rock?' },
+        ],
+      });
+      expect(next.choices[0].message.content).toBe('Mock reply to: And Bishop Rock?');
+      const [up1, up2] = upstreamChats();
+      expect(bodyOf(up1).response_format).toEqual(format);
+      expect(bodyOf(up2).messages[1]).toEqual({
+        role: 'assistant',
+        content: message.content,
+        refusal: null,
+      });
     });
   });
 
-  describe('OpenAI Agents SDK', () => {
-    const findLighthouse = tool({
-      name: 'find_lighthouse',
-      description: 'Finds the lighthouse of a coast',
-      parameters: z.object({ coast: z.string() }),
-      execute: ({ coast }) => Promise.resolve(`Phare of ${coast}`),
+  describe('@langchain/openai ChatOpenAI', () => {
+    let model: ChatOpenAI;
+    beforeAll(() => {
+      model = new ChatOpenAI({
+        model: 'gpt-4o-mini',
+        apiKey: user.apiKey,
+        configuration: { baseURL: h.baseURL },
+      });
     });
 
-    it('runs a tool-using agent on its default model (Responses API)', async () => {
-      const runner = new Runner({
-        modelProvider: new OpenAIProvider({ apiKey: user.apiKey, baseURL: h.baseURL }),
-        tracingDisabled: true,
-      });
-      const agent = new Agent({
-        name: 'Keeper',
-        instructions: 'Use the tool.',
-        model: 'gpt-4o-mini',
-        tools: [findLighthouse],
-      });
-      const result = await runner.run(agent, 'Brittany');
-      // The mock called the tool with arguments from its schema; the agent ran it and sent
-      // the output back; the mock's answer to that output is the final output.
-      expect(result.finalOutput).toBe('Mock reply to tool output: Phare of Brittany');
-      const calls = upstream('/v1/responses');
-      expect(calls).toHaveLength(2);
-      expect(calls[0].body).toMatchObject({
-        model: 'gpt-4o-mini',
-        instructions: 'Use the tool.',
-        tools: [expect.objectContaining({ type: 'function', name: 'find_lighthouse' })],
-      });
-      expect(JSON.stringify(calls[1].body)).toContain('function_call_output');
+    it('invokes', async () => {
+      const answer = await model.invoke('Hello from LangChain');
+      expect(answer.content).toBe('Mock reply to: Hello from LangChain');
+      const [call] = upstreamChats();
+      expect(bodyOf(call).messages).toEqual([{ role: 'user', content: 'Hello from LangChain' }]);
+      expect(answer.usage_metadata).toMatchObject({ input_tokens: 9, output_tokens: 9 });
     });
 
-    it('runs the same agent on OpenAIChatCompletionsModel (chat completions)', async () => {
-      const client = new OpenAI({ apiKey: user.apiKey, baseURL: h.baseURL });
-      const agent = new Agent({
-        name: 'Keeper',
-        instructions: 'Use the tool.',
-        model: new OpenAIChatCompletionsModel(client, 'gpt-4o-mini'),
-        tools: [findLighthouse],
+    it('streams', async () => {
+      let text = '';
+      let chunks = 0;
+      for await (const chunk of await model.stream('Stream me a story')) {
+        text += typeof chunk.content === 'string' ? chunk.content : '';
+        chunks += 1;
+      }
+      expect(text).toBe('Mock reply to: Stream me a story');
+      expect(chunks).toBeGreaterThan(2);
+      const [call] = upstreamChats();
+      expect(bodyOf(call).stream).toBe(true);
+    });
+
+    it('binds tools and completes the loop', async () => {
+      const lookup = tool(({ city }: { city: string }) => `Fog in ${city}`, {
+        name: 'lookup_weather',
+        description: 'Weather in a city',
+        schema: z.object({ city: z.string() }),
       });
-      const result = await new Runner({ tracingDisabled: true }).run(agent, 'Brittany');
-      const calls = upstream('/v1/chat/completions');
-      expect(calls.length).toBeGreaterThan(0);
-      const body = calls[0].body as { tools?: Array<{ function: { name: string } }> };
-      expect(body.tools?.map((t) => t.function.name)).toEqual(['find_lighthouse']);
-      expect(upstream('/v1/responses')).toEqual([]);
-      // The chat mock answers text (it offers no tool calls): the agent's output is that text.
-      expect(result.finalOutput).toBe('Mock reply to: Brittany');
+      const withTools = model.bindTools([lookup]);
+      const question = new HumanMessage('Weather in Cork?');
+      const first = (await withTools.invoke([question])) as AIMessage;
+      expect(first.tool_calls).toHaveLength(1);
+      const call = first.tool_calls![0];
+      expect(call).toMatchObject({ name: 'lookup_weather', args: { city: 'Weather in Cork?' } });
+      const result = new ToolMessage({
+        tool_call_id: call.id!,
+        content: await lookup.invoke(call.args as { city: string }),
+      });
+      const second = await withTools.invoke([question, first, result]);
+      expect(second.content).toBe('Mock reply to tool result: Fog in Weather in Cork?');
+      const [up1, up2] = upstreamChats();
+      expect(bodyOf(up1).tools[0].function.name).toBe('lookup_weather');
+      expect(bodyOf(up2).messages[1].tool_calls[0].id).toBe(call.id);
+      expect(bodyOf(up2).messages[2]).toMatchObject({ role: 'tool', tool_call_id: call.id });
     });
   });
 });
