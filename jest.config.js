@@ -16,6 +16,11 @@ const esmPackages = [
   'uint8array-extras',
   'peek-readable',
   'content-disposition',
+  // The Vercel AI SDK (real-client suite).
+  'ai',
+  '@ai-sdk',
+  '@workflow',
+  'zod',
 ];
 const swc = [
   '@swc/jest',

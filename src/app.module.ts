@@ -8,10 +8,12 @@ import { CookieModule } from './cookies/cookie.module';
 import type { KeywardConfig } from './config/configuration';
 import { keywardConfigModule } from './config/keyward-config.module';
 import { DatabaseModule } from './database/database.module';
+import { EmbeddingsModule } from './embeddings/embeddings.module';
 import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
+import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
 import { UsersModule } from './users/users.module';
 
@@ -38,6 +40,8 @@ export class AppModule {
         AuthModule,
         AdminModule,
         ChatModule,
+        ResponsesModule,
+        EmbeddingsModule,
         HealthModule,
         MetricsModule,
       ],

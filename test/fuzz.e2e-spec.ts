@@ -303,6 +303,8 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
   let routes: Route[];
   const cookies = new Map<'user' | 'victim', { cookie: string; csrf: string }>();
   let requests = 0;
+  /** A response the user owns: GET /v1/responses/:id has something to find. */
+  let responseId = '';
 
   const plans: Record<string, Plan> = {};
   const planFor = (route: Route): Plan => {
@@ -340,6 +342,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       });
     }
     routes = listRoutes(h.t);
+    responseId = (await h.client(user.apiKey).responses.create({ input: 'hi' })).id;
     const hello = [{ role: 'user', content: 'hi' }];
     Object.assign(plans, {
       'GET /.well-known/jwks.json': { as: 'user' },
@@ -373,6 +376,11 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       'DELETE /api/v1/keys/:id': { as: 'user' },
       'POST /api/v1/chat': { as: 'user', body: { messages: hello } },
       'POST /v1/chat/completions': { as: 'user', body: { model: 'gpt-4o-mini', messages: hello } },
+      'POST /v1/responses': { as: 'user', body: { model: 'gpt-4o-mini', input: 'hi' } },
+      'GET /v1/responses/:id': { as: 'user' },
+      // Destructive (and answers 200 with a body, as OpenAI does): fuzzed, not a base request.
+      'DELETE /v1/responses/:id': { as: 'victim' },
+      'POST /v1/embeddings': { as: 'user', body: { model: 'text-embedding-3-small', input: 'hi' } },
       'POST /api/v1/admin/users': {
         as: 'admin',
         body: { username: 'fuzz_created', password: PASSWORD, roles: ['user'] },
@@ -429,8 +437,14 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
     }
   }
 
-  function pathOf(route: Route, id = route.path.includes('/admin/users/') ? victim.id : UUID) {
+  function pathOf(route: Route, id = pathId(route)) {
     return route.path.replace(/:[A-Za-z]+/g, percent(id));
+  }
+
+  function pathId(route: Route): string {
+    if (route.path.includes('/admin/users/')) return victim.id;
+    if (route.path.startsWith('/v1/responses/')) return responseId;
+    return UUID;
   }
 
   async function send(

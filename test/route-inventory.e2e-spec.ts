@@ -35,6 +35,10 @@ describe('Route inventory (deny by default)', () => {
         'GET /api/v1/auth/me',
         'POST /api/v1/keys',
         'PATCH /api/v1/admin/users/:id',
+        'POST /v1/responses',
+        'GET /v1/responses/:id',
+        'DELETE /v1/responses/:id',
+        'POST /v1/embeddings',
       ]),
     );
   });

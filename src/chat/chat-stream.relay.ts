@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { ChatStreamTranslator, errorFrame } from './chat-stream.translator';
 import type { Deadline } from './deadline';
 import { discardBody } from './upstream-fetch';
 
@@ -10,11 +9,25 @@ export interface SseSink {
   end(): void;
 }
 
+/**
+ * Turns one API's upstream SSE bytes into the client's: chat completions
+ * (`ChatStreamTranslator`) or Responses (`ResponseStreamTranslator`).
+ */
+export interface SseTranslator {
+  /** The stream is complete (`[DONE]`, or a Responses terminal event). */
+  readonly done: boolean;
+  /** The frames to send for one upstream chunk ('' when no event completed yet). */
+  push(bytes: Uint8Array): string;
+  /** Upstream's body ended: throws unless the stream was complete. */
+  end(): void;
+  /** The terminating error event in the API's own shape, so the SDKs raise an error. */
+  errorFrame(code: 'upstream_error' | 'upstream_timeout', message: string): string;
+}
+
 export type RelayOutcome = 'completed' | 'client_aborted' | 'timeout' | 'upstream_failed';
 
 export interface RelayResult {
   readonly outcome: RelayOutcome;
-  readonly translator: ChatStreamTranslator;
 }
 
 /**
@@ -24,15 +37,14 @@ export interface RelayResult {
  * the deadline ends the response with an error event; a client leaving aborts upstream
  * (the caller's abort signal is part of the fetch signal).
  */
-export async function relayChatStream(options: {
+export async function relayEventStream(options: {
   body: Readable;
   sink: SseSink;
-  passUsage: boolean;
+  translator: SseTranslator;
   clientSignal: AbortSignal;
   deadline: Deadline;
 }): Promise<RelayResult> {
-  const { body, sink, clientSignal, deadline } = options;
-  const translator = new ChatStreamTranslator(options.passUsage);
+  const { body, sink, clientSignal, deadline, translator } = options;
   let outcome: RelayOutcome = 'completed';
   try {
     for await (const chunk of body) {
@@ -60,10 +72,10 @@ export async function relayChatStream(options: {
   if (outcome === 'timeout' || outcome === 'upstream_failed') {
     const frame =
       outcome === 'timeout'
-        ? errorFrame('upstream_timeout', 'The upstream model did not finish in time.')
-        : errorFrame('upstream_error', 'The upstream stream failed or ended early.');
+        ? translator.errorFrame('upstream_timeout', 'The upstream model did not finish in time.')
+        : translator.errorFrame('upstream_error', 'The upstream stream failed or ended early.');
     await sink.write(frame).catch(() => undefined);
   }
   if (outcome !== 'client_aborted') sink.end();
-  return { outcome, translator };
+  return { outcome };
 }

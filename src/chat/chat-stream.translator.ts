@@ -1,3 +1,5 @@
+import type { SseTranslator } from './chat-stream.relay';
+
 /**
  * Turns upstream's SSE bytes into the client's, one network chunk at a time
  * (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
@@ -40,7 +42,7 @@ function textLength(value: unknown): number {
   return typeof value === 'string' ? value.length : 0;
 }
 
-export class ChatStreamTranslator {
+export class ChatStreamTranslator implements SseTranslator {
   private readonly decoder = new TextDecoder();
   private pending = '';
   /** `data: [DONE]` was seen: the stream is complete. */
@@ -69,6 +71,10 @@ export class ChatStreamTranslator {
     }
     if (this.pending.length > MAX_PENDING_CHARS) throw new StreamFault('malformed');
     return out;
+  }
+
+  errorFrame(code: 'upstream_error' | 'upstream_timeout', message: string): string {
+    return errorFrame(code, message);
   }
 
   /** Upstream's body ended: fine only after `[DONE]`. */

@@ -14,5 +14,7 @@ import { OpenAIClientService } from './openai-client.service';
   imports: [UsageModule],
   controllers: [ChatController, ChatCompletionsController],
   providers: [OpenAIClientService, ChatService, ChatLimitsService],
+  // The Responses and embeddings routes reuse the upstream client and the limits.
+  exports: [OpenAIClientService, ChatLimitsService],
 })
 export class ChatModule {}

@@ -14,7 +14,8 @@ import {
   sanitizeChatRequest,
   streamingBody,
 } from './chat-request.sanitizer';
-import { relayChatStream, type RelayOutcome, type SseSink } from './chat-stream.relay';
+import { relayEventStream, type RelayOutcome, type SseSink } from './chat-stream.relay';
+import { ChatStreamTranslator } from './chat-stream.translator';
 import type { ChatCompletionRequest } from './dto/chat-completion-request.schema';
 import { OpenAIClientService, type UpstreamStream } from './openai-client.service';
 import type { ChatTiming } from './server-timing';
@@ -108,10 +109,11 @@ export class ChatService {
         // If the relay itself throws, the prompt is still billed (an estimate).
         let used: TokenUsage = { promptTokens: request.promptEstimate, completionTokens: 0 };
         try {
-          const { outcome, translator } = await relayChatStream({
+          const translator = new ChatStreamTranslator(request.clientWantsUsage);
+          const { outcome } = await relayEventStream({
             body: upstream.body,
             sink,
-            passUsage: request.clientWantsUsage,
+            translator,
             clientSignal: context.signal,
             deadline: upstream.deadline,
           });
@@ -154,7 +156,7 @@ export class ChatService {
  * or invalid body). Refusals (an upstream error status, a connection that never carried an
  * answer, our own checks) cost nothing. When in doubt the budget errs on the hard side.
  */
-function mayHaveSpent(error: unknown, context: ChatCallContext): boolean {
+export function mayHaveSpent(error: unknown, context: ChatCallContext): boolean {
   return (
     context.signal.aborted ||
     context.timing.upstreamAccepted ||

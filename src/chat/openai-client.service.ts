@@ -6,6 +6,12 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
+import type { CreateEmbeddingResponse, EmbeddingCreateParams } from 'openai/resources/embeddings';
+import type {
+  Response as OpenAIResponse,
+  ResponseCreateParamsNonStreaming,
+  ResponseCreateParamsStreaming,
+} from 'openai/resources/responses/responses';
 import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { DomainError } from '../common/domain-error';
@@ -28,6 +34,8 @@ const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 const MAX_RETRIES = 1;
 
 type Fetch = NonNullable<ClientOptions['fetch']>;
+/** What every SDK call of this wrapper is given: the combined signal and the timed fetch. */
+type CallOptions = { signal: AbortSignal; fetchOptions: ReturnType<typeof timedFetch> };
 
 /** A stream whose headers arrived: the body is read under the same deadline. */
 export interface UpstreamStream {
@@ -80,24 +88,17 @@ export class OpenAIClientService implements OnApplicationShutdown {
   }
 
   /** A whole completion, parsed; 502 when upstream answers 200 with something else. */
-  async createCompletion(
+  createCompletion(
     body: ChatCompletionCreateParamsNonStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
   ): Promise<ChatCompletion> {
-    const deadline = new Deadline(this.timeoutMs, signal);
-    try {
-      return await this.call(signal, deadline, async (client, combined) => {
-        const completion: unknown = await client.chat.completions.create(body, {
-          signal: combined,
-          fetchOptions: timedFetch(timing),
-        });
-        if (!isChatCompletion(completion)) throw new InvalidUpstreamResponse();
-        return completion;
-      });
-    } finally {
-      deadline.clear();
-    }
+    return this.json(
+      signal,
+      timing,
+      (client, options) => client.chat.completions.create(body, options),
+      isChatCompletion,
+    );
   }
 
   /**
@@ -106,17 +107,108 @@ export class OpenAIClientService implements OnApplicationShutdown {
    * (docs/decisions.md "OpenAI proxy": ~1.7x the throughput of parse-and-resend) and clears the
    * deadline when done.
    */
-  async openStream(
+  openStream(
     body: ChatCompletionCreateParamsStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
   ): Promise<UpstreamStream> {
+    return this.eventStream(signal, timing, (client, options) =>
+      client.chat.completions.create(body, options).asResponse(),
+    );
+  }
+
+  /** A whole Responses API object (`POST /responses`). */
+  createResponse(
+    body: ResponseCreateParamsNonStreaming,
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+  ): Promise<OpenAIResponse> {
+    return this.json(
+      signal,
+      timing,
+      (client, options) => client.responses.create(body, options),
+      isResponseObject,
+    );
+  }
+
+  /** A streamed Responses API call, opened like `openStream`. */
+  openResponseStream(
+    body: ResponseCreateParamsStreaming,
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+  ): Promise<UpstreamStream> {
+    return this.eventStream(signal, timing, (client, options) =>
+      client.responses.create(body, options).asResponse(),
+    );
+  }
+
+  retrieveResponse(
+    id: string,
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+  ): Promise<OpenAIResponse> {
+    return this.json(
+      signal,
+      timing,
+      (client, options) => client.responses.retrieve(id, {}, options),
+      isResponseObject,
+    );
+  }
+
+  async deleteResponse(id: string, signal: AbortSignal, timing: UpstreamTimer): Promise<void> {
+    await this.json(
+      signal,
+      timing,
+      async (client, options) => {
+        await client.responses.delete(id, options);
+        return true;
+      },
+      (value): value is true => value === true,
+    );
+  }
+
+  createEmbeddings(
+    body: EmbeddingCreateParams,
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+  ): Promise<CreateEmbeddingResponse> {
+    return this.json(
+      signal,
+      timing,
+      (client, options) => client.embeddings.create(body, options),
+      isEmbeddingList,
+    );
+  }
+
+  /** One JSON exchange under the deadline; 502 when upstream answers 2xx with another shape. */
+  private async json<T>(
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+    send: (client: OpenAI, options: CallOptions) => Promise<unknown>,
+    isExpected: (value: unknown) => value is T,
+  ): Promise<T> {
+    const deadline = new Deadline(this.timeoutMs, signal);
+    try {
+      return await this.call(signal, deadline, async (client, combined) => {
+        const value = await send(client, { signal: combined, fetchOptions: timedFetch(timing) });
+        if (!isExpected(value)) throw new InvalidUpstreamResponse();
+        return value;
+      });
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** Opens an SSE exchange: resolves with the body once upstream's headers are in. */
+  private async eventStream(
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+    open: (client: OpenAI, options: CallOptions) => Promise<unknown>,
+  ): Promise<UpstreamStream> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
       const stream = await this.call(signal, deadline, async (client, combined) => {
-        const response: unknown = await client.chat.completions
-          .create(body, { signal: combined, fetchOptions: timedFetch(timing) })
-          .asResponse();
+        const response = await open(client, { signal: combined, fetchOptions: timedFetch(timing) });
         // Always ours: the client is built with `dispatcherFetch` (see `useKey`).
         if (!(response instanceof UpstreamResponse)) throw new InvalidUpstreamResponse();
         const type = response.headers.get('content-type') ?? '';
@@ -258,6 +350,24 @@ function isChatCompletion(value: unknown): value is ChatCompletion {
     typeof value === 'object' &&
     value !== null &&
     Array.isArray((value as { choices?: unknown }).choices) &&
+    typeof (value as { model?: unknown }).model === 'string'
+  );
+}
+
+function isResponseObject(value: unknown): value is OpenAIResponse {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { id?: unknown }).id === 'string' &&
+    Array.isArray((value as { output?: unknown }).output)
+  );
+}
+
+function isEmbeddingList(value: unknown): value is CreateEmbeddingResponse {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as { data?: unknown }).data) &&
     typeof (value as { model?: unknown }).model === 'string'
   );
 }

@@ -5,6 +5,7 @@ import {
   APIUserAbortError,
   AuthenticationError,
   BadRequestError,
+  NotFoundError,
   PermissionDeniedError,
   RateLimitError,
   UnprocessableEntityError,
@@ -93,6 +94,11 @@ export function mapUpstreamError(
       'validation_failed',
       'The upstream model refused the request parameters.',
     );
+  }
+  if (error instanceof NotFoundError) {
+    // An object upstream no longer has (a response deleted or expired there, a model it
+    // does not serve): the client's request names it, so 404 like OpenAI, without its text.
+    return new DomainError('not_found', 'The upstream has no such object.');
   }
   if (error instanceof APIConnectionError) {
     return new DomainError(

@@ -93,3 +93,11 @@ export class ZodBodyPipe<T extends z.ZodType> implements PipeTransform<unknown, 
     });
   }
 }
+
+/** A 400 naming the field at fault, as OpenAI's `param` and as a field error. */
+export function invalidParam(detail: string, param: string): DomainError {
+  return new DomainError('validation_failed', detail, {
+    param,
+    errors: [{ field: param, message: detail }],
+  });
+}

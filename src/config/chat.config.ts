@@ -13,6 +13,11 @@ export const chatConfigSchema = z
       'must be an http(s) URL',
     ),
     CHAT_MODELS: commaList('gpt-4o-mini').refine((list) => list.length > 0, 'is empty'),
+    EMBEDDING_MODELS: commaList('text-embedding-3-small').refine(
+      (list) => list.length > 0,
+      'is empty',
+    ),
+    RESPONSES_STORE: boolean(true),
     CHAT_MAX_MESSAGES: integer(100, 1),
     CHAT_MAX_INPUT_CHARS: integer(100000, 1),
     CHAT_RPM: integer(60, 0),
@@ -32,6 +37,10 @@ export const chatConfigSchema = z
     baseUrl: env.OPENAI_BASE_URL,
     models: env.CHAT_MODELS,
     defaultModel: env.CHAT_MODELS[0],
+    /** `/v1/embeddings` allowlist; the first is the default. */
+    embeddingModels: env.EMBEDDING_MODELS,
+    /** `store` sent upstream on `/v1/responses`, whatever the client asked. */
+    responsesStore: env.RESPONSES_STORE,
     maxMessages: env.CHAT_MAX_MESSAGES,
     maxInputChars: env.CHAT_MAX_INPUT_CHARS,
     rpm: env.CHAT_RPM,

@@ -164,3 +164,24 @@ export const chatUsage = pgTable(
     index('chat_usage_day_idx').on(t.day),
   ],
 );
+
+/**
+ * Who created each OpenAI response (`/v1/responses`). The upstream key is shared by every
+ * user, so upstream would serve any id to anyone: Keyward answers 404 for an id that is not
+ * the caller's own, in the path or in `previous_response_id`, and never relays it.
+ */
+export const responseOwners = pgTable(
+  'response_owners',
+  {
+    responseId: text('response_id').primaryKey(),
+    userId: text('user_id').notNull(),
+    model: text('model').notNull(),
+    /**
+     * Input plus output tokens of this response: what a follow-up that names it in
+     * `previous_response_id` makes the model read again, so its reservation includes them.
+     */
+    contextTokens: bigint('context_tokens', { mode: 'number' }).notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('response_owners_user_idx').on(t.userId)],
+);

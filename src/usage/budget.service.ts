@@ -73,6 +73,13 @@ export class BudgetService {
     return this.store.reserve({ userId, day: utcDay(), limit, promptTokens, maxCompletionTokens });
   }
 
+  /** Frees a reservation that was never used (nothing was sent upstream): no usage row. */
+  async release(reservation: Reservation): Promise<void> {
+    await this.store.settle(reservation, 0).catch((error: unknown) => {
+      this.logger.error(`budget release failed: ${(error as Error).message}`);
+    });
+  }
+
   /** Bills a finished request (any outcome) and frees its reservation. Never throws. */
   async settle(
     reservation: Reservation,

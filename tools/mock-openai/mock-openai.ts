@@ -23,6 +23,9 @@ import {
   type ToolCallReply,
   toolCallFor,
 } from './chat-tools';
+import { embeddings } from './embeddings';
+import type { MockExchange } from './mock-exchange';
+import { MockResponses } from './responses';
 
 export const FAULT_MODES = [
   'unauthorized',
@@ -498,6 +501,8 @@ class MockOpenAIServer implements MockOpenAI {
   private readonly streamChunkDelayMs: number;
   private readonly slowMs: number;
   private readonly rateLimitRetryAfter: number;
+  /** Stored Responses API objects (per server, like OpenAI's per-organisation store). */
+  private readonly responses = new MockResponses();
 
   constructor(options: MockOpenAIOptions) {
     this.apiKey = options.apiKey ?? DEFAULT_API_KEY;
@@ -788,9 +793,26 @@ class MockOpenAIServer implements MockOpenAI {
       else this.sendJson(exchange, 404, modelNotFound(id));
     } else if (method === 'POST' && path === '/v1/chat/completions') {
       await this.chatCompletions(exchange, fault, body);
-    } else {
+    } else if (method === 'POST' && path === '/v1/embeddings') {
+      embeddings(this.endpointExchange(exchange, fault), body);
+    } else if (
+      !(await this.responses.handle(this.endpointExchange(exchange, fault), method, path, body))
+    ) {
       this.sendJson(exchange, 404, invalidRequest(`Invalid URL (${method} ${path})`));
     }
+  }
+
+  /** The view of one exchange that the endpoint modules (`responses.ts`, `embeddings.ts`) use. */
+  private endpointExchange(exchange: Exchange, fault: FaultMode | null): MockExchange {
+    return {
+      res: exchange.res,
+      signal: exchange.signal,
+      fault,
+      streamChunkDelayMs: this.streamChunkDelayMs,
+      sendJson: (status, body, headers) => this.sendJson(exchange, status, body, headers),
+      sendOrTrickle: (body) => this.sendOrTrickle(exchange, fault, body),
+      destroyConnection: () => this.destroyConnection(exchange),
+    };
   }
 
   private async chatCompletions(exchange: Exchange, fault: FaultMode | null, body: unknown) {

@@ -1,0 +1,131 @@
+import type { SseTranslator } from '../chat/chat-stream.relay';
+import { StreamFault, type StreamUsage } from '../chat/chat-stream.translator';
+
+/** One event may not grow past this without a boundary: a broken upstream, not a reply. */
+const MAX_PENDING_CHARS = 1024 * 1024;
+
+/** The events that end a Responses stream (there is no `[DONE]`). */
+const TERMINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+
+interface EventLike {
+  type?: unknown;
+  delta?: unknown;
+  sequence_number?: unknown;
+  response?: {
+    id?: unknown;
+    usage?: { input_tokens?: unknown; output_tokens?: unknown } | null;
+  };
+}
+
+/**
+ * The Responses API's SSE stream (`event: response.output_text.delta` + `data: {...}`),
+ * relayed event by event unchanged. Every event is checked (valid JSON, not an upstream
+ * `error`) and read for what Keyward needs: the response id (ownership is recorded before
+ * the client sees it), the usage of the terminal event (billing), and the generated text
+ * (the estimate when the stream is cut before usage came).
+ */
+export class ResponseStreamTranslator implements SseTranslator {
+  private readonly decoder = new TextDecoder();
+  private pending = '';
+  private lastSequence = -1;
+  done = false;
+  /** Upstream's id for this response, from `response.created`. */
+  responseId?: string;
+  usage?: StreamUsage;
+  completionChars = 0;
+
+  push(bytes: Uint8Array): string {
+    if (this.done) return '';
+    this.pending = (this.pending + this.decoder.decode(bytes, { stream: true })).replace(
+      /\r\n/g,
+      '\n',
+    );
+    let out = '';
+    let boundary = this.pending.indexOf('\n\n');
+    while (boundary !== -1 && !this.done) {
+      const event = this.pending.slice(0, boundary);
+      this.pending = this.pending.slice(boundary + 2);
+      out += this.translate(event);
+      boundary = this.pending.indexOf('\n\n');
+    }
+    if (this.pending.length > MAX_PENDING_CHARS) throw new StreamFault('malformed');
+    return out;
+  }
+
+  end(): void {
+    if (!this.done) throw new StreamFault('cut_off');
+  }
+
+  /**
+   * OpenAI's streamed `error` event: the SDKs raise an `APIError` with its message. The
+   * connection closes right after; no terminal event follows, so no client mistakes the
+   * stream for complete.
+   */
+  errorFrame(code: 'upstream_error' | 'upstream_timeout', message: string): string {
+    const event = {
+      type: 'error',
+      code,
+      message,
+      param: null,
+      sequence_number: this.lastSequence + 1,
+    };
+    return `event: error\ndata: ${JSON.stringify(event)}\n\n`;
+  }
+
+  private translate(event: string): string {
+    const data: string[] = [];
+    let name: string | undefined;
+    for (const line of event.split('\n')) {
+      if (line === '' || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') data.push(value);
+      else if (field === 'event') name = value;
+    }
+    if (name === 'error') throw new StreamFault('upstream_error');
+    if (data.length === 0) return '';
+    const payload = data.join('\n');
+    let parsed: EventLike;
+    try {
+      parsed = JSON.parse(payload) as EventLike;
+    } catch {
+      throw new StreamFault('malformed');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new StreamFault('malformed');
+    }
+    const type = typeof parsed.type === 'string' ? parsed.type : name;
+    if (type === 'error' || 'error' in parsed) throw new StreamFault('upstream_error');
+    if (typeof parsed.sequence_number === 'number') this.lastSequence = parsed.sequence_number;
+    this.read(type, parsed);
+    // Re-framed from the parsed lines: comments and CRLFs dropped, content unchanged.
+    return `${name === undefined ? '' : `event: ${name}\n`}data: ${payload}\n\n`;
+  }
+
+  private read(type: string | undefined, event: EventLike): void {
+    if (type === 'response.created' && typeof event.response?.id === 'string') {
+      this.responseId = event.response.id;
+    }
+    if (
+      (type === 'response.output_text.delta' ||
+        type === 'response.function_call_arguments.delta' ||
+        type === 'response.refusal.delta') &&
+      typeof event.delta === 'string'
+    ) {
+      this.completionChars += event.delta.length;
+    }
+    if (type !== undefined && TERMINAL_EVENTS.has(type)) {
+      const usage = event.response?.usage;
+      if (
+        usage &&
+        typeof usage.input_tokens === 'number' &&
+        typeof usage.output_tokens === 'number'
+      ) {
+        this.usage = { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens };
+      }
+      this.done = true;
+    }
+  }
+}
