@@ -4,15 +4,16 @@ import type { FastifyRequest } from 'fastify';
 import passport from 'passport';
 import { Strategy } from 'passport-custom';
 import { ApiKeysService } from './api-keys.service';
-import { bearerToken } from './credentials';
+import { CredentialReader } from './credential-reader';
 import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import type { Principal } from './principal';
 
-/** `Authorization: Bearer kw_...`: API keys work wherever a JWT does (SPEC "Tokens"). */
+/** `Authorization: Bearer kw_...`: API keys work wherever a JWT does (README "Authentication"). */
 @Injectable()
 export class ApiKeyStrategy extends PassportStrategy(Strategy, 'api-key') {
   constructor(
     private readonly apiKeys: ApiKeysService,
+    private readonly credentials: CredentialReader,
     @Inject(PASSPORT_NAMES) names: PassportNames,
   ) {
     super();
@@ -20,8 +21,8 @@ export class ApiKeyStrategy extends PassportStrategy(Strategy, 'api-key') {
   }
 
   async validate(request: FastifyRequest): Promise<Principal | false> {
-    const key = bearerToken(request, 'api_key');
-    if (!key) return false;
-    return (await this.apiKeys.authenticate(key)) ?? false;
+    const credential = this.credentials.read(request);
+    if (credential?.kind !== 'api_key') return false;
+    return (await this.apiKeys.authenticate(credential.token)) ?? false;
   }
 }

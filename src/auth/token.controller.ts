@@ -11,6 +11,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/domain-error';
 import { FORM_BODY_ROUTE } from '../common/form-body';
+import { isApiKeyToken } from './api-key-format';
 import { ApiKeysService } from './api-keys.service';
 import { AccessTokenService } from './access-token.service';
 import { RevokeRequestDto, TokenRequestDto, TokenResponseDto } from './dto/token-request.dto';
@@ -111,7 +112,7 @@ export class TokenController {
   @ApiOkResponse({ description: 'Empty body' })
   async revoke(@Body() body: RevokeRequestDto, @Req() request: FastifyRequest): Promise<void> {
     const { token } = body;
-    if (token.startsWith('kw_')) {
+    if (isApiKeyToken(token)) {
       await this.apiKeys.revokeByValue(token, request.ip);
       return;
     }
