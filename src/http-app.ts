@@ -6,7 +6,9 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { TOKEN_PATH } from './auth/auth-paths';
 import { OPENAPI_PUBLIC_EXTENSION } from './auth/public.decorator';
+import { cookieName } from './cookies/cookie-policy';
 import type { KeywardConfig } from './config/configuration';
 import { serverTimingHeader } from './chat/server-timing';
 import { DomainError } from './common/domain-error';
@@ -180,10 +182,10 @@ export async function configureApp(
     });
   }
 
-  if (config.app.swaggerEnabled) setupSwagger(app);
+  if (config.app.swaggerEnabled) setupSwagger(app, config.cookies.secure);
 }
 
-function setupSwagger(app: NestFastifyApplication): void {
+function setupSwagger(app: NestFastifyApplication, secureCookies: boolean): void {
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -196,7 +198,7 @@ function setupSwagger(app: NestFastifyApplication): void {
       .addOAuth2(
         {
           type: 'oauth2',
-          flows: { password: { tokenUrl: '/api/v1/auth/token', scopes: {} } },
+          flows: { password: { tokenUrl: TOKEN_PATH, scopes: {} } },
           description: 'Resource-owner password grant against the token endpoint',
         },
         'oauth2',
@@ -205,7 +207,11 @@ function setupSwagger(app: NestFastifyApplication): void {
         { type: 'http', scheme: 'bearer', bearerFormat: 'JWT or kw_ API key' },
         'bearer',
       )
-      .addCookieAuth('__Host-kw_access', { type: 'apiKey', in: 'cookie' }, 'cookie')
+      .addCookieAuth(
+        cookieName('access', secureCookies),
+        { type: 'apiKey', in: 'cookie' },
+        'cookie',
+      )
       .addSecurityRequirements('oauth2')
       .addSecurityRequirements('bearer')
       .addSecurityRequirements('cookie')

@@ -4,6 +4,7 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
+import { UseErrorFormat } from '../common/error-format.decorator';
 import { ChatService } from './chat.service';
 import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
 import { abortOnDisconnect, responseSink, startEventStream } from './event-stream.response';
@@ -11,9 +12,9 @@ import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from './server-
 
 /**
  * The OpenAI-compatible API: point any OpenAI SDK at `<keyward>/v1` with a `kw_` key.
- * Errors come in OpenAI's shape (the filter picks it for `/v1/...`), so the SDKs raise
- * their usual exceptions.
+ * Errors come in OpenAI's shape, so the SDKs raise their usual exceptions.
  */
+@UseErrorFormat('openai')
 @ApiTags('openai-compatible')
 @RequireScopes('chat')
 @Controller('v1')
