@@ -1,5 +1,5 @@
 /**
- * Where daily token budgets are counted. SPEC "Chat": budgets are hard, so a request
+ * Where daily token budgets are counted. Budgets are hard (README "Chat"), so a request
  * reserves its worst case atomically before the upstream call and settles to the real
  * usage after it. The in-process store serves one instance; a Redis store (a Lua script
  * doing the same check-and-add on one key per user and day) drops in behind this interface
@@ -18,6 +18,9 @@ export interface BudgetStore {
 
 export const BUDGET_STORE = Symbol('BudgetStore');
 
+/** Loads what a user already spent on a day (the usage table); every store seeds from it. */
+export type DayTotalLoader = (userId: string, day: string) => Promise<number>;
+
 export interface ReserveRequest {
   readonly userId: string;
   readonly day: string;
@@ -33,6 +36,8 @@ export interface Reservation {
   readonly tokens: number;
   /** The completion cap sent upstream (`max_tokens` clamped to the remaining budget). */
   readonly completionTokens: number;
+  /** The store's own handle on the hold, if it needs one to settle (Redis: the lease). */
+  readonly lease?: string;
 }
 
 export type ReserveResult =
