@@ -64,7 +64,13 @@ export class ChatCompletionsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const signal = abortOnDisconnect(reply.raw);
-    const context = { principal, ip: request.ip, signal, timing: chatTimingOf(request) };
+    const context = {
+      principal,
+      ip: request.ip,
+      signal,
+      timing: chatTimingOf(request),
+      log: request.log,
+    };
     if (body.stream !== true) {
       void reply.send(await this.chat.complete(body, context));
       return;

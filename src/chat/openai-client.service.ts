@@ -13,6 +13,7 @@ import { chatConfigSchema } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
 import { resolveEnvironment } from '../config/environment';
 import { SecretsService } from '../secrets/secrets.service';
+import type { RequestLog } from '../logging/request-log';
 import { Deadline, raceAbort } from './deadline';
 import { describeUpstreamError, mapUpstreamError } from './upstream-errors';
 import {
@@ -84,10 +85,11 @@ export class OpenAIClientService implements OnApplicationShutdown {
     body: ChatCompletionCreateParamsNonStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<ChatCompletion> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
-      return await this.call(signal, deadline, async (client, combined) => {
+      return await this.call(signal, deadline, log, async (client, combined) => {
         const completion: unknown = await client.chat.completions.create(body, {
           signal: combined,
           fetchOptions: timedFetch(timing),
@@ -103,17 +105,18 @@ export class OpenAIClientService implements OnApplicationShutdown {
   /**
    * Opens a streamed completion and returns once upstream's headers are in, so every
    * failure before the first byte is still an ordinary error response. The caller relays
-   * the raw SSE body (STACK-NOTES: ~1.7x the throughput of parse-and-resend) and clears
+   * the raw SSE body (~1.7x the throughput of parse-and-resend; see BENCHMARKS.md) and clears
    * the deadline when done.
    */
   async openStream(
     body: ChatCompletionCreateParamsStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<UpstreamStream> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
-      const stream = await this.call(signal, deadline, async (client, combined) => {
+      const stream = await this.call(signal, deadline, log, async (client, combined) => {
         const response: unknown = await client.chat.completions
           .create(body, { signal: combined, fetchOptions: timedFetch(timing) })
           .asResponse();
@@ -185,6 +188,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private async call<T>(
     clientSignal: AbortSignal,
     deadline: Deadline,
+    log: RequestLog,
     send: (client: OpenAI, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     this.assertConfigured();
@@ -194,13 +198,13 @@ export class OpenAIClientService implements OnApplicationShutdown {
       return await raceAbort(send(this.client as OpenAI, signal), signal);
     } catch (error) {
       if (!(error instanceof AuthenticationError) || !(await this.reloadAfter401(signal))) {
-        throw this.fail(error, deadline, clientSignal);
+        throw this.fail(error, deadline, clientSignal, log);
       }
     }
     try {
       return await raceAbort(send(this.client as OpenAI, signal), signal);
     } catch (error) {
-      throw this.fail(error, deadline, clientSignal);
+      throw this.fail(error, deadline, clientSignal, log);
     }
   }
 
@@ -217,15 +221,21 @@ export class OpenAIClientService implements OnApplicationShutdown {
     );
   }
 
-  private fail(error: unknown, deadline: Deadline, clientSignal: AbortSignal): DomainError {
+  private fail(
+    error: unknown,
+    deadline: Deadline,
+    clientSignal: AbortSignal,
+    log: RequestLog,
+  ): DomainError {
     const mapped = mapUpstreamError(error, {
       deadlineExpired: deadline.expired,
       clientAborted: clientSignal.aborted,
     });
     // A client leaving is routine; anything else is worth a line (kind and status only).
     if (!clientSignal.aborted) {
-      this.logger.warn(
-        `upstream call failed: ${JSON.stringify({ ...describeUpstreamError(error), mappedTo: mapped.code })}`,
+      log.warn(
+        { upstream: describeUpstreamError(error), mappedTo: mapped.code },
+        'upstream call failed',
       );
     }
     return mapped;
