@@ -9,9 +9,7 @@ import type {
 import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { DomainError } from '../common/domain-error';
-import { chatConfigSchema } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
-import { resolveEnvironment } from '../config/environment';
 import { SecretsService } from '../secrets/secrets.service';
 import type { RequestLog } from '../logging/request-log';
 import { Deadline, raceAbort } from './deadline';
@@ -50,8 +48,6 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private readonly fetch: Fetch;
   private readonly baseURL: string;
   private readonly timeoutMs: number;
-  private readonly apiKeyFile?: string;
-  private apiKey?: string;
   private client?: OpenAI;
 
   constructor(
@@ -61,13 +57,12 @@ export class OpenAIClientService implements OnApplicationShutdown {
     const chat = config.get('chat', { infer: true });
     this.baseURL = chat.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
     this.timeoutMs = chat.upstreamTimeoutMs;
-    this.apiKeyFile = chat.apiKeyFile;
     this.fetch = keepAliveFetch(this.agent);
     this.useKey(chat.apiKey);
-    // SECRETS_PROVIDER=aws: a rotated key serves the next request, no restart.
+    // A key rotated in its file or at the provider serves the next request, no restart.
     secrets.onChange(['OPENAI_API_KEY'], () => {
       this.useKey(secrets.get('OPENAI_API_KEY'));
-      this.logger.log('OpenAI API key replaced from the secrets provider');
+      this.logger.log('OpenAI API key replaced (secret file or provider)');
     });
   }
 
@@ -136,37 +131,11 @@ export class OpenAIClientService implements OnApplicationShutdown {
     }
   }
 
-  /**
-   * Re-reads the key from its secret source (SPEC: on an upstream 401 the key may have
-   * been rotated). Only a file source can change while the process runs; the same
-   * resolution and schema as at start-up are applied. True when the key changed.
-   */
-  reloadKey(): boolean {
-    if (!this.apiKeyFile) return false;
-    let apiKey: string | undefined;
-    try {
-      // NODE_ENV=production only skips `.env`: the file is the one source that can rotate.
-      const env = resolveEnvironment({
-        NODE_ENV: 'production',
-        OPENAI_API_KEY_FILE: this.apiKeyFile,
-      });
-      apiKey = chatConfigSchema.parse(env).apiKey;
-    } catch {
-      this.logger.warn('OPENAI_API_KEY_FILE could not be re-read; keeping the current key');
-      return false;
-    }
-    if (!apiKey || apiKey === this.apiKey) return false;
-    this.useKey(apiKey);
-    this.logger.log('OpenAI API key reloaded from OPENAI_API_KEY_FILE');
-    return true;
-  }
-
   onApplicationShutdown(): Promise<void> {
     return this.agent.destroy();
   }
 
   private useKey(apiKey: string | undefined): void {
-    this.apiKey = apiKey;
     this.client = apiKey
       ? new OpenAI({
           apiKey,
@@ -209,12 +178,12 @@ export class OpenAIClientService implements OnApplicationShutdown {
   }
 
   /**
-   * After an upstream 401 the key may have been rotated: re-read its file, or ask the
-   * secrets provider now rather than at the next scheduled refresh (throttled there).
-   * Within the request's deadline; any failure just means "no new key".
+   * After an upstream 401 the key may have been rotated: ask the secret sources now (its
+   * file, or the provider rather than at its next scheduled refresh) instead of waiting.
+   * The key itself arrives through the `onChange` subscription. Within the request's
+   * deadline; any failure just means "no new key".
    */
-  private async reloadAfter401(signal: AbortSignal): Promise<boolean> {
-    if (this.reloadKey()) return true;
+  private reloadAfter401(signal: AbortSignal): Promise<boolean> {
     return raceAbort(this.secrets.refresh(), signal).then(
       (changed) => changed.has('OPENAI_API_KEY'),
       () => false,
