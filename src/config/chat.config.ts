@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { commaList, integer, optionalString } from './schema-helpers';
+import { boolean, commaList, integer, optionalString } from './schema-helpers';
+
+/** OpenAI's service tiers; the ones not in CHAT_SERVICE_TIERS are refused (they change the price). */
+const SERVICE_TIERS = ['auto', 'default', 'flex', 'scale', 'priority', 'fast'] as const;
 
 export const chatConfigSchema = z
   .object({
@@ -15,6 +18,11 @@ export const chatConfigSchema = z
     CHAT_RPM: integer(60, 0),
     CHAT_DAILY_TOKENS: integer(200000, 0),
     UPSTREAM_TIMEOUT_MS: integer(60000, 100),
+    CHAT_SERVICE_TIERS: commaList('auto,default').refine(
+      (list) => list.every((tier) => (SERVICE_TIERS as readonly string[]).includes(tier)),
+      `lists a tier that is not one of ${SERVICE_TIERS.join(', ')}`,
+    ),
+    CHAT_STORE: boolean(false),
   })
   .transform((env) => ({
     /** Unset: chat answers 503 until it is configured. */
@@ -27,5 +35,9 @@ export const chatConfigSchema = z
     rpm: env.CHAT_RPM,
     dailyTokens: env.CHAT_DAILY_TOKENS,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    /** `service_tier` values a client may ask for (`auto`, `default`: the normal price). */
+    serviceTiers: env.CHAT_SERVICE_TIERS,
+    /** Whether a client's `store: true` reaches upstream (stored completions live in the shared account). */
+    store: env.CHAT_STORE,
   }));
 export type ChatConfig = z.output<typeof chatConfigSchema>;
