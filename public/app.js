@@ -26,7 +26,10 @@ class ApiError extends Error {
   }
 }
 
-/** The CSRF cookie is the only one page script can read (`__Host-` prefix when Secure). */
+/**
+ * The CSRF cookie is the only one page script can read (`__Host-` prefix when Secure). The
+ * names are COOKIE_POLICY's (src/cookies/cookie-policy.ts); its spec checks they match.
+ */
 function csrfToken() {
   const names = ['__Host-kw_csrf', 'kw_csrf'];
   for (const pair of document.cookie.split('; ')) {

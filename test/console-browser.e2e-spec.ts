@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import request from 'supertest';
-import { CONSOLE_CSP } from '../src/console/console-static';
+import { CONSOLE_CSP } from '../src/http/security-headers';
 import {
   DEFAULT_API_KEY,
   type MockOpenAI,

@@ -160,7 +160,7 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
   }
 
   async function billed(): Promise<{ requests: number; tokens: number }> {
-    const report = await h.t.app.get(UsageService).own(user.id);
+    const report = await h.t.app.get(UsageService).own({ userId: user.id, authMethod: 'jwt' });
     return { requests: report.totals.requests, tokens: report.totals.totalTokens };
   }
 

@@ -37,7 +37,7 @@ describe('Usage writes: group commit', () => {
   }
 
   async function totals(userId: string) {
-    return (await t.app.get(UsageService).own(userId)).totals;
+    return (await t.app.get(UsageService).own({ userId, authMethod: 'jwt' })).totals;
   }
 
   /** Lets real I/O (PGlite) and immediates run while fake timers hold any setTimeout. */

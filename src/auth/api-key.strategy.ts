@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import passport from 'passport';
 import { Strategy } from 'passport-custom';
 import { ApiKeysService } from './api-keys.service';
-import { bearerToken } from './credentials';
+import { CredentialReader } from './credential-reader';
 import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import type { Principal } from './principal';
 
@@ -15,6 +15,7 @@ import type { Principal } from './principal';
 export class ApiKeyStrategy extends PassportStrategy(Strategy, 'api-key') {
   constructor(
     private readonly apiKeys: ApiKeysService,
+    private readonly credentials: CredentialReader,
     @Inject(PASSPORT_NAMES) names: PassportNames,
   ) {
     super();
@@ -22,8 +23,8 @@ export class ApiKeyStrategy extends PassportStrategy(Strategy, 'api-key') {
   }
 
   async validate(request: FastifyRequest): Promise<Principal | false> {
-    const key = bearerToken(request, 'api_key');
-    if (!key) return false;
-    return (await this.apiKeys.authenticate(key)) ?? false;
+    const credential = this.credentials.read(request);
+    if (credential?.kind !== 'api_key') return false;
+    return (await this.apiKeys.authenticate(credential.token)) ?? false;
   }
 }

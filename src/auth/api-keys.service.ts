@@ -5,11 +5,11 @@ import { DomainError } from '../common/domain-error';
 import type { KeywardConfig } from '../config/configuration';
 import type { ApiKeyRow, ApiKeyScope } from '../database/schema';
 import { UsersService } from '../users/users.service';
+import { API_KEY_PATTERN, API_KEY_PREFIX } from './api-key-format';
 import { ApiKeysRepository } from './api-keys.repository';
 import type { Principal } from './principal';
 import { randomToken, sha256 } from './secure-random';
 
-export const API_KEY_PATTERN = /^kw_[A-Za-z0-9_-]{43}$/;
 /** A revoked key or a disabled owner is refused on every instance within this time. */
 const CACHE_TTL_MS = 3000;
 const CACHE_MAX_ENTRIES = 10_000;
@@ -82,7 +82,7 @@ export class ApiKeysService implements OnModuleInit {
     if (scopes.includes('admin') && !owner.roles.includes('admin')) {
       throw new DomainError('forbidden', 'Only admins can create keys with the admin scope.');
     }
-    const key = `kw_${randomToken()}`;
+    const key = `${API_KEY_PREFIX}${randomToken()}`;
     const expiresAt = input.expiresInDays
       ? new Date(Date.now() + input.expiresInDays * 86400_000)
       : null;

@@ -3,13 +3,14 @@ import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nes
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
+import { AUTH_PATH } from './auth-paths';
 import { AnyScope, CurrentPrincipal, RequireScopes } from './auth.decorators';
 import { MeDto } from './dto/me.dto';
 import type { Principal } from './principal';
 import { SessionsService } from './sessions.service';
 
 @ApiTags('auth')
-@Controller('api/v1/auth')
+@Controller(AUTH_PATH)
 export class AuthController {
   constructor(
     private readonly sessions: SessionsService,

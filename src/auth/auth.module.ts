@@ -10,7 +10,9 @@ import { ApiKeysRepository } from './api-keys.repository';
 import { ApiKeysService } from './api-keys.service';
 import { AuthController } from './auth.controller';
 import { AuthenticationGuard } from './authentication.guard';
+import { CredentialReader } from './credential-reader';
 import { JwtStrategy } from './jwt.strategy';
+import { PassportAuthenticator } from './passport-authenticator';
 import { PassportNamesModule } from './passport-names.module';
 import { LoginThrottleService } from './login-throttle.service';
 import { LoginService } from './login.service';
@@ -45,6 +47,8 @@ import { WellKnownController } from './well-known.controller';
     ApiKeysService,
     TrustedIssuersService,
     VerifiedTokenCache,
+    CredentialReader,
+    PassportAuthenticator,
     JwtStrategy,
     ApiKeyStrategy,
   ],

@@ -9,14 +9,13 @@ import type { AuthConfig, TrustedIssuer } from '../config/auth.config';
 import { isDependencyUnavailable } from '../common/problem';
 import type { KeywardConfig } from '../config/configuration';
 import { ROLES, type Role } from '../database/schema';
-import { CookieService } from '../cookies/cookie.service';
 import {
   AccessTokenService,
   audienceIncludes,
   inspectToken,
   TokenRejected,
 } from './access-token.service';
-import { bearerToken } from './credentials';
+import { CredentialReader } from './credential-reader';
 import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import { type Principal, type Scope, scopesForRoles } from './principal';
 import { RevocationService } from './revocation.service';
@@ -54,17 +53,16 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     private readonly revocation: RevocationService,
     private readonly sessions: SessionsRepository,
     private readonly verified: VerifiedTokenCache,
-    cookies: CookieService,
+    private readonly credentials: CredentialReader,
     @Inject(PASSPORT_NAMES) names: PassportNames,
   ) {
     const auth = config.get('auth', { infer: true });
     // passport-jwt's types name Express' Request; under Fastify it receives a FastifyRequest.
     const options = {
-      // Authorization wins: the access cookie is read only when no Authorization header is sent.
-      jwtFromRequest: (request: FastifyRequest) =>
-        request.headers.authorization === undefined
-          ? (cookies.read(request, 'access') ?? null)
-          : bearerToken(request, 'jwt'),
+      jwtFromRequest: (request: FastifyRequest) => {
+        const credential = credentials.read(request);
+        return credential?.kind === 'jwt' ? credential.token : null;
+      },
       passReqToCallback: true,
       algorithms: ['ES256', 'RS256', 'HS256'],
       jsonWebTokenOptions: { clockTolerance: auth.clockToleranceSeconds },
@@ -148,7 +146,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       roles,
       // A token never gets more than its roles allow, whatever its scope claim says.
       scopes: scopesForRoles(roles).filter((scope: Scope) => granted.includes(scope)),
-      authMethod: request.headers.authorization ? 'jwt' : 'cookie',
+      authMethod: this.credentials.read(request)?.source === 'cookie' ? 'cookie' : 'jwt',
       sessionId: payload.sid,
       authTime: typeof payload.auth_time === 'number' ? payload.auth_time : undefined,
     };

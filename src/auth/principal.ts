@@ -25,6 +25,15 @@ export interface Principal {
   readonly issuer?: string;
 }
 
+/**
+ * Whether the principal is a user of Keyward's own users table (password, cookie or API-key
+ * sign-in), as opposed to an external issuer's subject (`issuer#sub`, no row): per-user
+ * overrides and audit actor ids exist only for the former.
+ */
+export function isLocalUser(principal: Pick<Principal, 'authMethod'>): boolean {
+  return principal.authMethod !== 'external';
+}
+
 export function scopesForRoles(roles: readonly Role[]): Scope[] {
   return roles.includes('admin') ? ['chat', 'usage', 'keys', 'admin'] : ['chat', 'usage', 'keys'];
 }

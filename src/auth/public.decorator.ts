@@ -3,7 +3,7 @@ import { ApiExtension } from '@nestjs/swagger';
 
 export const IS_PUBLIC_KEY = 'keyward:isPublic';
 
-/** Marks public operations in the OpenAPI document; `http-app.ts` turns it into `security: []`. */
+/** Marks public operations in the OpenAPI document; `http/openapi.ts` turns it into `security: []`. */
 export const OPENAPI_PUBLIC_EXTENSION = 'x-keyward-public';
 
 /** The only way out of the global authentication guard (deny by default). */

@@ -16,6 +16,7 @@ import { CsrfService } from '../cookies/csrf.service';
 import { SessionDto, SessionLoginDto } from './dto/session.dto';
 import { LoginService } from './login.service';
 import { Public } from './public.decorator';
+import { SESSION_PATH } from './auth-paths';
 import { type IssuedSession, SessionsService } from './sessions.service';
 
 /**
@@ -25,7 +26,7 @@ import { type IssuedSession, SessionsService } from './sessions.service';
  * session's CSRF token.
  */
 @ApiTags('session')
-@Controller('api/v1/auth/session')
+@Controller(SESSION_PATH)
 export class SessionController {
   constructor(
     private readonly login: LoginService,
@@ -124,11 +125,14 @@ export class SessionController {
   }
 
   private setCookies(reply: FastifyReply, session: IssuedSession): string {
-    const refreshSeconds = (session.refreshExpiresAt.getTime() - Date.now()) / 1000;
+    const lifetimes = {
+      access: session.expiresIn,
+      refresh: (session.refreshExpiresAt.getTime() - Date.now()) / 1000,
+    };
     const csrfToken = this.csrf.tokenFor(session.sessionId);
-    this.cookies.set(reply, 'access', session.accessToken, session.expiresIn);
-    this.cookies.setEncrypted(reply, 'refresh', session.refreshToken, refreshSeconds);
-    this.cookies.set(reply, 'csrf', csrfToken, refreshSeconds);
+    this.cookies.set(reply, 'access', session.accessToken, lifetimes);
+    this.cookies.setEncrypted(reply, 'refresh', session.refreshToken, lifetimes);
+    this.cookies.set(reply, 'csrf', csrfToken, lifetimes);
     return csrfToken;
   }
 

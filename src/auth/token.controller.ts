@@ -10,7 +10,10 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/domain-error';
+import { UseErrorFormat } from '../common/error-format.decorator';
 import { FORM_BODY_ROUTE } from '../common/form-body';
+import { AUTH_PATH } from './auth-paths';
+import { isApiKeyToken } from './api-key-format';
 import { ApiKeysService } from './api-keys.service';
 import { AccessTokenService } from './access-token.service';
 import { RevokeRequestDto, TokenRequestDto, TokenResponseDto } from './dto/token-request.dto';
@@ -20,8 +23,9 @@ import { Public } from './public.decorator';
 import { SessionsService } from './sessions.service';
 
 /** The OAuth2 token and revocation endpoints; errors use RFC 6749 §5.2's format. */
+@UseErrorFormat('oauth2')
 @ApiTags('auth')
-@Controller('api/v1/auth')
+@Controller(AUTH_PATH)
 export class TokenController {
   constructor(
     private readonly login: LoginService,
@@ -111,7 +115,7 @@ export class TokenController {
   @ApiOkResponse({ description: 'Empty body' })
   async revoke(@Body() body: RevokeRequestDto, @Req() request: FastifyRequest): Promise<void> {
     const { token } = body;
-    if (token.startsWith('kw_')) {
+    if (isApiKeyToken(token)) {
       await this.apiKeys.revokeByValue(token, request.ip);
       return;
     }

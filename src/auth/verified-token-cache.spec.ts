@@ -1,5 +1,5 @@
 import type { Principal } from './principal';
-import { VerifiedTokenCache } from './verified-token-cache';
+import { principalAs, VerifiedTokenCache } from './verified-token-cache';
 
 const principal: Principal = {
   userId: 'u1',
@@ -42,8 +42,9 @@ describe('VerifiedTokenCache', () => {
     const cache = new VerifiedTokenCache();
     cache.remember('t', exp, { ...principal, authMethod: 'cookie' }, now);
     const entry = cache.get('t', now);
-    expect(entry?.asBearer.authMethod).toBe('jwt');
-    expect(entry?.asCookie.authMethod).toBe('cookie');
+    if (!entry) throw new Error('expected an entry');
+    expect(principalAs(entry, 'jwt')).toEqual({ ...principal, authMethod: 'jwt' });
+    expect(principalAs(entry, 'cookie')).toBe(entry.principal);
   });
 
   it('is bounded: the oldest entry goes first', () => {

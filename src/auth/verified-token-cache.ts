@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Principal } from './principal';
+import type { AuthMethod, Principal } from './principal';
 
 /** Enough for every live session of a busy instance; ~1–2 KB an entry. */
 const MAX_ENTRIES = 10_000;
@@ -9,9 +9,19 @@ export interface VerifiedToken {
   /** The token's `exp`, in ms: the entry is gone from this instant on, with no clock skew. */
   readonly expiresAtMs: number;
   readonly sessionId: string;
-  /** The principal as the Bearer header and as the access cookie present it. */
-  readonly asBearer: Principal;
-  readonly asCookie: Principal;
+  /** The principal as first verified; `principalAs` gives it for the transport at hand. */
+  readonly principal: Principal;
+}
+
+/**
+ * The cached principal as the given transport presents it: the same token may arrive in the
+ * Authorization header or in the access cookie, and only `authMethod` differs. No copy when
+ * it already matches (the common case: a client keeps its transport).
+ */
+export function principalAs(entry: VerifiedToken, authMethod: AuthMethod): Principal {
+  return entry.principal.authMethod === authMethod
+    ? entry.principal
+    : { ...entry.principal, authMethod };
 }
 
 /**
@@ -66,12 +76,7 @@ export class VerifiedTokenCache {
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(token, {
-      expiresAtMs,
-      sessionId: principal.sessionId,
-      asBearer: { ...principal, authMethod: 'jwt' },
-      asCookie: { ...principal, authMethod: 'cookie' },
-    });
+    this.entries.set(token, { expiresAtMs, sessionId: principal.sessionId, principal });
   }
 
   clear(): void {

@@ -2,6 +2,7 @@ import { Controller, Get, Header } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { KeywardConfig } from '../config/configuration';
+import { REVOKE_PATH, TOKEN_PATH } from './auth-paths';
 import { Public } from './public.decorator';
 
 /** Discovery for other services that verify Keyward's tokens (Flask, FastAPI, Go...). */
@@ -23,8 +24,8 @@ export class WellKnownController {
     const base = auth.issuer.startsWith('http') ? auth.issuer.replace(/\/$/, '') : '';
     this.metadata = {
       issuer: auth.issuer,
-      token_endpoint: `${base}/api/v1/auth/token`,
-      revocation_endpoint: `${base}/api/v1/auth/revoke`,
+      token_endpoint: `${base}${TOKEN_PATH}`,
+      revocation_endpoint: `${base}${REVOKE_PATH}`,
       jwks_uri: `${base}/.well-known/jwks.json`,
       grant_types_supported: ['password', 'refresh_token'],
       response_types_supported: [],

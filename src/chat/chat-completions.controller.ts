@@ -4,6 +4,7 @@ import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
+import { UseErrorFormat } from '../common/error-format.decorator';
 import { ChatService } from './chat.service';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { DomainError } from '../common/domain-error';
@@ -24,9 +25,9 @@ interface ModelObject {
 
 /**
  * The OpenAI-compatible API: point any OpenAI SDK at `<keyward>/v1` with a `kw_` key.
- * Errors come in OpenAI's shape (the filter picks it for `/v1/...`), so the SDKs raise
- * their usual exceptions.
+ * Errors come in OpenAI's shape, so the SDKs raise their usual exceptions.
  */
+@UseErrorFormat('openai')
 @ApiTags('openai-compatible')
 @RequireScopes('chat')
 @Controller('v1')
@@ -100,7 +101,13 @@ export class ChatCompletionsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const signal = abortOnDisconnect(reply.raw);
-    const context = { principal, ip: request.ip, signal, timing: chatTimingOf(request) };
+    const context = {
+      principal,
+      ip: request.ip,
+      signal,
+      timing: chatTimingOf(request),
+      log: request.log,
+    };
     if (body.stream !== true) {
       void reply.send(await this.chat.complete(body, context));
       return;

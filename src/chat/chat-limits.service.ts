@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AuditService } from '../audit/audit.service';
-import type { Principal } from '../auth/principal';
+import { isLocalUser, type Principal } from '../auth/principal';
 import { DomainError } from '../common/domain-error';
 import { LimiterFactory } from '../limits/limiter.factory';
 import type { Reservation } from '../usage/budget-store';
@@ -19,7 +19,6 @@ export const DEFAULT_MAX_COMPLETION_TOKENS = 16_384;
 const IN_FLIGHT_RETRY_SECONDS = 5;
 /** One audit row per user and kind of refusal a minute: a flood must not flood the log. */
 const AUDIT_EVERY_MS = 60_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface AdmissionRequest {
   readonly promptCeiling: number;
@@ -51,7 +50,7 @@ export class ChatLimitsService {
 
   /** Counts the request, then reserves its worst case; the reservation caps `max_tokens`. */
   async admit(principal: Principal, request: AdmissionRequest, ip?: string): Promise<Reservation> {
-    const limits = await this.limits.forUser(principal.userId);
+    const limits = await this.limits.forPrincipal(principal);
     const counted = await this.requests.consume(principal.userId, 1);
     if (counted.consumedPoints > limits.rpm) {
       this.auditRefusal(principal, ip, 'rpm', { limit: limits.rpm });
@@ -117,7 +116,7 @@ export class ChatLimitsService {
     if (this.lastAudit.size > 10_000) this.lastAudit.clear();
     this.lastAudit.set(key, now);
     this.audit.recordQuietly('quota.refused', {
-      actorId: UUID.test(principal.userId) ? principal.userId : null,
+      actorId: isLocalUser(principal) ? principal.userId : null,
       subject: principal.userId,
       ip,
       details: { limit, ...details },

@@ -30,7 +30,13 @@ export class ChatController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<SimpleChatResponseDto> {
     const timing = chatTimingOf(request);
-    const context = { principal, ip: request.ip, signal: abortOnDisconnect(reply.raw), timing };
+    const context = {
+      principal,
+      ip: request.ip,
+      signal: abortOnDisconnect(reply.raw),
+      timing,
+      log: request.log,
+    };
     const completion = await this.chat.complete(
       { model: body.model, messages: body.messages },
       context,

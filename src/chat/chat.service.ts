@@ -1,7 +1,8 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Principal } from '../auth/principal';
+import type { RequestLog } from '../logging/request-log';
 import { DomainError } from '../common/domain-error';
 import type { ChatConfig } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
@@ -33,6 +34,8 @@ export interface ChatCallContext {
    * upstream answered 2xx, which decides what a failed call is billed (`mayHaveSpent`).
    */
   readonly timing: ChatTiming;
+  /** The request's logger: per-request lines carry its request id. */
+  readonly log: RequestLog;
 }
 
 /** An upstream stream whose headers arrived; `pipeTo` relays it and bills it. */
@@ -47,7 +50,6 @@ export interface OpenChatStream {
  */
 @Injectable()
 export class ChatService {
-  private readonly logger = new Logger(ChatService.name);
   private readonly config: ChatConfig;
 
   constructor(
@@ -71,6 +73,7 @@ export class ChatService {
         nonStreamingBody(request, this.decisions(reservation, context.principal)),
         context.signal,
         context.timing,
+        context.log,
       );
       used = completionUsage(completion, request);
       return completion;
@@ -80,7 +83,7 @@ export class ChatService {
       }
       throw error;
     } finally {
-      await this.budget.settle(reservation, request.model, used);
+      await this.budget.settle(reservation, request.model, used, 'urgent', context.log);
     }
   }
 
@@ -96,12 +99,19 @@ export class ChatService {
         streamingBody(request, this.decisions(reservation, context.principal)),
         context.signal,
         context.timing,
+        context.log,
       );
     } catch (error) {
-      await this.budget.settle(reservation, request.model, {
-        promptTokens: mayHaveSpent(error, context) ? request.promptEstimate : 0,
-        completionTokens: 0,
-      });
+      await this.budget.settle(
+        reservation,
+        request.model,
+        {
+          promptTokens: mayHaveSpent(error, context) ? request.promptEstimate : 0,
+          completionTokens: 0,
+        },
+        'urgent',
+        context.log,
+      );
       throw error;
     }
     return {
@@ -123,12 +133,12 @@ export class ChatService {
             completionTokens: estimateTextTokens(translator.completionChars),
           };
           if (outcome === 'timeout' || outcome === 'upstream_failed') {
-            this.logger.warn(`chat stream ended early: ${outcome}`);
+            context.log.warn({ outcome }, 'chat stream ended early');
           }
           return outcome;
         } finally {
           // The client has the whole stream already: the write may wait for company.
-          await this.budget.settle(reservation, request.model, used, 'relaxed');
+          await this.budget.settle(reservation, request.model, used, 'relaxed', context.log);
         }
       },
     };

@@ -15,10 +15,9 @@ import type {
 import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { DomainError } from '../common/domain-error';
-import { chatConfigSchema } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
-import { resolveEnvironment } from '../config/environment';
 import { SecretsService } from '../secrets/secrets.service';
+import type { RequestLog } from '../logging/request-log';
 import { Deadline, raceAbort } from './deadline';
 import { describeUpstreamError, mapUpstreamError } from './upstream-errors';
 import {
@@ -57,8 +56,6 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private readonly fetch: Fetch;
   private readonly baseURL: string;
   private readonly timeoutMs: number;
-  private readonly apiKeyFile?: string;
-  private apiKey?: string;
   private client?: OpenAI;
 
   constructor(
@@ -68,13 +65,12 @@ export class OpenAIClientService implements OnApplicationShutdown {
     const chat = config.get('chat', { infer: true });
     this.baseURL = chat.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
     this.timeoutMs = chat.upstreamTimeoutMs;
-    this.apiKeyFile = chat.apiKeyFile;
     this.fetch = keepAliveFetch(this.agent);
     this.useKey(chat.apiKey);
-    // SECRETS_PROVIDER=aws: a rotated key serves the next request, no restart.
+    // A key rotated in its file or at the provider serves the next request, no restart.
     secrets.onChange(['OPENAI_API_KEY'], () => {
       this.useKey(secrets.get('OPENAI_API_KEY'));
-      this.logger.log('OpenAI API key replaced from the secrets provider');
+      this.logger.log('OpenAI API key replaced (secret file or provider)');
     });
   }
 
@@ -92,12 +88,14 @@ export class OpenAIClientService implements OnApplicationShutdown {
     body: ChatCompletionCreateParamsNonStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<ChatCompletion> {
     return this.json(
       signal,
       timing,
       (client, options) => client.chat.completions.create(body, options),
       isChatCompletion,
+      log,
     );
   }
 
@@ -111,9 +109,13 @@ export class OpenAIClientService implements OnApplicationShutdown {
     body: ChatCompletionCreateParamsStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<UpstreamStream> {
-    return this.eventStream(signal, timing, (client, options) =>
-      client.chat.completions.create(body, options).asResponse(),
+    return this.eventStream(
+      signal,
+      timing,
+      (client, options) => client.chat.completions.create(body, options).asResponse(),
+      log,
     );
   }
 
@@ -186,10 +188,11 @@ export class OpenAIClientService implements OnApplicationShutdown {
     timing: UpstreamTimer,
     send: (client: OpenAI, options: CallOptions) => Promise<unknown>,
     isExpected: (value: unknown) => value is T,
+    log?: RequestLog,
   ): Promise<T> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
-      return await this.call(signal, deadline, async (client, combined) => {
+      return await this.call(signal, deadline, log, async (client, combined) => {
         const value = await send(client, { signal: combined, fetchOptions: timedFetch(timing) });
         if (!isExpected(value)) throw new InvalidUpstreamResponse();
         return value;
@@ -204,10 +207,11 @@ export class OpenAIClientService implements OnApplicationShutdown {
     signal: AbortSignal,
     timing: UpstreamTimer,
     open: (client: OpenAI, options: CallOptions) => Promise<unknown>,
+    log?: RequestLog,
   ): Promise<UpstreamStream> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
-      const stream = await this.call(signal, deadline, async (client, combined) => {
+      const stream = await this.call(signal, deadline, log, async (client, combined) => {
         const response = await open(client, { signal: combined, fetchOptions: timedFetch(timing) });
         // Always ours: the client is built with `dispatcherFetch` (see `useKey`).
         if (!(response instanceof UpstreamResponse)) throw new InvalidUpstreamResponse();
@@ -225,37 +229,11 @@ export class OpenAIClientService implements OnApplicationShutdown {
     }
   }
 
-  /**
-   * Re-reads the key from its secret source (docs/reference.md "Chat": on an upstream 401 the key
-   * may have been rotated). Only a file source can change while the process runs; the same
-   * resolution and schema as at start-up are applied. True when the key changed.
-   */
-  reloadKey(): boolean {
-    if (!this.apiKeyFile) return false;
-    let apiKey: string | undefined;
-    try {
-      // NODE_ENV=production only skips `.env`: the file is the one source that can rotate.
-      const env = resolveEnvironment({
-        NODE_ENV: 'production',
-        OPENAI_API_KEY_FILE: this.apiKeyFile,
-      });
-      apiKey = chatConfigSchema.parse(env).apiKey;
-    } catch {
-      this.logger.warn('OPENAI_API_KEY_FILE could not be re-read; keeping the current key');
-      return false;
-    }
-    if (!apiKey || apiKey === this.apiKey) return false;
-    this.useKey(apiKey);
-    this.logger.log('OpenAI API key reloaded from OPENAI_API_KEY_FILE');
-    return true;
-  }
-
   onApplicationShutdown(): Promise<void> {
     return this.agent.destroy();
   }
 
   private useKey(apiKey: string | undefined): void {
-    this.apiKey = apiKey;
     this.client = apiKey
       ? new OpenAI({
           apiKey,
@@ -277,6 +255,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private async call<T>(
     clientSignal: AbortSignal,
     deadline: Deadline,
+    log: RequestLog | undefined,
     send: (client: OpenAI, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     this.assertConfigured();
@@ -286,39 +265,45 @@ export class OpenAIClientService implements OnApplicationShutdown {
       return await raceAbort(send(this.client as OpenAI, signal), signal);
     } catch (error) {
       if (!(error instanceof AuthenticationError) || !(await this.reloadAfter401(signal))) {
-        throw this.fail(error, deadline, clientSignal);
+        throw this.fail(error, deadline, clientSignal, log);
       }
     }
     try {
       return await raceAbort(send(this.client as OpenAI, signal), signal);
     } catch (error) {
-      throw this.fail(error, deadline, clientSignal);
+      throw this.fail(error, deadline, clientSignal, log);
     }
   }
 
   /**
-   * After an upstream 401 the key may have been rotated: re-read its file, or ask the
-   * secrets provider now rather than at the next scheduled refresh (throttled there).
-   * Within the request's deadline; any failure just means "no new key".
+   * After an upstream 401 the key may have been rotated: ask the secret sources now (its
+   * file, or the provider rather than at its next scheduled refresh) instead of waiting.
+   * The key itself arrives through the `onChange` subscription. Within the request's
+   * deadline; any failure just means "no new key".
    */
-  private async reloadAfter401(signal: AbortSignal): Promise<boolean> {
-    if (this.reloadKey()) return true;
+  private reloadAfter401(signal: AbortSignal): Promise<boolean> {
     return raceAbort(this.secrets.refresh(), signal).then(
       (changed) => changed.has('OPENAI_API_KEY'),
       () => false,
     );
   }
 
-  private fail(error: unknown, deadline: Deadline, clientSignal: AbortSignal): DomainError {
+  private fail(
+    error: unknown,
+    deadline: Deadline,
+    clientSignal: AbortSignal,
+    log: RequestLog | undefined,
+  ): DomainError {
     const mapped = mapUpstreamError(error, {
       deadlineExpired: deadline.expired,
       clientAborted: clientSignal.aborted,
     });
     // A client leaving is routine; anything else is worth a line (kind and status only).
     if (!clientSignal.aborted) {
-      this.logger.warn(
-        `upstream call failed: ${JSON.stringify({ ...describeUpstreamError(error), mappedTo: mapped.code })}`,
-      );
+      const fields = { upstream: describeUpstreamError(error), mappedTo: mapped.code };
+      // Routes that do not hand over their request's logger get the service's (no reqId field).
+      if (log) log.warn(fields, 'upstream call failed');
+      else this.logger.warn(`upstream call failed ${JSON.stringify(fields)}`);
     }
     return mapped;
   }

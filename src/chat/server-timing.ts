@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 /**
  * Route config (`@RouteConfig(SERVER_TIMING_ROUTE)`): every answer of this route carries
  * `Server-Timing`, refusals (401/403 from the guard, 400 from validation, 429) included.
- * The `onSend` hook in `http-app.ts` sets it, after serialisation; a streamed answer sets
+ * The `onSend` hook in `http/fastify-hooks.ts` sets it, after serialisation; a streamed answer sets
  * it with its SSE headers (`startEventStream`), since `onSend` does not run for those.
  */
 export const SERVER_TIMING_ROUTE = { serverTiming: true } as const;

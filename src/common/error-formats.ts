@@ -1,13 +1,15 @@
+import type { FastifyRequest } from 'fastify';
 import type { ErrorCode } from './domain-error';
+import type { ErrorFormatRouteConfig } from './error-format.decorator';
 import type { Problem } from './problem';
 
-/** One wire format for errors, chosen by the request path. */
+/** One wire format for errors; controllers pick theirs with `@UseErrorFormat()`. */
 export interface ErrorFormat {
   readonly contentType: string;
   body(problem: Problem, requestId: string): unknown;
 }
 
-/** RFC 9457 problem details: `/api/...` and everything else. */
+/** RFC 9457 problem details: the default, for `/api/...` and everything else. */
 export const problemJson: ErrorFormat = {
   contentType: 'application/problem+json; charset=utf-8',
   body: (problem, requestId) => ({
@@ -81,12 +83,27 @@ export const openAiJson: ErrorFormat = {
   }),
 };
 
-const OAUTH2_PATHS = new Set(['/api/v1/auth/token', '/api/v1/auth/revoke']);
+export const ERROR_FORMATS = {
+  problem: problemJson,
+  /** RFC 6749 §5.2, for the OAuth2 endpoints (TokenController). */
+  oauth2: oauth2Json,
+  /** The OpenAI-compatible API (`/v1`), whose clients are OpenAI's SDKs. */
+  openai: openAiJson,
+} as const satisfies Record<string, ErrorFormat>;
+export type ErrorFormatName = keyof typeof ERROR_FORMATS;
 
-/** docs/reference.md "Error formats": the path decides the format. */
-export function errorFormatFor(url: string): ErrorFormat {
-  const path = url.split('?', 1)[0];
-  if (path.startsWith('/v1/')) return openAiJson;
-  if (OAUTH2_PATHS.has(path)) return oauth2Json;
-  return problemJson;
+/** Where Keyward's OpenAI-compatible API is mounted. */
+const OPENAI_COMPATIBLE_PREFIX = '/v1/';
+
+/**
+ * The format the matched route declared (`@UseErrorFormat()`). A request that matched no
+ * route (an unknown path, a malformed URL) has no owner to ask: under the OpenAI-compatible
+ * mount it gets OpenAI's format (an SDK calling an endpoint Keyward lacks raises its usual
+ * NotFoundError), elsewhere problem+json.
+ */
+export function errorFormatFor(request: Pick<FastifyRequest, 'url' | 'routeOptions'>): ErrorFormat {
+  const declared = (request.routeOptions?.config as ErrorFormatRouteConfig | undefined)
+    ?.errorFormat;
+  if (declared) return ERROR_FORMATS[declared];
+  return request.url.startsWith(OPENAI_COMPATIBLE_PREFIX) ? openAiJson : problemJson;
 }

@@ -27,7 +27,7 @@ export class ErrorResponder {
       reply.raw.end();
       return;
     }
-    const format = errorFormatFor(request.url);
+    const format = errorFormatFor(request);
     const headers: Record<string, string> = { ...problem.headers };
     if (problem.status === 401 && !headers['WWW-Authenticate']) {
       // RFC 6750 §3

@@ -42,11 +42,21 @@ describe(toProblem.name, () => {
 });
 
 describe(errorFormatFor.name, () => {
-  it('picks OpenAI format on /v1, OAuth2 on token and revoke, problem+json elsewhere', () => {
-    expect(errorFormatFor('/v1/chat/completions')).toBe(openAiJson);
-    expect(errorFormatFor('/api/v1/auth/token?x=1')).toBe(oauth2Json);
-    expect(errorFormatFor('/api/v1/auth/revoke')).toBe(oauth2Json);
-    expect(errorFormatFor('/api/v1/keys')).toBe(problemJson);
+  const matched = (url: string, config: object) =>
+    errorFormatFor({ url, routeOptions: { config } } as never);
+  const unmatched = (url: string) => errorFormatFor({ url, routeOptions: {} } as never);
+
+  it('uses the format the matched route declared, whatever its path', () => {
+    expect(matched('/api/v1/auth/token?x=1', { errorFormat: 'oauth2' })).toBe(oauth2Json);
+    expect(matched('/v1/chat/completions', { errorFormat: 'openai' })).toBe(openAiJson);
+    expect(matched('/api/v1/keys', { errorFormat: 'openai' })).toBe(openAiJson);
+    expect(matched('/api/v1/keys', {})).toBe(problemJson);
+  });
+
+  it('answers a request no route matched by the API it aimed at', () => {
+    expect(unmatched('/v1/no-such-endpoint')).toBe(openAiJson);
+    expect(unmatched('/api/v1/nothing')).toBe(problemJson);
+    expect(unmatched('/v10/x')).toBe(problemJson);
   });
 
   it('renders the OpenAI shape the SDKs parse', () => {

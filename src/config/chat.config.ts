@@ -32,8 +32,6 @@ export const chatConfigSchema = z
   .transform((env) => ({
     /** Unset: chat answers 503 until it is configured. */
     apiKey: env.OPENAI_API_KEY,
-    /** Where the key came from, if a file: re-read when upstream answers 401 (rotation). */
-    apiKeyFile: env.OPENAI_API_KEY_FILE,
     baseUrl: env.OPENAI_BASE_URL,
     models: env.CHAT_MODELS,
     defaultModel: env.CHAT_MODELS[0],

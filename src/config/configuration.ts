@@ -8,7 +8,12 @@ import { ConfigError } from './config-error';
 import { cookieConfigSchema } from './cookie.config';
 import { databaseConfigSchema } from './database.config';
 import { ensureDevelopmentSecrets } from './dev-secrets';
-import { resolveEnvironment, type SecretVariable } from './environment';
+import {
+  type RawEnvironment,
+  resolveEnvironment,
+  secretFilePaths,
+  type SecretVariable,
+} from './environment';
 import { environmentSecretNames, mergeProviderSecrets, ProvidedSecrets } from './provider-secrets';
 import { secretsConfigSchema } from './secrets.config';
 
@@ -25,6 +30,10 @@ export interface KeywardConfig {
     readonly provided: ProvidedSecrets;
     /** Secret variables the environment itself sets: a provider may not set them too. */
     readonly environmentNames: readonly SecretVariable[];
+    /** `X_FILE` paths: the file source re-reads them when asked (SecretsService.refresh). */
+    readonly files: Partial<Record<SecretVariable, string>>;
+    /** What those files held at start: a re-read compares against it. */
+    readonly fromFiles: ProvidedSecrets;
   };
 }
 
@@ -60,7 +69,16 @@ export function loadConfig(
   cwd = process.cwd(),
   providerDocument?: Record<string, unknown>,
 ): LoadedConfig {
-  const env = resolveEnvironment(processEnv, cwd);
+  return configFromEnvironment(resolveEnvironment(processEnv, cwd), cwd, providerDocument);
+}
+
+/** `loadConfig` on an environment already resolved (start-up resolves it once). */
+export function configFromEnvironment(
+  resolved: RawEnvironment,
+  cwd: string,
+  providerDocument?: Record<string, unknown>,
+): LoadedConfig {
+  const env: Record<string, string | undefined> = { ...resolved };
   const secrets = parseNamespace(secretsConfigSchema, env);
   const environmentNames = environmentSecretNames(env);
   const warnings: string[] = [];
@@ -85,6 +103,7 @@ export function loadConfig(
     Object.assign(env, merged.values);
     provided = new ProvidedSecrets(merged.values);
   }
+  const files = secretFilePaths(resolved);
   const app = parseNamespace(appConfigSchema, env);
   let generatedSecrets: string[] = [];
   if (app.production) {
@@ -99,7 +118,15 @@ export function loadConfig(
     cookies: parseNamespace(cookieConfigSchema, env),
     chat: parseNamespace(chatConfigSchema, env),
     audit: parseNamespace(auditConfigSchema, env),
-    secrets: { ...secrets, provided, environmentNames: [...environmentNames] },
+    secrets: {
+      ...secrets,
+      provided,
+      environmentNames: [...environmentNames],
+      files,
+      fromFiles: new ProvidedSecrets(
+        Object.fromEntries(Object.keys(files).map((name) => [name, resolved[name]])),
+      ),
+    },
   };
   config.database.dataDir = config.app.dataDir;
   if (app.production && !config.cookies.secure) {

@@ -51,11 +51,25 @@ export function resolveEnvironment(
       throw new ConfigError(name, `and ${fileVariable} are both set; set only one of them`);
     }
     try {
-      // Secret files usually end with a newline that is not part of the secret.
-      env[name] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+      env[name] = readSecretFile(path);
     } catch {
       throw new ConfigError(fileVariable, 'names a file that cannot be read');
     }
   }
   return env;
+}
+
+/** A secret file's value. Secret files usually end with a newline that is not part of it. */
+export function readSecretFile(path: string): string {
+  return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+}
+
+/** The `X_FILE` paths the environment names: the secrets a file source supplies. */
+export function secretFilePaths(env: RawEnvironment): Partial<Record<SecretVariable, string>> {
+  const paths: Partial<Record<SecretVariable, string>> = {};
+  for (const name of SECRET_VARIABLES) {
+    const path = env[`${name}_FILE`];
+    if (path) paths[name] = path;
+  }
+  return paths;
 }

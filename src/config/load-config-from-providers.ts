@@ -1,6 +1,6 @@
-import { AwsSecretSource, describeAwsError } from '../secrets/aws-secret-source';
+import { AwsSecretSource, describeAwsError } from './aws-secret-source';
 import { ConfigError } from './config-error';
-import { type LoadedConfig, loadConfig, parseNamespace } from './configuration';
+import { configFromEnvironment, type LoadedConfig, parseNamespace } from './configuration';
 import { resolveEnvironment } from './environment';
 import { type SecretsConfig, secretsConfigSchema } from './secrets.config';
 
@@ -27,8 +27,10 @@ export async function loadConfigFromProviders(
   cwd = process.cwd(),
   fetchSecret: SecretFetcher = fetchAwsSecret,
 ): Promise<LoadedConfig> {
-  const secrets = parseNamespace(secretsConfigSchema, resolveEnvironment(processEnv, cwd));
-  if (secrets.provider !== 'aws') return loadConfig(processEnv, cwd);
+  // Resolved once: the same files and `.env` are read for the provider settings and the rest.
+  const env = resolveEnvironment(processEnv, cwd);
+  const secrets = parseNamespace(secretsConfigSchema, env);
+  if (secrets.provider !== 'aws') return configFromEnvironment(env, cwd);
   let document: Record<string, unknown>;
   try {
     document = await fetchSecret(secrets);
@@ -38,5 +40,5 @@ export async function loadConfigFromProviders(
       `could not be read from AWS Secrets Manager (${describeAwsError(error)})`,
     );
   }
-  return loadConfig(processEnv, cwd, document);
+  return configFromEnvironment(env, cwd, document);
 }

@@ -3,14 +3,7 @@ import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply } from 'fastify';
-
-/**
- * The console's pages load only their own script, style and API (no inline code), so a
- * strict policy holds; the API keeps its `default-src 'none'` one.
- */
-export const CONSOLE_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-  "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+import { CONSOLE_CSP } from '../http/security-headers';
 
 /**
  * `public/` at the project root, from `src/console` (tests) or `dist/src/console` (build):

@@ -3,7 +3,15 @@ import { ConfigService } from '@nestjs/config';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { KeywardConfig } from '../config/configuration';
 import { CookieSealer } from './cookie-sealer';
-import { type CookieRole, cookieName, cookieOptions } from './cookie-policy';
+import {
+  type CookieRole,
+  cookieMaxAge,
+  cookieName,
+  cookieOptions,
+  type SessionLifetimes,
+} from './cookie-policy';
+
+const EXPIRED: SessionLifetimes = { access: 0, refresh: 0 };
 
 /**
  * The only code that sets, reads or clears cookies. Attributes come from COOKIE_POLICY;
@@ -31,32 +39,40 @@ export class CookieService {
     return typeof value === 'string' && value.length > 0 ? value : undefined;
   }
 
-  set(reply: FastifyReply, role: CookieRole, value: string, maxAgeSeconds: number): void {
-    void reply.setCookie(this.name(role), value, cookieOptions(role, this.secure, maxAgeSeconds));
+  /** Max-Age comes from the role's policy entry: `lifetimes` says how long each lifetime is. */
+  set(reply: FastifyReply, role: CookieRole, value: string, lifetimes: SessionLifetimes): void {
+    void reply.setCookie(this.name(role), value, cookieOptions(role, this.secure, lifetimes));
   }
 
   clear(reply: FastifyReply, role: CookieRole): void {
     void reply.setCookie(this.name(role), '', {
-      ...cookieOptions(role, this.secure, 0),
+      ...cookieOptions(role, this.secure, EXPIRED),
       expires: new Date(0),
     });
   }
 
-  setEncrypted(reply: FastifyReply, role: CookieRole, value: string, maxAgeSeconds: number): void {
-    this.set(
-      reply,
-      role,
-      this.sealer.encrypt(this.name(role), value, maxAgeSeconds),
-      maxAgeSeconds,
-    );
+  setEncrypted(
+    reply: FastifyReply,
+    role: CookieRole,
+    value: string,
+    lifetimes: SessionLifetimes,
+  ): void {
+    const sealed = this.sealer.encrypt(this.name(role), value, cookieMaxAge(role, lifetimes));
+    this.set(reply, role, sealed, lifetimes);
   }
 
   readEncrypted(request: FastifyRequest, role: CookieRole): string | undefined {
     return this.sealer.decrypt(this.name(role), this.read(request, role));
   }
 
-  setSigned(reply: FastifyReply, role: CookieRole, value: string, maxAgeSeconds: number): void {
-    this.set(reply, role, this.sealer.sign(this.name(role), value, maxAgeSeconds), maxAgeSeconds);
+  setSigned(
+    reply: FastifyReply,
+    role: CookieRole,
+    value: string,
+    lifetimes: SessionLifetimes,
+  ): void {
+    const sealed = this.sealer.sign(this.name(role), value, cookieMaxAge(role, lifetimes));
+    this.set(reply, role, sealed, lifetimes);
   }
 
   readSigned(request: FastifyRequest, role: CookieRole): string | undefined {

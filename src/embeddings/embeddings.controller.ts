@@ -33,7 +33,13 @@ export class EmbeddingsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const signal = abortOnDisconnect(reply.raw);
-    const context = { principal, ip: request.ip, signal, timing: chatTimingOf(request) };
+    const context = {
+      principal,
+      ip: request.ip,
+      signal,
+      timing: chatTimingOf(request),
+      log: request.log,
+    };
     void reply.send(await this.embeddings.create(body, context));
   }
 }

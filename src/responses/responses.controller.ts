@@ -45,7 +45,13 @@ export class ResponsesController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const signal = abortOnDisconnect(reply.raw);
-    const context = { principal, ip: request.ip, signal, timing: chatTimingOf(request) };
+    const context = {
+      principal,
+      ip: request.ip,
+      signal,
+      timing: chatTimingOf(request),
+      log: request.log,
+    };
     if (body.stream !== true) {
       void reply.send(await this.responses.create(body, context));
       return;
@@ -89,6 +95,7 @@ export class ResponsesController {
       ip: request.ip,
       signal: abortOnDisconnect(reply.raw),
       timing: chatTimingOf(request),
+      log: request.log,
     };
   }
 

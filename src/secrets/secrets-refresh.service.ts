@@ -9,7 +9,7 @@ import { AuditService } from '../audit/audit.service';
 import type { KeywardConfig } from '../config/configuration';
 import type { SecretVariable } from '../config/environment';
 import { mergeProviderSecrets } from '../config/provider-secrets';
-import { AwsSecretSource, describeAwsError } from './aws-secret-source';
+import { AwsSecretSource, describeAwsError } from '../config/aws-secret-source';
 import { SecretsService } from './secrets.service';
 
 /**
@@ -113,7 +113,9 @@ export class SecretsRefreshService implements OnApplicationBootstrap, OnApplicat
     for (const name of merged.invalid) {
       this.warnOnce(`${name} in the AWS secret is not a string; keeping the last value`);
     }
+    // The provider's names only: the environment's own (files included) are not its to remove.
     for (const name of this.secrets.names()) {
+      if (this.environmentNames.has(name)) continue;
       if (merged.values[name] === undefined && !merged.invalid.includes(name)) {
         this.warnOnce(`${name} was removed from the AWS secret; keeping the last value`);
       }

@@ -3,29 +3,36 @@ import { ConfigService } from '@nestjs/config';
 import type { KeywardConfig } from '../config/configuration';
 import type { SecretVariable } from '../config/environment';
 import type { ProvidedValues } from '../config/provider-secrets';
+import { FileSecretSource } from '../config/file-secret-source';
 
 export type SecretsListener = (changed: ReadonlySet<SecretVariable>) => void;
 
 /**
- * The current values of the provider-supplied secrets (AWS Secrets Manager), so a feature
- * that can take a new value while running subscribes here instead of re-reading sources.
- * Starts from what the provider gave at start-up; with `SECRETS_PROVIDER=env` it stays
+ * The current values of the secrets that can change while Keyward runs: those from `X_FILE`
+ * files and from the provider (AWS Secrets Manager). A feature that can take a new value
+ * while running subscribes here (`onChange`) and never re-reads a source itself;
+ * `refresh()` asks every source (files at once, AWS through SecretsRefreshService, which
+ * throttles it). Starts from what start-up resolved; without files or a provider it stays
  * empty and never changes.
  */
 @Injectable()
 export class SecretsService {
   private values: ProvidedValues;
+  private readonly files: FileSecretSource;
   private readonly listeners = new Map<SecretsListener, ReadonlySet<SecretVariable>>();
   private refresher?: () => Promise<ReadonlySet<SecretVariable>>;
 
   constructor(config: ConfigService<KeywardConfig, true>) {
-    this.values = config.get('secrets', { infer: true }).provided.toObject();
+    const secrets = config.get('secrets', { infer: true });
+    this.values = { ...secrets.fromFiles.toObject(), ...secrets.provided.toObject() };
+    this.files = new FileSecretSource(secrets.files);
   }
 
   get(name: SecretVariable): string | undefined {
     return this.values[name];
   }
 
+  /** Every name with a current value, from files and the provider. */
   names(): SecretVariable[] {
     return Object.keys(this.values) as SecretVariable[];
   }
@@ -71,8 +78,13 @@ export class SecretsService {
     this.refresher = refresher;
   }
 
-  /** Re-fetches now if a provider is configured; the names that changed (none without one). */
-  refresh(): Promise<ReadonlySet<SecretVariable>> {
-    return this.refresher ? this.refresher() : Promise.resolve(new Set());
+  /**
+   * Re-reads the secret files, then re-fetches from the provider if one is configured
+   * (throttled there); the names that changed. Listeners have applied them on return.
+   */
+  async refresh(): Promise<ReadonlySet<SecretVariable>> {
+    const changed = new Set(this.update(this.files.read()));
+    if (this.refresher) for (const name of await this.refresher()) changed.add(name);
+    return changed;
   }
 }

@@ -18,6 +18,9 @@ export interface BudgetStore {
 
 export const BUDGET_STORE = Symbol('BudgetStore');
 
+/** Loads what a user already spent on a day (the usage table); every store seeds from it. */
+export type DayTotalLoader = (userId: string, day: string) => Promise<number>;
+
 export interface ReserveRequest {
   readonly userId: string;
   readonly day: string;
@@ -33,6 +36,8 @@ export interface Reservation {
   readonly tokens: number;
   /** The completion cap sent upstream (`max_tokens` clamped to the remaining budget). */
   readonly completionTokens: number;
+  /** The store's own handle on the hold, if it needs one to settle (Redis: the lease). */
+  readonly lease?: string;
 }
 
 export type ReserveResult =

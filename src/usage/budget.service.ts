@@ -6,6 +6,7 @@ import {
   type Reservation,
   type ReserveResult,
 } from './budget-store';
+import type { RequestLog } from '../logging/request-log';
 import { type UsageEntry, UsageRepository } from './usage.repository';
 import { utcDay } from './utc-day';
 
@@ -86,6 +87,7 @@ export class BudgetService {
     model: string,
     used: TokenUsage,
     urgency: SettleUrgency = 'urgent',
+    log?: RequestLog,
   ): Promise<void> {
     const promptTokens = Math.max(0, Math.round(used.promptTokens));
     const completionTokens = Math.max(0, Math.round(used.completionTokens));
@@ -102,7 +104,9 @@ export class BudgetService {
     await this.store
       .settle(reservation, promptTokens + completionTokens)
       .catch((error: unknown) => {
-        this.logger.error(`budget settle failed: ${(error as Error).message}`);
+        const message = (error as Error).message;
+        if (log) log.error({ err: { message } }, 'budget settle failed');
+        else this.logger.error(`budget settle failed: ${message}`);
       });
   }
 

@@ -1,4 +1,11 @@
-import type { BudgetStore, Reservation, ReserveRequest, ReserveResult } from './budget-store';
+import { decideReservation } from './budget-arithmetic';
+import type {
+  BudgetStore,
+  DayTotalLoader,
+  Reservation,
+  ReserveRequest,
+  ReserveResult,
+} from './budget-store';
 
 interface DayCounter {
   /** Tokens settled (in the database) for the day. */
@@ -6,9 +13,6 @@ interface DayCounter {
   /** Tokens held by requests in flight. */
   reserved: number;
 }
-
-/** Loads what a user already spent on a day (the usage table). */
-export type DayTotalLoader = (userId: string, day: string) => Promise<number>;
 
 /**
  * The in-process budget store: one counter per (user, day), loaded once from the usage
@@ -25,25 +29,16 @@ export class MemoryBudgetStore implements BudgetStore {
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const counter = await this.counter(request.userId, request.day);
     // Atomic section: no await from here to the end of the method.
-    const available = request.limit - counter.committed - counter.reserved;
-    const completion = Math.min(request.maxCompletionTokens, available - request.promptTokens);
-    if (completion < 1) {
-      const remaining = Math.max(0, request.limit - counter.committed);
-      return {
-        granted: false,
-        exhausted: remaining - request.promptTokens < 1,
-        remaining: Math.max(0, available),
-      };
-    }
-    const tokens = request.promptTokens + completion;
-    counter.reserved += tokens;
+    const decision = decideReservation(counter, request);
+    if (!decision.granted) return decision;
+    counter.reserved += decision.tokens;
     return {
       granted: true,
       reservation: {
         userId: request.userId,
         day: request.day,
-        tokens,
-        completionTokens: completion,
+        tokens: decision.tokens,
+        completionTokens: decision.completionTokens,
       },
     };
   }

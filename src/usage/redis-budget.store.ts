@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { BudgetStore, Reservation, ReserveRequest, ReserveResult } from './budget-store';
-import type { DayTotalLoader } from './memory-budget.store';
+import { refusal } from './budget-arithmetic';
+import type {
+  BudgetStore,
+  DayTotalLoader,
+  Reservation,
+  ReserveRequest,
+  ReserveResult,
+} from './budget-store';
 
 /**
  * Check-and-reserve in one Lua script, so concurrent requests on any number of instances
- * can never reserve past the budget. Reservations are leases in a sorted set scored by
+ * can never reserve past the budget. The grant arithmetic is `decideReservation`'s
+ * (budget-arithmetic.ts), written again in Lua because it must run inside Redis to be
+ * atomic; the shared contract spec holds both stores to the same answers. Reservations are leases in a sorted set scored by
  * their expiry: an instance that dies mid-request does not hold budget forever.
  *   KEYS[1] committed counter (string), KEYS[2] reservations (zset member "id:tokens")
  *   ARGV limit, prompt, maxCompletion, nowMs, leaseMs, id, ttlSeconds
@@ -40,10 +48,6 @@ return 1
 `;
 
 const DAY_TTL_SECONDS = 2 * 86400;
-
-interface RedisReservation extends Reservation {
-  readonly leaseMember: string;
-}
 
 /** The BudgetStore shared by every instance through Redis (REDIS_URL). */
 export class RedisBudgetStore implements BudgetStore {
@@ -81,34 +85,28 @@ export class RedisBudgetStore implements BudgetStore {
       id,
       DAY_TTL_SECONDS,
     )) as [number, number, number];
-    if (granted !== 1) {
-      const committed = a;
-      const remaining = Math.max(0, request.limit - committed);
-      return {
-        granted: false,
-        exhausted: remaining - request.promptTokens < 1,
-        remaining: Math.max(0, b),
-      };
-    }
-    const reservation: RedisReservation = {
-      userId: request.userId,
-      day: request.day,
-      tokens: b,
-      completionTokens: a,
-      leaseMember: `${id}:${b}`,
+    // Refused: a = committed, b = available. Granted: a = completion, b = tokens.
+    if (granted !== 1) return refusal(request, a, b);
+    return {
+      granted: true,
+      reservation: {
+        userId: request.userId,
+        day: request.day,
+        tokens: b,
+        completionTokens: a,
+        lease: `${id}:${b}`,
+      },
     };
-    return { granted: true, reservation };
   }
 
   async settle(reservation: Reservation, usedTokens: number): Promise<void> {
     const [committedKey, leasesKey] = this.keys(reservation.userId, reservation.day);
-    const member = (reservation as RedisReservation).leaseMember;
     await this.redis.eval(
       SETTLE,
       2,
       committedKey,
       leasesKey,
-      member ?? '',
+      reservation.lease ?? '',
       Math.max(0, Math.round(usedTokens)),
     );
   }

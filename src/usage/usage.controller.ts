@@ -18,6 +18,6 @@ export class UsageController {
     @CurrentPrincipal() principal: Principal,
     @Query() query: UsageQueryDto,
   ): Promise<UsageReportDto> {
-    return this.usage.own(principal.userId, query.days);
+    return this.usage.own(principal, query.days);
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Principal } from '../auth/principal';
 import type { UsageItemDto, UsageReportDto } from './dto/usage.dto';
 import { BudgetService } from './budget.service';
 import { UsageRepository, type UsageRow } from './usage.repository';
@@ -16,12 +17,15 @@ export class UsageService {
     private readonly budget: BudgetService,
   ) {}
 
-  async own(userId: string, days = DEFAULT_USAGE_DAYS): Promise<UsageReportDto> {
+  async own(
+    principal: Pick<Principal, 'userId' | 'authMethod'>,
+    days = DEFAULT_USAGE_DAYS,
+  ): Promise<UsageReportDto> {
     // Settlements still waiting to share a write are written first: a report includes them.
     await this.budget.flush();
     const [report, limits] = await Promise.all([
-      this.report(days, userId, false),
-      this.limits.forUser(userId),
+      this.report(days, principal.userId, false),
+      this.limits.forPrincipal(principal),
     ]);
     // The report always covers today (days ≥ 1): its rows hold today's total already.
     const usedToday = report.items

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { isLocalUser, type Principal } from '../auth/principal';
 import type { KeywardConfig } from '../config/configuration';
 import { UsersService } from '../users/users.service';
 
@@ -13,7 +14,6 @@ export interface ChatLimits {
 /** Overrides are re-read this often: an admin's change applies within seconds. */
 const CACHE_MS = 5_000;
 const MAX_CACHED = 10_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A user's chat limits: CHAT_RPM / CHAT_DAILY_TOKENS unless an admin set per-user
@@ -33,8 +33,9 @@ export class UserLimitsService {
     this.defaults = { rpm: chat.rpm, dailyTokens: chat.dailyTokens };
   }
 
-  async forUser(userId: string): Promise<ChatLimits> {
-    if (!UUID.test(userId)) return this.defaults;
+  async forPrincipal(principal: Pick<Principal, 'userId' | 'authMethod'>): Promise<ChatLimits> {
+    if (!isLocalUser(principal)) return this.defaults;
+    const userId = principal.userId;
     const now = Date.now();
     const cached = this.cache.get(userId);
     if (cached && cached.expiresAt > now) return cached.limits;

@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { parseSecretDocument, SecretFormatError } from '../config/provider-secrets';
-import type { SecretsConfig } from '../config/secrets.config';
+import { parseSecretDocument, SecretFormatError } from './provider-secrets';
+import type { SecretsConfig } from './secrets.config';
 
 /**
  * The one wrapper around the Secrets Manager SDK: reads `AWS_SECRET_ID` and returns its

@@ -1,0 +1,78 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { serverTimingHeader } from '../chat/server-timing';
+import type { MetricsService } from '../metrics/metrics.service';
+import { API_CSP, DOCS_CSP, earlyRefusalHeaders } from './security-headers';
+
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/** Route config flags the hooks read (`@RouteConfig(...)`: FORM_BODY_ROUTE, SERVER_TIMING_ROUTE). */
+interface HookRouteConfig {
+  readonly acceptsForm?: boolean;
+  readonly serverTiming?: boolean;
+}
+
+/**
+ * onRequest: the API CSP on every answer, and JSON only, except routes flagged
+ * FORM_BODY_ROUTE (Nest's adapter parses forms); text/plain, multipart and any other type
+ * → 415. One synchronous hook per request instead of two (one of them async).
+ */
+export function addRequestGate(fastify: FastifyInstance, secureCookies: boolean): void {
+  fastify.removeContentTypeParser('text/plain');
+  const refused = earlyRefusalHeaders(secureCookies);
+  fastify.addHook(
+    'onRequest',
+    (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
+      reply.header('Content-Security-Policy', API_CSP);
+      const type = request.headers['content-type'];
+      const routeConfig = request.routeOptions.config as HookRouteConfig | undefined;
+      if (type && type.toLowerCase().startsWith(FORM_TYPE) && !routeConfig?.acceptsForm) {
+        // Refused before helmet's own onRequest hook runs: set what it would have.
+        void reply.headers(refused);
+        done(
+          Object.assign(new Error('form body on a JSON route'), {
+            code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+            statusCode: 415,
+          }),
+        );
+        return;
+      }
+      done();
+    },
+  );
+}
+
+/** onResponse: request count and duration per route for `/metrics`. */
+export function addMetricsHook(fastify: FastifyInstance, metrics: MetricsService): void {
+  fastify.addHook(
+    'onResponse',
+    (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      metrics.observe(
+        request.method,
+        request.routeOptions.url,
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
+      done();
+    },
+  );
+}
+
+/**
+ * onSend: the request id, `Cache-Control: no-store` unless a route chose otherwise,
+ * Server-Timing on chat routes (after serialisation), Swagger UI's own CSP on `/docs`.
+ */
+export function addResponseHeadersHook(fastify: FastifyInstance): void {
+  fastify.addHook(
+    'onSend',
+    (request: FastifyRequest, reply: FastifyReply, _payload: unknown, done: () => void) => {
+      reply.header('X-Request-Id', String(request.id));
+      if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
+      const routeConfig = request.routeOptions.config as HookRouteConfig | undefined;
+      if (routeConfig?.serverTiming) {
+        reply.header('Server-Timing', serverTimingHeader(request, reply));
+      }
+      if (request.url.startsWith('/docs')) reply.header('Content-Security-Policy', DOCS_CSP);
+      done();
+    },
+  );
+}

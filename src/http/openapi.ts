@@ -1,0 +1,59 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { TOKEN_PATH } from '../auth/auth-paths';
+import { OPENAPI_PUBLIC_EXTENSION } from '../auth/public.decorator';
+import { cookieName } from '../cookies/cookie-policy';
+
+/**
+ * Swagger UI at `/docs` and the OpenAPI document at `/docs-json` (SWAGGER_ENABLED): OAuth2
+ * password flow against the token endpoint, bearer (JWT or `kw_` key) and the access cookie
+ * under the name the cookie policy gives it.
+ */
+export function setupOpenApi(app: NestFastifyApplication, secureCookies: boolean): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Keyward')
+      .setDescription(
+        'OpenAI behind your own authentication. Authenticate with a Bearer JWT (from the token ' +
+          'endpoint), a `kw_` API key, or the browser session cookie.',
+      )
+      .setVersion('1')
+      .addOAuth2(
+        {
+          type: 'oauth2',
+          flows: { password: { tokenUrl: TOKEN_PATH, scopes: {} } },
+          description: 'Resource-owner password grant against the token endpoint',
+        },
+        'oauth2',
+      )
+      .addBearerAuth(
+        { type: 'http', scheme: 'bearer', bearerFormat: 'JWT or kw_ API key' },
+        'bearer',
+      )
+      .addCookieAuth(
+        cookieName('access', secureCookies),
+        { type: 'apiKey', in: 'cookie' },
+        'cookie',
+      )
+      .addSecurityRequirements('oauth2')
+      .addSecurityRequirements('bearer')
+      .addSecurityRequirements('cookie')
+      .build(),
+  );
+  // Every operation inherits the document-wide security requirements, except the public
+  // ones (`@Public()`), which need none of them: `security: []` overrides the default.
+  // A public route that names its own credential (the session routes' refresh cookie,
+  // `@ApiCookieAuth`) keeps it.
+  for (const operations of Object.values(document.paths)) {
+    for (const operation of Object.values(operations) as Array<Record<string, unknown>>) {
+      if (typeof operation !== 'object' || !(OPENAPI_PUBLIC_EXTENSION in operation)) continue;
+      delete operation[OPENAPI_PUBLIC_EXTENSION];
+      operation.security ??= [];
+    }
+  }
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    swaggerOptions: { persistAuthorization: false },
+  });
+}
