@@ -14,6 +14,7 @@ import { JwtStrategy } from './jwt.strategy';
 import { PassportNamesModule } from './passport-names.module';
 import { LoginThrottleService } from './login-throttle.service';
 import { LoginService } from './login.service';
+import { PublicAuthLimitService } from './public-auth-limit.service';
 import { RevocationService } from './revocation.service';
 import { SessionController } from './session.controller';
 import { SessionsRepository } from './sessions.repository';
@@ -41,6 +42,7 @@ import { WellKnownController } from './well-known.controller';
     RevocationService,
     LoginService,
     LoginThrottleService,
+    PublicAuthLimitService,
     ApiKeysRepository,
     ApiKeysService,
     TrustedIssuersService,

@@ -3,6 +3,7 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import {
   ApiBadRequestResponse,
   ApiConsumes,
+  ApiForbiddenResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -10,6 +11,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/domain-error';
+import { CsrfService } from '../cookies/csrf.service';
 import { FORM_BODY_ROUTE } from '../common/form-body';
 import { ApiKeysService } from './api-keys.service';
 import { AccessTokenService } from './access-token.service';
@@ -17,6 +19,10 @@ import { RevokeRequestDto, TokenRequestDto, TokenResponseDto } from './dto/token
 import { LoginService } from './login.service';
 import { scopesForRoles } from './principal';
 import { Public } from './public.decorator';
+import {
+  PUBLIC_AUTH_REQUESTS_PER_MINUTE,
+  PublicAuthLimitService,
+} from './public-auth-limit.service';
 import { SessionsService } from './sessions.service';
 
 /** The OAuth2 token and revocation endpoints; errors use RFC 6749 §5.2's format. */
@@ -28,6 +34,8 @@ export class TokenController {
     private readonly sessions: SessionsService,
     private readonly accessTokens: AccessTokenService,
     private readonly apiKeys: ApiKeysService,
+    private readonly csrf: CsrfService,
+    private readonly publicLimit: PublicAuthLimitService,
   ) {}
 
   @Public()
@@ -41,18 +49,24 @@ export class TokenController {
     summary: 'OAuth2 token endpoint: password and refresh_token grants',
     description:
       'Every refresh rotates the refresh token; presenting a rotated one again revokes the whole session. ' +
-      'Five failed passwords for one username from one IP lock that pair with a growing Retry-After.',
+      'Five failed passwords for one username from one IP lock that pair with a growing Retry-After. ' +
+      'A form post from another site (`Sec-Fetch-Site: cross-site` or a foreign `Origin`) is refused with 403 and not counted. ' +
+      `Refresh grants count against a per-address limit (${PUBLIC_AUTH_REQUESTS_PER_MINUTE} a minute).`,
   })
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiBadRequestResponse({
     description:
       '`{error, error_description}` (invalid_grant, unsupported_grant_type, invalid_request)',
   })
-  @ApiTooManyRequestsResponse({ description: 'Locked out; see Retry-After' })
+  @ApiForbiddenResponse({ description: 'A form post from another site' })
+  @ApiTooManyRequestsResponse({ description: 'Locked out or too many requests; see Retry-After' })
   async token(
     @Body() body: TokenRequestDto,
     @Req() request: FastifyRequest,
   ): Promise<TokenResponseDto> {
+    // A hostile page can auto-submit a form here (no preflight) to lock its visitor out:
+    // refused before anything is counted. JSON from another site needs CORS anyway.
+    if (isFormPost(request)) this.csrf.assertSameOrigin(request, 'post to the token endpoint');
     let session;
     switch (body.grant_type) {
       case 'password': {
@@ -80,6 +94,7 @@ export class TokenController {
             'refresh_token is required for grant_type=refresh_token.',
           );
         }
+        await this.publicLimit.consume(request.ip);
         session = await this.sessions.refresh(body.refresh_token, 'token', request.ip);
         break;
       default:
@@ -109,7 +124,11 @@ export class TokenController {
       'A refresh token or an access token ends its whole session; a kw_ API key is revoked. Unknown tokens are ignored.',
   })
   @ApiOkResponse({ description: 'Empty body' })
+  @ApiTooManyRequestsResponse({
+    description: `More than ${PUBLIC_AUTH_REQUESTS_PER_MINUTE} requests a minute from one address`,
+  })
   async revoke(@Body() body: RevokeRequestDto, @Req() request: FastifyRequest): Promise<void> {
+    await this.publicLimit.consume(request.ip);
     const { token } = body;
     if (token.startsWith('kw_')) {
       await this.apiKeys.revokeByValue(token, request.ip);
@@ -123,4 +142,11 @@ export class TokenController {
     }
     await this.sessions.revokeByRefreshToken(token);
   }
+}
+
+function isFormPost(request: FastifyRequest): boolean {
+  const type = request.headers['content-type'];
+  return (
+    typeof type === 'string' && type.toLowerCase().startsWith('application/x-www-form-urlencoded')
+  );
 }
