@@ -6,6 +6,7 @@ import type {
 import { DomainError } from '../common/domain-error';
 import type { ChatConfig } from '../config/chat.config';
 import type { ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion-request.dto';
+import { reserveImageTokens } from './image-policy';
 import { estimatePromptTokens, inputChars, promptTokenCeiling } from './token-estimate';
 
 /** What the upstream body is built from, once the budget has decided `max_tokens`. */
@@ -22,12 +23,18 @@ export interface SanitizedChatRequest {
   readonly maxTokensField: 'max_tokens' | 'max_completion_tokens';
   /** Upper bound of the prompt tokens: reserved before the call. */
   readonly promptCeiling: number;
-  /** Realistic guess of the prompt tokens: billed when upstream never reports usage. */
+  /**
+   * Realistic count of the prompt tokens (tokenizer; images at their reservation): billed
+   * when upstream never reports usage.
+   */
   readonly promptEstimate: number;
   readonly base: Omit<UpstreamBase, 'max_tokens' | 'max_completion_tokens' | 'user'>;
 }
 
-type ChatLimits = Pick<ChatConfig, 'models' | 'defaultModel' | 'maxMessages' | 'maxInputChars'>;
+type ChatLimits = Pick<
+  ChatConfig,
+  'models' | 'defaultModel' | 'maxMessages' | 'maxInputChars' | 'images'
+>;
 
 function invalid(detail: string, param: string): DomainError {
   return new DomainError('validation_failed', detail, {
@@ -146,7 +153,10 @@ export function sanitizeChatRequest(
       'messages',
     );
   }
+  // Image parts: count and URLs checked, each reserving its worst case on this model.
+  const imageTokens = reserveImageTokens(dto.messages, model, limits.images);
   const requestedMaxTokens = dto.max_completion_tokens ?? dto.max_tokens;
+  let promptEstimate: number | undefined;
   return {
     model,
     clientWantsUsage: stream && dto.stream_options?.include_usage === true,
@@ -155,8 +165,12 @@ export function sanitizeChatRequest(
       dto.max_tokens !== undefined && dto.max_completion_tokens === undefined
         ? 'max_tokens'
         : 'max_completion_tokens',
-    promptCeiling: promptTokenCeiling(counted),
-    promptEstimate: estimatePromptTokens(counted),
+    promptCeiling: promptTokenCeiling(counted) + imageTokens,
+    // Tokenised only if a bill needs it (a call that ended without usage).
+    get promptEstimate() {
+      promptEstimate ??= estimatePromptTokens(counted) + imageTokens;
+      return promptEstimate;
+    },
     base,
   };
 }

@@ -75,7 +75,12 @@ export class ChatService {
       return completion;
     } catch (error) {
       if (mayHaveSpent(error, context)) {
-        used = { promptTokens: request.promptEstimate, completionTokens: 0 };
+        // A non-streamed answer is generated whole before upstream replies: when it may
+        // have run, it may have run to the cap. The whole reservation is billed.
+        used = {
+          promptTokens: request.promptCeiling,
+          completionTokens: reservation.completionTokens,
+        };
       }
       throw error;
     } finally {
@@ -121,7 +126,7 @@ export class ChatService {
           // Billed whatever happened: the last usage upstream reported, else an estimate.
           used = translator.usage ?? {
             promptTokens: request.promptEstimate,
-            completionTokens: estimateTextTokens(translator.completionChars),
+            completionTokens: estimateTextTokens(translator.completionText),
           };
           if (outcome === 'timeout' || outcome === 'upstream_failed') {
             this.logger.warn(`chat stream ended early: ${outcome}`);
@@ -151,15 +156,17 @@ export class ChatService {
 }
 
 /**
- * A failed call is billed the prompt estimate when upstream may have worked on it: the
- * client left (upstream may still have run it), the deadline passed (a non-streamed answer
- * only comes once generation is done), or upstream answered 2xx and then failed us (a cut
- * or invalid body). Refusals (an upstream error status, a connection that never carried an
- * answer, our own checks) cost nothing. When in doubt the budget errs on the hard side.
+ * A failed call is billed when upstream may have worked on it: the client left after the
+ * request went upstream (a dropped connection need not stop a non-streamed generation
+ * upstream), the deadline passed (a non-streamed
+ * answer only comes once generation is done), or upstream answered 2xx and then failed us
+ * (a cut or invalid body). Refusals (an upstream error status, a connection that never
+ * carried an answer, our own checks, a client gone before the upstream call) cost nothing.
+ * When in doubt the budget errs on the hard side.
  */
 function mayHaveSpent(error: unknown, context: ChatCallContext): boolean {
   return (
-    context.signal.aborted ||
+    (context.signal.aborted && context.timing.upstreamCalled) ||
     context.timing.upstreamAccepted ||
     (error instanceof DomainError && error.code === 'upstream_timeout')
   );
@@ -172,9 +179,6 @@ function completionUsage(completion: ChatCompletion, request: SanitizedChatReque
       completionTokens: completion.usage.completion_tokens,
     };
   }
-  const chars = completion.choices.reduce(
-    (sum, choice) => sum + (choice.message?.content?.length ?? 0),
-    0,
-  );
-  return { promptTokens: request.promptEstimate, completionTokens: estimateTextTokens(chars) };
+  const text = completion.choices.map((choice) => choice.message?.content ?? '').join('');
+  return { promptTokens: request.promptEstimate, completionTokens: estimateTextTokens(text) };
 }
