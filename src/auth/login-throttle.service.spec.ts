@@ -57,7 +57,7 @@ describe(LoginThrottleService.name, () => {
     const outcomes = await Promise.all(attempts);
     const refused = outcomes.filter((error) => error instanceof DomainError);
     expect(refused).toHaveLength(10 - MAX_CHECKS_IN_FLIGHT_PER_USER);
-    expect((refused[0] as DomainError).code).toBe('too_many_attempts');
+    expect(refused[0].code).toBe('too_many_attempts');
   });
 
   it('caps the password checks in flight from one address, across usernames', async () => {

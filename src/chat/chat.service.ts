@@ -113,8 +113,7 @@ export class ChatService {
     }
     return {
       pipeTo: async (sink) => {
-        // If the relay itself throws, the prompt is still billed (an estimate).
-        let used: TokenUsage = { promptTokens: request.promptEstimate, completionTokens: 0 };
+        let used: TokenUsage | undefined;
         try {
           const { outcome, translator } = await relayChatStream({
             body: upstream.body,
@@ -134,6 +133,9 @@ export class ChatService {
           return outcome;
         } finally {
           // The client has the whole stream already: the write may wait for company.
+          // If the relay itself threw, the prompt is still billed (counted only then: the
+          // tokenizer stays off the path of streams that end normally).
+          used ??= { promptTokens: request.promptEstimate, completionTokens: 0 };
           await this.budget.settle(reservation, request.model, used, 'relaxed');
         }
       },
