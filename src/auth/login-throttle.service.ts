@@ -15,7 +15,7 @@ export const MAX_CHECKS_IN_FLIGHT_PER_USER = 3;
 export const MAX_CHECKS_IN_FLIGHT_PER_ADDRESS = 8;
 const FIRST_LOCK_SECONDS = 15;
 const MAX_LOCK_SECONDS = 3600;
-/** How long an in-flight mark or a trial outlives a process that died holding it. */
+/** How long an in-flight mark outlives a process that died holding it. */
 const IN_FLIGHT_EXPIRY_SECONDS = 60;
 const UNCAPPED = Number.MAX_SAFE_INTEGER;
 
@@ -70,10 +70,12 @@ export class LoginThrottleService {
   ) {
     // The counters never refuse by themselves (uncapped points): each use compares.
     this.failures = limiters.create({ keyPrefix: 'login_fail', points: UNCAPPED, duration: 86400 });
+    // A trial outlives a process that died during it by the first lock's length at most,
+    // so the Retry-After of attempts refused meanwhile stays honest.
     this.trials = limiters.create({
       keyPrefix: 'login_lock',
       points: 1,
-      duration: IN_FLIGHT_EXPIRY_SECONDS,
+      duration: FIRST_LOCK_SECONDS,
     });
     this.addressFailures = limiters.create({
       keyPrefix: 'login_fail_ip',
