@@ -159,12 +159,11 @@ export class ChatService {
 
 /**
  * A failed call is billed when upstream may have worked on it: the client left after the
- * request went upstream (a dropped connection need not stop a non-streamed generation
- * upstream), the deadline passed (a non-streamed
- * answer only comes once generation is done), or upstream answered 2xx and then failed us
- * (a cut or invalid body). Refusals (an upstream error status, a connection that never
- * carried an answer, our own checks, a client gone before the upstream call) cost nothing.
- * When in doubt the budget errs on the hard side.
+ * request went upstream (a dropped connection need not stop a non-streamed generation), the
+ * deadline passed (a non-streamed answer only comes once generation is done), or upstream
+ * answered 2xx and then failed us (a cut or invalid body). Refusals (an upstream error
+ * status, a connection that never carried an answer, our own checks, a client gone before
+ * the upstream call) cost nothing. When in doubt the budget errs on the hard side.
  */
 function mayHaveSpent(error: unknown, context: ChatCallContext): boolean {
   return (
