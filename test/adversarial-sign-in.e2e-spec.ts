@@ -1,6 +1,5 @@
 import request from 'supertest';
 import { MAX_CONSECUTIVE_FAILURES } from '../src/auth/login-throttle.service';
-import { PUBLIC_AUTH_REQUESTS_PER_MINUTE } from '../src/auth/public-auth-limit.service';
 import { createUser, login, PASSWORD, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
@@ -12,9 +11,13 @@ import { createTestApp, type TestApp } from './support/test-app';
  */
 describe('Sign-in under attack', () => {
   let t: TestApp;
+  /** AUTH_PUBLIC_RPM, left at its default. */
+  let PUBLIC_AUTH_REQUESTS_PER_MINUTE: number;
 
   beforeAll(async () => {
     t = await createTestApp({ TRUST_PROXY: '127.0.0.1' });
+    PUBLIC_AUTH_REQUESTS_PER_MINUTE = t.config.auth.publicRequestsPerMinute;
+    expect(PUBLIC_AUTH_REQUESTS_PER_MINUTE).toBe(60);
   });
   afterAll(() => t.close());
 

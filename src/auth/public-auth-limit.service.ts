@@ -1,30 +1,26 @@
 import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { DomainError } from '../common/domain-error';
+import type { KeywardConfig } from '../config/configuration';
 import { addressKey } from '../limits/address-key';
 import { LimiterFactory } from '../limits/limiter.factory';
 
 /**
- * Requests a minute from one address (IPv6: one /64) to the public routes that look up a
- * session without a password check: refresh (token endpoint and cookie session), revoke and
- * cookie sign-out. A legitimate client refreshes once per access-token lifetime (10 min), so
- * 60 a minute leaves room for hundreds of users behind one NAT.
- */
-export const PUBLIC_AUTH_REQUESTS_PER_MINUTE = 60;
-
-/**
  * Bounds the database work anonymous clients can cause on the public session routes (a
  * refresh-token lookup is a query; on the embedded database it runs on the main thread).
- * Sign-in itself is limited by `LoginThrottleService`.
+ * Sign-in itself is limited by `LoginThrottleService`. AUTH_PUBLIC_RPM (default 60) requests
+ * a minute per address: a client refreshes once per access-token lifetime (10 min), so that
+ * leaves room for hundreds of users behind one NAT.
  */
 @Injectable()
 export class PublicAuthLimitService {
   private readonly limiter: RateLimiterAbstract;
 
-  constructor(limiters: LimiterFactory) {
+  constructor(limiters: LimiterFactory, config: ConfigService<KeywardConfig, true>) {
     this.limiter = limiters.create({
       keyPrefix: 'auth_public_ip',
-      points: PUBLIC_AUTH_REQUESTS_PER_MINUTE,
+      points: config.get('auth', { infer: true }).publicRequestsPerMinute,
       duration: 60,
     });
   }

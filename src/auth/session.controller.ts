@@ -17,10 +17,7 @@ import { CsrfService } from '../cookies/csrf.service';
 import { SessionDto, SessionLoginDto } from './dto/session.dto';
 import { LoginService } from './login.service';
 import { Public } from './public.decorator';
-import {
-  PUBLIC_AUTH_REQUESTS_PER_MINUTE,
-  PublicAuthLimitService,
-} from './public-auth-limit.service';
+import { PublicAuthLimitService } from './public-auth-limit.service';
 import { type IssuedSession, SessionsService } from './sessions.service';
 
 /**
@@ -70,7 +67,7 @@ export class SessionController {
   @ApiOkResponse({ type: SessionDto })
   @ApiForbiddenResponse({ description: 'CSRF token missing, wrong, or of another session' })
   @ApiTooManyRequestsResponse({
-    description: `More than ${PUBLIC_AUTH_REQUESTS_PER_MINUTE} requests a minute from one address`,
+    description: 'More than AUTH_PUBLIC_RPM (default 60) requests a minute from one address',
   })
   async refresh(
     @Req() request: FastifyRequest,
@@ -96,7 +93,7 @@ export class SessionController {
   @ApiOperation({ summary: 'Sign out: ends the session and clears the cookies' })
   @ApiNoContentResponse()
   @ApiTooManyRequestsResponse({
-    description: `More than ${PUBLIC_AUTH_REQUESTS_PER_MINUTE} requests a minute from one address`,
+    description: 'More than AUTH_PUBLIC_RPM (default 60) requests a minute from one address',
   })
   async remove(
     @Req() request: FastifyRequest,

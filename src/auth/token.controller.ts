@@ -19,10 +19,7 @@ import { RevokeRequestDto, TokenRequestDto, TokenResponseDto } from './dto/token
 import { LoginService } from './login.service';
 import { scopesForRoles } from './principal';
 import { Public } from './public.decorator';
-import {
-  PUBLIC_AUTH_REQUESTS_PER_MINUTE,
-  PublicAuthLimitService,
-} from './public-auth-limit.service';
+import { PublicAuthLimitService } from './public-auth-limit.service';
 import { SessionsService } from './sessions.service';
 
 /** The OAuth2 token and revocation endpoints; errors use RFC 6749 §5.2's format. */
@@ -51,7 +48,7 @@ export class TokenController {
       'Every refresh rotates the refresh token; presenting a rotated one again revokes the whole session. ' +
       'Five failed passwords for one username from one IP lock that pair with a growing Retry-After. ' +
       'A form post from another site (`Sec-Fetch-Site: cross-site` or a foreign `Origin`) is refused with 403 and not counted. ' +
-      `Refresh grants count against a per-address limit (${PUBLIC_AUTH_REQUESTS_PER_MINUTE} a minute).`,
+      'Refresh grants count against a per-address limit (AUTH_PUBLIC_RPM, default 60 a minute).',
   })
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiBadRequestResponse({
@@ -125,7 +122,7 @@ export class TokenController {
   })
   @ApiOkResponse({ description: 'Empty body' })
   @ApiTooManyRequestsResponse({
-    description: `More than ${PUBLIC_AUTH_REQUESTS_PER_MINUTE} requests a minute from one address`,
+    description: 'More than AUTH_PUBLIC_RPM (default 60) requests a minute from one address',
   })
   async revoke(@Body() body: RevokeRequestDto, @Req() request: FastifyRequest): Promise<void> {
     await this.publicLimit.consume(request.ip);

@@ -1,6 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { duration, optionalString } from './schema-helpers';
+import { duration, integer, optionalString } from './schema-helpers';
 import { parseAsymmetricKeys, parseSharedSecrets, type SigningKeySet } from './signing-keys';
 
 const trustedIssuerSchema = z
@@ -35,6 +35,7 @@ export const authConfigSchema = z
     REFRESH_ABSOLUTE_TTL: duration('14d'),
     BOOTSTRAP_ADMIN_USERNAME: optionalString(),
     BOOTSTRAP_ADMIN_PASSWORD: optionalString(),
+    AUTH_PUBLIC_RPM: integer(60, 1),
   })
   .transform((env, ctx) => {
     const fail = (path: string, message: string) => {
@@ -97,6 +98,8 @@ export const authConfigSchema = z
       refreshAbsoluteTtl: env.REFRESH_ABSOLUTE_TTL,
       /** JWT clock-skew tolerance (SPEC "Tokens"). */
       clockToleranceSeconds: 30,
+      /** Per address (IPv6: per /64), a minute: refresh, revoke and cookie-session routes. */
+      publicRequestsPerMinute: env.AUTH_PUBLIC_RPM,
       bootstrapAdmin: env.BOOTSTRAP_ADMIN_USERNAME
         ? { username: env.BOOTSTRAP_ADMIN_USERNAME, password: env.BOOTSTRAP_ADMIN_PASSWORD! }
         : undefined,
