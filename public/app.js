@@ -117,7 +117,10 @@ function notifyWait(kind, seconds, text, onDone) {
 function chatErrorText(error) {
   if (error.status === undefined) return 'The connection dropped in mid-answer. Try again.';
   if (error.status === 0 || error.status === 401) return error.message;
-  if (error.code === 'quota_exceeded') return `Budget exhausted: ${error.message}`;
+  // /v1 says insufficient_quota (OpenAI's code), /api quota_exceeded.
+  if (error.code === 'insufficient_quota' || error.code === 'quota_exceeded') {
+    return `Budget exhausted: ${error.message}`;
+  }
   if (error.status === 429) return `Rate limited: ${error.message}`;
   if (error.status === 503) return `Chat is unavailable right now (503): ${error.message}`;
   if (error.status === 502 || error.status === 504) {

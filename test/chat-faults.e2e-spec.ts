@@ -123,7 +123,7 @@ describe('Chat upstream faults (SPEC mapping) and the key canary', () => {
 
   it('maps an upstream 429 to 429 with our own Retry-After', async () => {
     const outcome = await under('rate_limit', false);
-    expect(outcome).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect(outcome).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
     expect(outcome.retryAfter).toBe('1');
     expect(outcome.headers).not.toContain('x-ratelimit');
   });

@@ -35,9 +35,14 @@ describe('Chat limits, budgets and usage', () => {
         .catch((e: unknown) => e),
     );
     expect(error.status).toBe(429);
-    expect(error.code).toBe('rate_limited');
+    expect(error.code).toBe('rate_limit_exceeded');
+    expect(error.param).toBe('user.rpm');
     expect(Number(error.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(error.headers?.get('retry-after'))).toBeLessThanOrEqual(60);
+    const ms = Number(error.headers?.get('retry-after-ms'));
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThanOrEqual(60_000);
+    expect(error.headers?.get('x-should-retry')).toBeNull();
     expect(h.mock.requests).toHaveLength(2);
     const audit = h.t.app.get(AuditService);
     await eventually(async () =>
@@ -56,7 +61,10 @@ describe('Chat limits, budgets and usage', () => {
         .catch((e: unknown) => e),
     );
     expect(error.status).toBe(429);
-    expect(error.code).toBe('quota_exceeded');
+    expect(error.code).toBe('insufficient_quota');
+    expect(error.type).toBe('insufficient_quota');
+    expect(error.param).toBe('user.daily_tokens');
+    expect(error.headers?.get('x-should-retry')).toBe('false');
     const retryAfter = Number(error.headers?.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(86_400);
@@ -88,7 +96,7 @@ describe('Chat limits, budgets and usage', () => {
         .create({ model: 'gpt-4o-mini', messages: hi })
         .catch((e: unknown) => e),
     );
-    expect(error.code).toBe('quota_exceeded');
+    expect(error.code).toBe('insufficient_quota');
     expect(h.mock.requests).toHaveLength(5);
   });
 
@@ -102,7 +110,15 @@ describe('Chat limits, budgets and usage', () => {
     );
     const admitted = results.filter((r) => r.status === 'fulfilled');
     const refused = results.filter((r) => r.status === 'rejected').map((r) => apiError(r.reason));
-    expect(refused.every((e) => e.status === 429 && e.code === 'quota_exceeded')).toBe(true);
+    // Held by requests in flight: worth a retry soon (rate_limit_exceeded), never a 5xx.
+    expect(
+      refused.every(
+        (e) =>
+          e.status === 429 &&
+          e.param === 'user.daily_tokens' &&
+          ['rate_limit_exceeded', 'insufficient_quota'].includes(String(e.code)),
+      ),
+    ).toBe(true);
     // Worst case of everything sent upstream: what each request could have cost at most.
     const worstCase = h.mock.requests
       .map((r) => (r.body as { max_tokens: number }).max_tokens + HI_CEILING)

@@ -42,6 +42,39 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
     expect(response.headers.get('server-timing')).toMatch(/upstream;desc="OpenAI";dur=0$/);
   });
 
+  it('retrieves an allowed model, and answers any other id with OpenAI’s 404 model_not_found', async () => {
+    await expect(client.models.retrieve('gpt-4o')).resolves.toEqual({
+      id: 'gpt-4o',
+      object: 'model',
+      created: 0,
+      owned_by: 'keyward',
+    });
+    // gpt-4.1-mini exists upstream, but not in CHAT_MODELS.
+    for (const id of [
+      'gpt-4.1-mini',
+      'no-such-model',
+      '..%2F..%2Fadmin',
+      '../../api/v1/admin/users',
+      'a\u0000b',
+      'x'.repeat(100),
+    ]) {
+      const error = await client.models.retrieve(id).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.NotFoundError);
+      expect(error).toMatchObject({
+        status: 404,
+        code: 'model_not_found',
+        type: 'invalid_request_error',
+        param: 'model',
+      });
+    }
+    // Past Fastify's path-parameter limit: refused before routing, still a clear 4xx.
+    const long = await client.models.retrieve('x'.repeat(2000)).catch((e: unknown) => e);
+    expect(long).toMatchObject({ status: 400 });
+    expect(h.mock.requests).toHaveLength(0);
+    const anonymous = await fetch(`${h.baseURL}/models/gpt-4o`);
+    expect(anonymous.status).toBe(401);
+  });
+
   it('answers a completion with the server key, a hashed user and a capped max_tokens upstream', async () => {
     const { data, response } = await client.chat.completions
       .create({ model: 'gpt-4o', messages: hello, user: 'client-chosen-user' })
@@ -140,7 +173,7 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('model');
-    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('validation_failed');
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('model_not_found');
     expect(h.mock.requests).toHaveLength(0);
   });
 
@@ -150,12 +183,18 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
     [
       'a message field outside the allowlist',
       { messages: [{ role: 'user', content: 'x', audio: {} }] },
-      'messages.0.audio',
+      'messages[0].audio',
     ],
     [
       'a content part type outside the allowlist',
-      { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] },
-      'messages.0.content',
+      { messages: [{ role: 'user', content: [{ type: 'video_url', video_url: {} }] }] },
+      'messages[0].content[0].type',
+    ],
+    ['a service tier that costs more', { service_tier: 'priority' }, 'service_tier'],
+    [
+      'a file id (files are not hosted here)',
+      { messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }] },
+      'messages[0].content[0].file.file_id',
     ],
   ])('refuses %s with 400 naming the param', async (_name, extra, param) => {
     const body = {
@@ -170,6 +209,44 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
       (error as InstanceType<typeof OpenAI.BadRequestError>).headers?.get('server-timing'),
     ).toMatch(SERVER_TIMING);
     expect(h.mock.requests).toHaveLength(0);
+  });
+
+  it('accepts the fields SDKs send, relays them, and keeps the cost fields its own', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'hi' }], name: 'alice' },
+      ],
+      reasoning_effort: 'low',
+      parallel_tool_calls: true,
+      metadata: { feature: 'tests' },
+      store: true,
+      service_tier: 'auto',
+      prompt_cache_key: 'tests-1',
+      verbosity: 'low',
+      safety_identifier: 'client-chosen',
+      n: 1,
+      max_completion_tokens: 50,
+      stop: null,
+      temperature: null,
+    });
+    expect(completion.choices[0].message.content).toBe('Mock reply to: hi');
+    const body = upstreamChats()[0].body as Record<string, unknown>;
+    expect(body).toMatchObject({
+      reasoning_effort: 'low',
+      parallel_tool_calls: true,
+      metadata: { feature: 'tests' },
+      service_tier: 'auto',
+      prompt_cache_key: 'tests-1',
+      verbosity: 'low',
+      store: false, // CHAT_STORE is off
+      max_completion_tokens: 50,
+      user: upstreamUserId(alice.id),
+    });
+    for (const field of ['safety_identifier', 'n', 'stop', 'temperature']) {
+      expect(body).not.toHaveProperty(field);
+    }
   });
 
   it('enforces CHAT_MAX_MESSAGES and CHAT_MAX_INPUT_CHARS before any upstream call', async () => {

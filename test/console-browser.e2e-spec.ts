@@ -251,6 +251,10 @@ describeBrowser('Browser console at / (Chromium)', () => {
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: 'Revoke key laptop script' }).click();
     await notice(page, /revoked/).waitFor();
+    // The notice comes before the list is reloaded: wait for the row to go.
+    await page
+      .getByRole('button', { name: 'Revoke key laptop script' })
+      .waitFor({ state: 'detached' });
     expect(await page.getByRole('button', { name: 'Revoke key laptop script' }).count()).toBe(0);
     await request(t.server).get('/v1/models').set('Authorization', `Bearer ${key}`).expect(401);
   });

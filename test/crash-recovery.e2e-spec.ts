@@ -8,6 +8,7 @@ import { runCli } from '../src/cli';
 import { type MockOpenAI, startMockOpenAI } from '../tools/mock-openai/mock-openai';
 import { PASSWORD } from './support/auth-helpers';
 import { templateDir } from './support/pglite-template';
+import { eventually } from './support/chat-harness';
 import { ensureAdmin } from './support/process-admin';
 import { type ProcessApp, startProcessApp } from './support/process-app';
 
@@ -210,6 +211,12 @@ describe('Crash recovery (SIGKILL during refresh rotations and usage writes)', (
       ...users.flatMap((user) => [chatter(user.id), chatter(user.id)]),
     ];
     await new Promise((resolve) => setTimeout(resolve, BURST_MS));
+    // On a loaded machine the burst can take longer to get going: kill it only once it is one.
+    const rotations = () => sessions.reduce((sum, s) => sum + s.rotations, 0);
+    const acknowledged = () => [...billing.values()].reduce((sum, b) => sum + b.acknowledged, 0);
+    await eventually(() => rotations() > USERS && acknowledged() > USERS, 30_000).catch(
+      () => undefined, // the assertions below say what was missing
+    );
     running.child.kill('SIGKILL');
     expect(await running.exited).toEqual({ code: null, signal: 'SIGKILL' });
     stop = true;

@@ -290,6 +290,8 @@ interface Plan {
   readonly body?: Record<string, unknown>;
   /** A valid query, when the route reads one. */
   readonly query?: string;
+  /** A valid path parameter, when the default one (a victim or a random UUID) is not. */
+  readonly id?: string;
 }
 
 describe('Fuzzing every route through the real pipeline (fast-check)', () => {
@@ -352,6 +354,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       'GET /api/v1/admin/users': { as: 'admin' },
       'GET /api/v1/admin/users/:id': { as: 'admin' },
       'GET /v1/models': { as: 'user' },
+      'GET /v1/models/:id': { as: 'user', id: 'gpt-4o-mini' },
       'POST /api/v1/auth/token': {
         as: 'victim',
         body: { grant_type: 'password', username: victim.username, password: 'not-the-password' },
@@ -506,7 +509,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       if (plan.as === 'victim' || route.path === '/api/v1/admin/users') continue;
       const credential = plan.as === 'admin' ? 'admin-jwt' : 'user-jwt';
       const body = plan.body ? serialize(obj(plan.body)) : undefined;
-      const path = `${pathOf(route)}${plan.query ? `?${plan.query}` : ''}`;
+      const path = `${pathOf(route, plan.id)}${plan.query ? `?${plan.query}` : ''}`;
       const res = await sendAs(credential, route.method, path, body);
       const expected = route.method === 'DELETE' ? [204, 404] : [200, 201, 204];
       expect({ route: path, ok: expected.includes(res.status), status: res.status }).toEqual({

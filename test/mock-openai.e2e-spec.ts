@@ -139,6 +139,153 @@ describe('mock OpenAI server', () => {
     });
   });
 
+  describe('tool calls, structured answers and what the real API adds', () => {
+    const lookup = {
+      type: 'function' as const,
+      function: {
+        name: 'lookup',
+        parameters: {
+          type: 'object',
+          properties: { query: { type: 'string' }, limit: { type: 'integer' } },
+        },
+      },
+    };
+    const ask = [{ role: 'user' as const, content: 'weather in Brest' }];
+
+    it('answers with a tool call and content null, then with text once the results are in', async () => {
+      const first = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: ask,
+        tools: [lookup],
+      });
+      const message = first.choices[0].message;
+      expect(message.content).toBeNull();
+      expect(first.choices[0].finish_reason).toBe('tool_calls');
+      const call = message.tool_calls?.[0];
+      expect(call).toMatchObject({ type: 'function', function: { name: 'lookup' } });
+      if (call?.type !== 'function') throw new Error('expected a function call');
+      expect(JSON.parse(call.function.arguments)).toEqual({
+        query: 'weather in Brest',
+        limit: 42,
+      });
+      const second = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [...ask, message, { role: 'tool', tool_call_id: call.id, content: 'rain' }],
+        tools: [lookup],
+      });
+      expect(second.choices[0].message.content).toBe('Mock reply to tool result: rain');
+    });
+
+    it('streams tool_calls deltas that add up to the same call', async () => {
+      const chunks = await collect(
+        await client.chat.completions.create({
+          model: 'gpt-4o-mini',
+          messages: ask,
+          tools: [lookup],
+          stream: true,
+        }),
+      );
+      const deltas = chunks.flatMap((chunk) => chunk.choices[0]?.delta.tool_calls ?? []);
+      expect(deltas[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'lookup' } });
+      expect(deltas.length).toBeGreaterThan(2);
+      const args = deltas.map((delta) => delta.function?.arguments ?? '').join('');
+      expect(JSON.parse(args)).toEqual({ query: 'weather in Brest', limit: 42 });
+      expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('tool_calls');
+    });
+
+    it('answers a json_schema response_format with JSON that fits the schema', async () => {
+      const completion = await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: ask,
+        response_format: {
+          type: 'json_schema',
+          json_schema: {
+            name: 'answer',
+            schema: {
+              type: 'object',
+              properties: { text: { type: 'string' }, ok: { type: 'boolean' } },
+            },
+          },
+        },
+      });
+      expect(JSON.parse(completion.choices[0].message.content ?? '')).toEqual({
+        text: 'Mock reply to: weather in Brest',
+        ok: true,
+      });
+    });
+
+    it('leaves usage out under no_usage, streamed or not', async () => {
+      mock.setFault('no_usage');
+      const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
+      expect(completion.usage).toBeUndefined();
+      const chunks = await collect(
+        await client.chat.completions.create({
+          model: 'gpt-4o-mini',
+          messages,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
+      );
+      expect(chunks.some((chunk) => chunk.usage)).toBe(false);
+      expect(streamedText(chunks)).toBe(expectedContent);
+    });
+
+    it('frames a stream with CRLF and splits events across writes, which the SDK still reads', async () => {
+      mock.setFault('crlf_framing');
+      const chunks = await collect(
+        await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true }),
+      );
+      expect(streamedText(chunks)).toBe(expectedContent);
+      const raw = await fetch(`${mock.url}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${DEFAULT_API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages, stream: true }),
+      });
+      const text = await raw.text();
+      expect(text.endsWith('data: [DONE]\r\n\r\n')).toBe(true);
+      expect(text.replace(/\r\n/g, '')).not.toContain('\n');
+    });
+
+    it('sends organisation, project, rate-limit headers and cookies on a success', async () => {
+      const { response } = await client.chat.completions
+        .create({ model: 'gpt-4o-mini', messages })
+        .withResponse();
+      expect(response.headers.get('openai-organization')).toMatch(/^org-/);
+      expect(response.headers.get('openai-project')).toMatch(/^proj_/);
+      expect(response.headers.get('x-ratelimit-remaining-requests')).toBeTruthy();
+      expect(response.headers.getSetCookie()).toHaveLength(2);
+    });
+
+    it.each([
+      ['context_length_exceeded', 400, 'context_length_exceeded', OpenAI.BadRequestError],
+      ['invalid_tool_schema', 400, 'invalid_function_parameters', OpenAI.BadRequestError],
+      ['insufficient_quota', 429, 'insufficient_quota', OpenAI.RateLimitError],
+      ['rate_limit_reset_only', 429, 'rate_limit_exceeded', OpenAI.RateLimitError],
+    ] as const)('answers the %s fault with %i %s', async (fault, status, code, type) => {
+      mock.setFault(fault);
+      const error = await client.chat.completions
+        .create({ model: 'gpt-4o-mini', messages })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(type);
+      expect(error).toMatchObject({ status, code });
+      const headers = (error as InstanceType<typeof OpenAI.APIError>).headers;
+      expect(headers?.get('retry-after')).toBeNull();
+      if (fault === 'rate_limit_reset_only') {
+        expect(headers?.get('x-ratelimit-reset-tokens')).toBe('1m30s');
+      }
+    });
+
+    it('quotes the sent key’s last characters in a 401, as OpenAI does', async () => {
+      const stranger = new OpenAI({
+        apiKey: 'sk-wrong-key-9876',
+        baseURL: mock.url,
+        maxRetries: 0,
+      });
+      const error = await stranger.models.list().catch((e: unknown) => e);
+      expect((error as Error).message).toContain('9876');
+    });
+  });
+
   describe('authentication and faults', () => {
     it('rejects a wrong API key with AuthenticationError', async () => {
       const stranger = new OpenAI({ apiKey: 'sk-wrong', baseURL: mock.url, maxRetries: 0 });

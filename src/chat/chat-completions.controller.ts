@@ -1,13 +1,26 @@
-import { Body, Controller, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { RouteConfig } from '@nestjs/platform-fastify';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { ChatService } from './chat.service';
-import { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
+import { ZodBodyPipe } from '../common/zod-body.pipe';
+import { DomainError } from '../common/domain-error';
+import {
+  type ChatCompletionRequest,
+  chatCompletionRequestSchema,
+} from './dto/chat-completion-request.schema';
+import { chatCompletionRequestOpenApi } from './dto/chat-completion-request.openapi';
 import { abortOnDisconnect, responseSink, startEventStream } from './event-stream.response';
 import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from './server-timing';
+
+interface ModelObject {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
 
 /**
  * The OpenAI-compatible API: point any OpenAI SDK at `<keyward>/v1` with a `kw_` key.
@@ -19,16 +32,18 @@ import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from './server-
 @Controller('v1')
 export class ChatCompletionsController {
   /** CHAT_MODELS in OpenAI's list format: configuration, so built once. */
-  private readonly modelList: {
-    object: 'list';
-    data: Array<{ id: string; object: 'model'; created: number; owned_by: string }>;
-  };
+  private readonly modelList: { object: 'list'; data: ModelObject[] };
+  private readonly modelsById: ReadonlyMap<string, ModelObject>;
 
   constructor(private readonly chat: ChatService) {
-    this.modelList = {
-      object: 'list',
-      data: chat.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'keyward' })),
-    };
+    const data = chat.models.map((id): ModelObject => ({
+      id,
+      object: 'model',
+      created: 0,
+      owned_by: 'keyward',
+    }));
+    this.modelList = { object: 'list', data };
+    this.modelsById = new Map(data.map((model) => [model.id, model]));
   }
 
   @Get('models')
@@ -46,6 +61,27 @@ export class ChatCompletionsController {
     return this.modelList;
   }
 
+  @Get('models/:id')
+  @RouteConfig(SERVER_TIMING_ROUTE)
+  @ApiOperation({
+    summary: 'One allowed model in OpenAI format; any other id is 404 `model_not_found`',
+  })
+  @ApiOkResponse({
+    schema: { example: { id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'keyward' } },
+  })
+  model(@Param('id') id: string): ModelObject {
+    const model = this.modelsById.get(id);
+    if (!model) {
+      // OpenAI's answer for a model the key cannot use, word for word in shape.
+      throw new DomainError(
+        'not_found',
+        `The model '${id.slice(0, 256)}' does not exist or you do not have access to it.`,
+        { param: 'model', openAiCode: 'model_not_found' },
+      );
+    }
+    return model;
+  }
+
   @Post('chat/completions')
   @HttpCode(200)
   @RouteConfig(SERVER_TIMING_ROUTE)
@@ -56,11 +92,12 @@ export class ChatCompletionsController {
       'Image parts: at most CHAT_MAX_IMAGES per request, each reserving its worst case on the model; ' +
       '`image_url.url` must be a `data:image/...;base64,` URL or an `https:` URL to a public host (400 otherwise).',
   })
+  @ApiBody({ schema: chatCompletionRequestOpenApi })
   @ApiOkResponse({
     description: 'An OpenAI chat.completion object, or a text/event-stream of chunks',
   })
   async create(
-    @Body() body: ChatCompletionRequestDto,
+    @Body(new ZodBodyPipe(chatCompletionRequestSchema)) body: ChatCompletionRequest,
     @CurrentPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,

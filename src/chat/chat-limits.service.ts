@@ -54,13 +54,15 @@ export class ChatLimitsService {
     const limits = await this.limits.forUser(principal.userId);
     const counted = await this.requests.consume(principal.userId, 1);
     if (counted.consumedPoints > limits.rpm) {
-      const retryAfterSeconds = Math.max(1, Math.ceil(counted.msBeforeNext / 1000));
       this.auditRefusal(principal, ip, 'rpm', { limit: limits.rpm });
       throw new DomainError(
         'rate_limited',
         `Too many chat requests: at most ${limits.rpm} a minute.`,
         {
-          retryAfterSeconds,
+          // The window is a minute: never more than 60 s, and exact to the millisecond.
+          retryAfterSeconds: Math.min(60, Math.max(0.001, counted.msBeforeNext / 1000)),
+          param: 'user.rpm',
+          openAiCode: 'rate_limit_exceeded',
         },
       );
     }
@@ -76,13 +78,27 @@ export class ChatLimitsService {
         remaining: result.remaining,
         needed: request.promptCeiling + 1,
       });
+      if (result.exhausted) {
+        // Spent until midnight: an SDK must raise now, not sleep for hours on Retry-After
+        // (kept as information). `insufficient_quota` is what OpenAI SDK users match on.
+        throw new DomainError(
+          'quota_exceeded',
+          `The daily token budget (${limits.dailyTokens}) is used up; it resets at 00:00 UTC.`,
+          {
+            retryAfterSeconds: secondsUntilUtcMidnight(),
+            headers: { 'x-should-retry': 'false' },
+            param: 'user.daily_tokens',
+            openAiCode: 'insufficient_quota',
+          },
+        );
+      }
       throw new DomainError(
         'quota_exceeded',
-        result.exhausted
-          ? `The daily token budget (${limits.dailyTokens}) is used up; it resets at 00:00 UTC.`
-          : 'The daily token budget is held by requests in flight; retry when they finish.',
+        'The daily token budget is held by requests in flight; retry when they finish.',
         {
-          retryAfterSeconds: result.exhausted ? secondsUntilUtcMidnight() : IN_FLIGHT_RETRY_SECONDS,
+          retryAfterSeconds: IN_FLIGHT_RETRY_SECONDS,
+          param: 'user.daily_tokens',
+          openAiCode: 'rate_limit_exceeded',
         },
       );
     }

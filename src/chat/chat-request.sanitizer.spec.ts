@@ -1,6 +1,6 @@
 import { DomainError } from '../common/domain-error';
 import { nonStreamingBody, sanitizeChatRequest, streamingBody } from './chat-request.sanitizer';
-import type { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
+import { chatCompletionRequestSchema } from './dto/chat-completion-request.schema';
 import { DEFAULT_IMAGE_TOKENS } from './image-policy';
 
 const limits = {
@@ -9,12 +9,19 @@ const limits = {
   maxMessages: 3,
   maxInputChars: 50,
   images: { maxImages: 10, imageTokens: DEFAULT_IMAGE_TOKENS },
+  serviceTiers: ['auto', 'default'],
+  store: false,
 };
 const decided = { maxTokens: 77, user: 'hash' };
 
-function refusal(dto: Partial<ChatCompletionRequestDto>): DomainError {
+/** The request as the route sees it: parsed by the schema first. */
+function sanitize(body: Record<string, unknown>, overrides: Partial<typeof limits> = {}) {
+  return sanitizeChatRequest(chatCompletionRequestSchema.parse(body), { ...limits, ...overrides });
+}
+
+function refusal(dto: Record<string, unknown>): DomainError {
   try {
-    sanitizeChatRequest({ messages: [{ role: 'user', content: 'hi' }], ...dto }, limits);
+    sanitize({ messages: [{ role: 'user', content: 'hi' }], ...dto });
   } catch (error) {
     if (error instanceof DomainError) return error;
     throw error;
@@ -25,12 +32,13 @@ function refusal(dto: Partial<ChatCompletionRequestDto>): DomainError {
 describe('sanitizeChatRequest', () => {
   it('uses the default model and rebuilds the body from allowlisted fields only', () => {
     const request = sanitizeChatRequest(
-      {
+      chatCompletionRequestSchema.parse({
         messages: [{ role: 'user', content: 'hi' }],
         temperature: 0.5,
         user: 'client',
+        safety_identifier: 'client-chosen',
         n: 1,
-      },
+      }),
       limits,
     );
     expect(nonStreamingBody(request, decided)).toEqual({
@@ -45,11 +53,7 @@ describe('sanitizeChatRequest', () => {
 
   it('keeps the client’s max_tokens name and always asks upstream for stream usage', () => {
     const request = sanitizeChatRequest(
-      {
-        messages: [{ role: 'user', content: 'hi' }],
-        max_tokens: 500,
-        stream: true,
-      },
+      { messages: [{ role: 'user', content: 'hi' }], max_tokens: 500, stream: true },
       limits,
     );
     expect(request).toMatchObject({
@@ -65,7 +69,8 @@ describe('sanitizeChatRequest', () => {
   });
 
   it('refuses models outside the allowlist, naming the param', () => {
-    expect(refusal({ model: 'gpt-5' }).options.param).toBe('model');
+    const error = refusal({ model: 'gpt-5' });
+    expect(error.options).toMatchObject({ param: 'model', openAiCode: 'model_not_found' });
   });
 
   it('refuses too many messages and too much input', () => {
@@ -80,9 +85,165 @@ describe('sanitizeChatRequest', () => {
     expect(refusal({ stream_options: { include_usage: true } }).options.param).toBe(
       'stream_options',
     );
-    expect(refusal({ messages: [{ role: 'user' }] }).options.param).toBe('messages[0].content');
-    expect(refusal({ messages: [{ role: 'tool', content: 'x' }] }).options.param).toBe(
-      'messages[0].tool_call_id',
+    expect(refusal({ messages: [{ role: 'assistant', content: null }] }).options.param).toBe(
+      'messages[0].content',
     );
+  });
+
+  it('keeps cost under Keyward’s control: n, service_tier and store', () => {
+    expect(refusal({ n: 2 }).options.param).toBe('n');
+    expect(refusal({ service_tier: 'priority' }).options.param).toBe('service_tier');
+    const hi = [{ role: 'user', content: 'hi' }];
+    expect(sanitize({ messages: hi, service_tier: 'auto' }).base.service_tier).toBe('auto');
+    expect(
+      sanitize({ messages: hi, service_tier: 'flex' }, { serviceTiers: ['flex'] }).base
+        .service_tier,
+    ).toBe('flex');
+    expect(sanitize({ messages: hi, store: true }).base.store).toBe(false);
+    expect(sanitize({ messages: hi, store: true }, { store: true }).base.store).toBe(true);
+    expect(sanitize({ messages: hi }).base).not.toHaveProperty('store');
+  });
+
+  it('relays the fields SDKs send, and never the client’s identity fields', () => {
+    const request = sanitize({
+      messages: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: 'hi' },
+      ],
+      reasoning_effort: 'low',
+      parallel_tool_calls: false,
+      metadata: { app: 'tests' },
+      prompt_cache_key: 'k1',
+      verbosity: 'low',
+      safety_identifier: 'someone-else',
+      user: 'someone-else',
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'r', schema: { type: 'object' }, strict: true },
+      },
+    });
+    const body = nonStreamingBody(request, decided);
+    expect(body).toMatchObject({
+      reasoning_effort: 'low',
+      parallel_tool_calls: false,
+      metadata: { app: 'tests' },
+      prompt_cache_key: 'k1',
+      verbosity: 'low',
+      response_format: { type: 'json_schema' },
+      user: 'hash',
+    });
+    expect(body).not.toHaveProperty('safety_identifier');
+  });
+
+  it('takes an assistant message back exactly as the API returned it, minus response-only members', () => {
+    const returned = {
+      role: 'assistant',
+      content: null,
+      refusal: null,
+      annotations: [],
+      parsed: null,
+      audio: { id: 'audio_1', data: 'AAAA', expires_at: 1, transcript: 'hi' },
+      tool_calls: [
+        {
+          id: 'call_1',
+          type: 'function',
+          function: { name: 'f', arguments: '{}', parsed_arguments: {} },
+        },
+      ],
+    };
+    const request = sanitize(
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          returned,
+          { role: 'tool', tool_call_id: 'call_1', content: '42' },
+        ],
+      },
+      { maxInputChars: 1000 },
+    );
+    expect(request.base.messages[1]).toEqual({
+      role: 'assistant',
+      content: null,
+      refusal: null,
+      audio: { id: 'audio_1' },
+      tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+    });
+  });
+
+  it('refuses file ids (no user owns one here) and reserves for inline media', () => {
+    const file = (f: Record<string, unknown>) => ({
+      messages: [{ role: 'user', content: [{ type: 'file', file: f }] }],
+    });
+    expect(refusal(file({ file_id: 'file-abc' })).options.param).toBe(
+      'messages[0].content[0].file.file_id',
+    );
+    const text = sanitize({ messages: [{ role: 'user', content: 'hi' }] });
+    const audio = sanitize({
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'input_audio', input_audio: { data: 'A'.repeat(1000), format: 'mp3' } },
+          ],
+        },
+      ],
+    });
+    expect(audio.promptCeiling).toBeGreaterThanOrEqual(text.promptCeiling + 1000 - 2);
+  });
+});
+
+describe('chatCompletionRequestSchema', () => {
+  const parse = (body: Record<string, unknown>) =>
+    chatCompletionRequestSchema.safeParse({ messages: [{ role: 'user', content: 'hi' }], ...body });
+
+  it.each([
+    ['an unknown field', { foo: 1 }],
+    ['an unknown message field', { messages: [{ role: 'user', content: 'x', audio: {} }] }],
+    ['an unknown role', { messages: [{ role: 'boss', content: 'x' }] }],
+    [
+      'tool_calls on a user message',
+      { messages: [{ role: 'user', content: 'x', tool_calls: [] }] },
+    ],
+    ['a tool message without tool_call_id', { messages: [{ role: 'tool', content: 'x' }] }],
+    ['an empty content array', { messages: [{ role: 'user', content: [] }] }],
+    [
+      'an image without url',
+      { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] },
+    ],
+    [
+      'an image detail outside the enum',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: 'https://x.test/a.png', detail: 'ultra' } },
+            ],
+          },
+        ],
+      },
+    ],
+    [
+      'an image part on a system message',
+      {
+        messages: [
+          { role: 'system', content: [{ type: 'image_url', image_url: { url: 'https://x' } }] },
+        ],
+      },
+    ],
+    [
+      'more than 16 metadata pairs',
+      { metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) },
+    ],
+    ['a NaN-free temperature out of range', { temperature: 3 }],
+    ['a non-integer max_tokens', { max_tokens: 1.5 }],
+    ['five stop sequences', { stop: ['a', 'b', 'c', 'd', 'e'] }],
+  ])('refuses %s', (_name, body) => {
+    expect(parse(body).success).toBe(false);
+  });
+
+  it('accepts null for the nullable fields SDKs send', () => {
+    const result = parse({ temperature: null, max_tokens: null, stop: null, n: null, seed: null });
+    expect(result.success).toBe(true);
   });
 });

@@ -1,11 +1,13 @@
 import type {
+  ChatCompletionAssistantMessageParam,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import { DomainError } from '../common/domain-error';
 import type { ChatConfig } from '../config/chat.config';
-import type { ChatCompletionRequestDto, ChatMessageDto } from './dto/chat-completion-request.dto';
+import type { ChatCompletionRequest, ChatMessage } from './dto/chat-completion-request.schema';
+import { imageParts } from './image-parts';
 import { reserveImageTokens } from './image-policy';
 import { estimatePromptTokens, inputChars, promptTokenCeiling } from './token-estimate';
 
@@ -17,6 +19,8 @@ export interface SanitizedChatRequest {
   readonly model: string;
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   readonly clientWantsUsage: boolean;
+  /** The client's `stream_options.include_obfuscation`, relayed. */
+  readonly obfuscation?: boolean;
   /** The client's own completion cap, if it set one. */
   readonly requestedMaxTokens?: number;
   /** Which name the cap goes upstream under: the client's choice, else the current one. */
@@ -33,98 +37,156 @@ export interface SanitizedChatRequest {
 
 type ChatLimits = Pick<
   ChatConfig,
-  'models' | 'defaultModel' | 'maxMessages' | 'maxInputChars' | 'images'
+  'models' | 'defaultModel' | 'maxMessages' | 'maxInputChars' | 'serviceTiers' | 'store' | 'images'
 >;
 
-function invalid(detail: string, param: string): DomainError {
+function invalid(detail: string, param: string, openAiCode?: string): DomainError {
   return new DomainError('validation_failed', detail, {
     param,
+    openAiCode,
     errors: [{ field: param, message: detail }],
   });
 }
 
-/** Copies only the fields a message may carry; class instances become plain JSON. */
-function plainMessage(message: ChatMessageDto, index: number): ChatCompletionMessageParam {
-  const needsContent = message.role !== 'assistant';
-  if (needsContent && (message.content === undefined || message.content === null)) {
-    throw invalid(
-      `messages[${index}].content is required for ${message.role} messages.`,
-      `messages[${index}].content`,
+/**
+ * What happens to each request field (docs/chat.md, "Fields"): `relay` goes upstream as the
+ * client sent it; `decided` is Keyward's (rebuilt, clamped, replaced or refused below). The
+ * `satisfies` makes a field added to the schema fail to compile until it is classified here.
+ */
+const FIELD_POLICY = {
+  messages: 'decided',
+  model: 'decided',
+  max_completion_tokens: 'decided',
+  max_tokens: 'decided',
+  n: 'decided',
+  service_tier: 'decided',
+  store: 'decided',
+  stream: 'decided',
+  stream_options: 'decided',
+  user: 'decided',
+  safety_identifier: 'decided',
+  audio: 'relay',
+  frequency_penalty: 'relay',
+  function_call: 'relay',
+  functions: 'relay',
+  logit_bias: 'relay',
+  logprobs: 'relay',
+  metadata: 'relay',
+  modalities: 'relay',
+  moderation: 'relay',
+  parallel_tool_calls: 'relay',
+  prediction: 'relay',
+  presence_penalty: 'relay',
+  prompt_cache_key: 'relay',
+  prompt_cache_options: 'relay',
+  prompt_cache_retention: 'relay',
+  reasoning_effort: 'relay',
+  response_format: 'relay',
+  seed: 'relay',
+  stop: 'relay',
+  temperature: 'relay',
+  tool_choice: 'relay',
+  tools: 'relay',
+  top_logprobs: 'relay',
+  top_p: 'relay',
+  verbosity: 'relay',
+  web_search_options: 'relay',
+} as const satisfies Record<keyof ChatCompletionRequest, 'relay' | 'decided'>;
+
+const RELAYED = (Object.keys(FIELD_POLICY) as (keyof typeof FIELD_POLICY)[]).filter(
+  (field) => FIELD_POLICY[field] === 'relay',
+);
+
+/**
+ * A message as upstream gets it: what the API returned but does not take back
+ * (`annotations`, the SDK's `parsed` and `parsed_arguments`, an audio reply's data) is
+ * dropped, so the tool loop's `messages.push(completion.choices[0].message)` works.
+ */
+function upstreamMessage(message: ChatMessage, index: number): ChatCompletionMessageParam {
+  const param = `messages[${index}]`;
+  if (message.role === 'user' && Array.isArray(message.content)) {
+    message.content.forEach((part, partIndex) => {
+      if (part.type === 'file' && part.file.file_id !== undefined) {
+        throw invalid(
+          'File ids are not accepted here: send the file inline as file_data.',
+          `${param}.content[${partIndex}].file.file_id`,
+        );
+      }
+      if (part.type === 'file' && part.file.file_data === undefined) {
+        throw invalid('A file part needs file_data.', `${param}.content[${partIndex}].file`);
+      }
+    });
+  }
+  if (message.role !== 'assistant') return message;
+  const { content, refusal, name, function_call, audio, tool_calls } = message;
+  const hasSomething =
+    content != null ||
+    (tool_calls?.length ?? 0) > 0 ||
+    function_call != null ||
+    audio != null ||
+    refusal != null;
+  if (!hasSomething) throw invalid(`${param} needs content or tool_calls.`, `${param}.content`);
+  // Copied member by member: what is not named here does not go upstream.
+  const assistant: ChatCompletionAssistantMessageParam = { role: 'assistant' };
+  if (content !== undefined) assistant.content = content;
+  if (refusal !== undefined) assistant.refusal = refusal;
+  if (name !== undefined) assistant.name = name;
+  if (function_call !== undefined) assistant.function_call = function_call;
+  if (audio !== undefined) assistant.audio = audio && { id: audio.id };
+  if (tool_calls) {
+    assistant.tool_calls = tool_calls.map((call) =>
+      call.type === 'custom'
+        ? call
+        : {
+            id: call.id,
+            type: 'function',
+            function: { name: call.function.name, arguments: call.function.arguments },
+          },
     );
   }
-  if (message.role === 'assistant' && message.content == null && !message.tool_calls?.length) {
-    throw invalid(`messages[${index}] needs content or tool_calls.`, `messages[${index}].content`);
-  }
-  if (message.role === 'tool' && !message.tool_call_id) {
-    throw invalid(
-      `messages[${index}].tool_call_id is required for tool messages.`,
-      `messages[${index}].tool_call_id`,
-    );
-  }
-  if (message.tool_calls && message.role !== 'assistant') {
-    throw invalid(
-      `messages[${index}].tool_calls is only allowed on assistant messages.`,
-      `messages[${index}].tool_calls`,
-    );
-  }
-  if (message.tool_call_id && message.role !== 'tool') {
-    throw invalid(
-      `messages[${index}].tool_call_id is only allowed on tool messages.`,
-      `messages[${index}].tool_call_id`,
-    );
-  }
-  const plain: Record<string, unknown> = { role: message.role };
-  if (message.content !== undefined) plain.content = message.content;
-  if (message.name !== undefined) plain.name = message.name;
-  if (message.tool_calls !== undefined) plain.tool_calls = message.tool_calls;
-  if (message.tool_call_id !== undefined) plain.tool_call_id = message.tool_call_id;
-  // Shape checked field by field above and by the DTO's validators.
-  return plain as unknown as ChatCompletionMessageParam;
+  return assistant;
 }
 
-/** Copies the optional sampling fields the client set; null counts as unset. */
-function pickDefined<T extends object, K extends keyof T>(
-  source: T,
-  keys: readonly K[],
-): Partial<Pick<T, K>> {
-  const picked: Partial<Pick<T, K>> = {};
-  for (const key of keys) {
-    const value = source[key];
+/** Copies the relayed fields the client set; null counts as unset. */
+function relayedFields(request: ChatCompletionRequest): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const key of RELAYED) {
+    const value = request[key];
     if (value !== undefined && value !== null) picked[key] = value;
   }
   return picked;
 }
 
-const PASSED_THROUGH = [
-  'temperature',
-  'top_p',
-  'stop',
-  'presence_penalty',
-  'frequency_penalty',
-  'seed',
-  'response_format',
-  'tools',
-  'tool_choice',
-  'logit_bias',
-  'logprobs',
-  'top_logprobs',
-] as const;
-
 /**
  * SPEC "Chat", request hygiene: the model must be allowlisted, message count and input
- * size are limited, and the upstream body is rebuilt from allowlisted fields only (the
- * client's `user`, `n`, `stream_options` and token caps are decided here, not relayed).
+ * size are limited, and the upstream body is rebuilt from the fields above only: the
+ * client's `user`, `n`, `store`, `service_tier`, `stream_options` and token caps are
+ * decided here, not relayed.
  */
 export function sanitizeChatRequest(
-  dto: ChatCompletionRequestDto,
+  dto: ChatCompletionRequest,
   limits: ChatLimits,
 ): SanitizedChatRequest {
   const model = dto.model ?? limits.defaultModel;
   if (!limits.models.includes(model)) {
-    throw invalid(`The model '${model}' is not available here; see GET /v1/models.`, 'model');
+    throw invalid(
+      `The model '${model}' is not available here; see GET /v1/models.`,
+      'model',
+      'model_not_found',
+    );
   }
   if (dto.messages.length > limits.maxMessages) {
     throw invalid(`At most ${limits.maxMessages} messages are allowed per request.`, 'messages');
+  }
+  if (dto.n != null && dto.n !== 1) {
+    // Budgets reserve one completion's worth of tokens.
+    throw invalid('Only n = 1 is supported here.', 'n');
+  }
+  if (dto.service_tier != null && !limits.serviceTiers.includes(dto.service_tier)) {
+    throw invalid(
+      `The service tier '${dto.service_tier}' is not available here; allowed: ${limits.serviceTiers.join(', ')}.`,
+      'service_tier',
+    );
   }
   const stream = dto.stream === true;
   if (dto.stream_options && !stream) {
@@ -133,17 +195,22 @@ export function sanitizeChatRequest(
       'stream_options',
     );
   }
-  const messages = dto.messages.map(plainMessage);
-  const sampling = pickDefined(dto, PASSED_THROUGH);
+  const messages = dto.messages.map(upstreamMessage);
+  // Image parts: count and URLs checked, each reserving its worst case on this model.
+  const imageTokens = reserveImageTokens(imageParts(dto.messages), model, limits.images);
   const base = {
     model,
     messages,
-    ...(sampling as Partial<Omit<UpstreamBase, 'model' | 'messages'>>),
+    ...(relayedFields(dto) as Partial<Omit<UpstreamBase, 'model' | 'messages'>>),
+    ...(dto.service_tier != null ? { service_tier: dto.service_tier } : {}),
+    // Stored completions live in the shared upstream account: only where the operator says.
+    ...(dto.store != null ? { store: dto.store && limits.store } : {}),
   };
   const counted = {
-    messages: dto.messages,
-    tools: dto.tools,
-    tool_choice: dto.tool_choice,
+    // What the model reads: the upstream messages, response-only members gone.
+    messages,
+    tools: dto.functions ? [...(dto.tools ?? []), ...dto.functions] : dto.tools,
+    tool_choice: dto.tool_choice ?? dto.function_call,
     response_format: dto.response_format,
   };
   const chars = inputChars(counted);
@@ -153,16 +220,15 @@ export function sanitizeChatRequest(
       'messages',
     );
   }
-  // Image parts: count and URLs checked, each reserving its worst case on this model.
-  const imageTokens = reserveImageTokens(dto.messages, model, limits.images);
-  const requestedMaxTokens = dto.max_completion_tokens ?? dto.max_tokens;
+  const requestedMaxTokens = dto.max_completion_tokens ?? dto.max_tokens ?? undefined;
   let promptEstimate: number | undefined;
   return {
     model,
     clientWantsUsage: stream && dto.stream_options?.include_usage === true,
+    obfuscation: dto.stream_options?.include_obfuscation,
     requestedMaxTokens,
     maxTokensField:
-      dto.max_tokens !== undefined && dto.max_completion_tokens === undefined
+      dto.max_tokens != null && dto.max_completion_tokens == null
         ? 'max_tokens'
         : 'max_completion_tokens',
     promptCeiling: promptTokenCeiling(counted) + imageTokens,
@@ -204,6 +270,9 @@ export function streamingBody(
     [request.maxTokensField]: decided.maxTokens,
     user: decided.user,
     stream: true,
-    stream_options: { include_usage: true },
+    stream_options: {
+      include_usage: true,
+      ...(request.obfuscation === undefined ? {} : { include_obfuscation: request.obfuscation }),
+    },
   };
 }

@@ -15,7 +15,7 @@ import {
   streamingBody,
 } from './chat-request.sanitizer';
 import { relayChatStream, type RelayOutcome, type SseSink } from './chat-stream.relay';
-import type { ChatCompletionRequestDto } from './dto/chat-completion-request.dto';
+import type { ChatCompletionRequest } from './dto/chat-completion-request.schema';
 import { OpenAIClientService, type UpstreamStream } from './openai-client.service';
 import type { ChatTiming } from './server-timing';
 import { estimateTextTokens } from './token-estimate';
@@ -62,7 +62,7 @@ export class ChatService {
     return this.config.models;
   }
 
-  async complete(dto: ChatCompletionRequestDto, context: ChatCallContext): Promise<ChatCompletion> {
+  async complete(dto: ChatCompletionRequest, context: ChatCallContext): Promise<ChatCompletion> {
     const { request, reservation } = await this.admit(dto, context);
     let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
     try {
@@ -92,10 +92,7 @@ export class ChatService {
    * Admits the request and opens the upstream stream. Everything that can fail before the
    * first byte fails here, as an ordinary error response.
    */
-  async openStream(
-    dto: ChatCompletionRequestDto,
-    context: ChatCallContext,
-  ): Promise<OpenChatStream> {
+  async openStream(dto: ChatCompletionRequest, context: ChatCallContext): Promise<OpenChatStream> {
     const { request, reservation } = await this.admit(dto, context);
     let upstream: UpstreamStream;
     try {
@@ -143,7 +140,7 @@ export class ChatService {
   }
 
   private async admit(
-    dto: ChatCompletionRequestDto,
+    dto: ChatCompletionRequest,
     context: ChatCallContext,
   ): Promise<{ request: SanitizedChatRequest; reservation: Reservation }> {
     this.openai.assertConfigured();

@@ -1,4 +1,5 @@
 import { DomainError } from '../common/domain-error';
+import type { ImagePartRef } from './image-parts';
 import {
   DEFAULT_IMAGE_TOKENS,
   imageTokenCost,
@@ -28,27 +29,40 @@ describe('image policy', () => {
     expect(imageTokenCost('unknown', table)).toEqual({ high: 70_000, low: 70_000 });
   });
 
+  const ref = (index: number, url: string, detail?: string) =>
+    ({
+      param: `messages[${index}].content[0]`,
+      part: image(url, detail),
+    }) as unknown as ImagePartRef;
+
   it('sums image parts across messages, low detail at its own price', () => {
-    const messages = [
-      { content: [image('https://images.example.com/a.png'), { type: 'text', text: 'hi' }] },
-      { content: 'plain text' },
-      { content: [image('data:image/png;base64,iVBORw0KGgo=', 'low')] },
+    const images = [
+      ref(0, 'https://images.example.com/a.png'),
+      ref(2, 'data:image/png;base64,iVBORw0KGgo=', 'low'),
     ];
-    expect(reserveImageTokens(messages, 'gpt-4o-mini', policy)).toBe(48_169 + 2833);
+    expect(reserveImageTokens(images, 'gpt-4o-mini', policy)).toBe(48_169 + 2833);
   });
 
-  it('refuses more image parts than CHAT_MAX_IMAGES', () => {
-    const messages = [
-      { content: Array.from({ length: 4 }, () => image('https://a.example.com/x')) },
-    ];
+  it('refuses more image parts than CHAT_MAX_IMAGES, naming the first one too many', () => {
+    const images = Array.from({ length: 4 }, (_, i) => ref(i, 'https://a.example.com/x'));
     let error: unknown;
     try {
-      reserveImageTokens(messages, 'gpt-4o', policy);
+      reserveImageTokens(images, 'gpt-4o', policy);
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(DomainError);
     expect((error as DomainError).detail).toContain('At most 3 images');
+  });
+
+  it('names the refused URL as the OpenAI param', () => {
+    let error: unknown;
+    try {
+      reserveImageTokens([ref(1, 'https://127.0.0.1/')], 'gpt-4o', policy);
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as DomainError).options.param).toBe('messages[1].content[0].image_url.url');
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { DomainError } from '../common/domain-error';
+import type { ImagePartRef } from './image-parts';
 
 /** What one image part may cost on a model: any detail, and with `detail: "low"`. */
 export interface ImageTokenCost {
@@ -100,21 +101,6 @@ export function imageUrlProblem(url: string): string | undefined {
   return undefined;
 }
 
-interface MessageWithParts {
-  readonly content?: string | readonly unknown[] | null;
-}
-
-interface ImagePart {
-  readonly type: 'image_url';
-  readonly image_url: { readonly url: string; readonly detail?: string };
-}
-
-function isImagePart(part: unknown): part is ImagePart {
-  return (
-    typeof part === 'object' && part !== null && (part as { type?: unknown }).type === 'image_url'
-  );
-}
-
 function refuse(detail: string, param: string): DomainError {
   return new DomainError('validation_failed', detail, {
     param,
@@ -123,33 +109,28 @@ function refuse(detail: string, param: string): DomainError {
 }
 
 /**
- * Checks every image part of a chat request (count, URL) and returns the tokens to reserve
- * for them: each part's worst case on `model`. Throws 400 on the first problem.
+ * The one place the image policy of a chat request is decided, called by the sanitizer with
+ * every image part (`imageParts`) once the schema has checked their shape: checks the count
+ * and each URL, and returns the tokens to reserve (each part's worst case on `model`).
+ * Throws 400 naming the first part refused.
  */
 export function reserveImageTokens(
-  messages: readonly MessageWithParts[],
+  images: readonly ImagePartRef[],
   model: string,
   policy: ImagePolicy,
 ): number {
+  if (images.length > policy.maxImages) {
+    throw refuse(
+      `At most ${policy.maxImages} images are allowed per request.`,
+      images[policy.maxImages].param,
+    );
+  }
   const cost = imageTokenCost(model, policy.imageTokens);
-  let images = 0;
   let tokens = 0;
-  messages.forEach((message, m) => {
-    if (!Array.isArray(message.content)) return;
-    message.content.forEach((part: unknown, p) => {
-      if (!isImagePart(part)) return;
-      images += 1;
-      if (images > policy.maxImages) {
-        throw refuse(
-          `At most ${policy.maxImages} images are allowed per request.`,
-          `messages[${m}].content[${p}]`,
-        );
-      }
-      const param = `messages[${m}].content[${p}].image_url.url`;
-      const problem = imageUrlProblem(part.image_url.url);
-      if (problem) throw refuse(`The image URL ${problem}.`, param);
-      tokens += part.image_url.detail === 'low' ? cost.low : cost.high;
-    });
-  });
+  for (const { param, part } of images) {
+    const problem = imageUrlProblem(part.image_url.url);
+    if (problem) throw refuse(`The image URL ${problem}.`, `${param}.image_url.url`);
+    tokens += part.image_url.detail === 'low' ? cost.low : cost.high;
+  }
   return tokens;
 }

@@ -27,7 +27,10 @@ export interface MessageForCount {
 
 export type ContentPartForCount =
   | { readonly type: 'text'; readonly text: string }
-  | { readonly type: 'image_url'; readonly image_url: unknown };
+  | { readonly type: 'refusal'; readonly refusal: string }
+  | { readonly type: 'image_url'; readonly image_url: unknown }
+  | { readonly type: 'input_audio'; readonly input_audio: { readonly data: string } }
+  | { readonly type: 'file'; readonly file: { readonly file_data?: string } };
 
 export interface PromptForCount {
   readonly messages: readonly MessageForCount[];
@@ -42,6 +45,8 @@ export const MESSAGE_OVERHEAD_TOKENS = 4;
 export const REPLY_PRIMING_TOKENS = 3;
 /** Tools are rendered into a TypeScript-like namespace: a little boilerplate each. */
 export const TOOL_OVERHEAD_TOKENS = 32;
+/** A file's allowance for one rendered page image (see `mediaCeiling`). */
+export const FILE_PAGE_TOKENS = 3000;
 
 type TokenCounter = (text: string) => number;
 let countTokens: TokenCounter | undefined;
@@ -72,7 +77,25 @@ export function messageText(message: MessageForCount): string {
   const { content } = message;
   if (typeof content === 'string') return content;
   if (!content) return '';
-  return content.map((part) => (part.type === 'text' ? part.text : '')).join('');
+  return content
+    .map((part) => (part.type === 'text' ? part.text : part.type === 'refusal' ? part.refusal : ''))
+    .join('');
+}
+
+/**
+ * Audio and files are not text either. Their encoded bytes bound what the model reads of
+ * them (audio: ~10 tokens a second against ≥1 kB a second of mp3); a file adds one image
+ * allowance for a rendered page, since PDFs are read as text and page images.
+ */
+function mediaCeiling(message: MessageForCount): number {
+  const { content } = message;
+  if (!Array.isArray(content)) return 0;
+  let tokens = 0;
+  for (const part of content as readonly ContentPartForCount[]) {
+    if (part.type === 'input_audio') tokens += part.input_audio.data.length;
+    if (part.type === 'file') tokens += (part.file.file_data?.length ?? 0) + FILE_PAGE_TOKENS;
+  }
+  return tokens;
 }
 
 /** Characters of input, for CHAT_MAX_INPUT_CHARS: every text the model reads. */
@@ -94,6 +117,7 @@ export function promptTokenCeiling(prompt: PromptForCount): number {
     tokens += utf8Bytes(messageText(message));
     tokens += message.name ? utf8Bytes(message.name) : 0;
     tokens += jsonBytes(message.tool_calls);
+    tokens += mediaCeiling(message);
   }
   tokens += jsonBytes(prompt.tools) + (prompt.tools?.length ?? 0) * TOOL_OVERHEAD_TOKENS;
   tokens += jsonBytes(prompt.tool_choice) + jsonBytes(prompt.response_format);

@@ -14,12 +14,32 @@ import { DomainError } from '../common/domain-error';
 /** Cap on a relayed wait: an upstream asking for hours would only stall clients. */
 const MAX_RETRY_AFTER_SECONDS = 60;
 
-/** Our own Retry-After, derived from (never copied from) the upstream's headers. */
+/** One of OpenAI's `x-ratelimit-reset-*` durations (`1s`, `6m0s`, `20ms`) in seconds. */
+export function parseResetDuration(raw: string | null | undefined): number {
+  if (!raw || !/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(raw.trim())) return Number.NaN;
+  const unit = { h: 3600, m: 60, s: 1, ms: 0.001 } as const;
+  let seconds = 0;
+  for (const [, amount, name] of raw.trim().matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
+    seconds += Number(amount) * unit[name as keyof typeof unit];
+  }
+  return seconds;
+}
+
+/**
+ * Our own Retry-After, derived from (never copied from) the upstream's headers: its
+ * `retry-after`, else the longest `x-ratelimit-reset-*` it sent, else a second.
+ */
 function retryAfterSeconds(error: APIError): number {
   const raw = error.headers?.get('retry-after');
-  const seconds = raw === null || raw === undefined ? Number.NaN : Number(raw);
+  let seconds = raw === null || raw === undefined ? Number.NaN : Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    seconds = Math.max(
+      parseResetDuration(error.headers?.get('x-ratelimit-reset-requests')) || 0,
+      parseResetDuration(error.headers?.get('x-ratelimit-reset-tokens')) || 0,
+    );
+  }
   if (!Number.isFinite(seconds) || seconds <= 0) return 1;
-  return Math.min(Math.ceil(seconds), MAX_RETRY_AFTER_SECONDS);
+  return Math.min(seconds, MAX_RETRY_AFTER_SECONDS);
 }
 
 /**
@@ -47,12 +67,22 @@ export function mapUpstreamError(
       'The upstream refused the server’s credentials; the operator has to fix the OpenAI key.',
     );
   }
+  if (error instanceof RateLimitError && error.code === 'insufficient_quota') {
+    // The server's OpenAI account is out of credit: retrying cannot help, so the SDKs must
+    // raise at once (x-should-retry), as they would talking to OpenAI directly.
+    return new DomainError(
+      'quota_exceeded',
+      'The server’s OpenAI account has run out of quota; the operator has to fix it.',
+      { headers: { 'x-should-retry': 'false' }, openAiCode: 'insufficient_quota' },
+    );
+  }
   if (error instanceof RateLimitError) {
     return new DomainError(
       'rate_limited',
       'The upstream is rate limiting this server; retry later.',
       {
         retryAfterSeconds: retryAfterSeconds(error),
+        openAiCode: 'rate_limit_exceeded',
       },
     );
   }

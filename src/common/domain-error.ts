@@ -43,8 +43,10 @@ export interface DomainErrorOptions {
   readonly retryAfterSeconds?: number;
   /** Extra response headers decided by the domain (e.g. `WWW-Authenticate` parameters). */
   readonly headers?: Readonly<Record<string, string>>;
-  /** For `/v1` errors: the request parameter at fault. */
+  /** For `/v1` errors: the request parameter (or limit, e.g. `user.rpm`) at fault. */
   readonly param?: string;
+  /** For `/v1` errors: OpenAI's `error.code` when it is more precise than ours (`model_not_found`). */
+  readonly openAiCode?: string;
   /** RFC 9457 extension members added to problem+json bodies. */
   readonly extensions?: Readonly<Record<string, unknown>>;
 }

@@ -50,23 +50,33 @@ export const oauth2Json: ErrorFormat = {
 };
 
 /** OpenAI's `{error: {message, type, param, code}}`, so the official SDKs raise their usual errors. */
-function openAiType(status: number): string {
+function openAiType(problem: Problem): string {
+  const { status } = problem;
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';
-  if (status === 404) return 'not_found_error';
-  if (status === 429) return 'rate_limit_error';
+  // OpenAI's own 404s (unknown model, unknown URL) say invalid_request_error.
+  if (status === 404) return 'invalid_request_error';
+  if (status === 429) {
+    return problem.openAiCode === 'insufficient_quota' ? 'insufficient_quota' : 'rate_limit_error';
+  }
   if (status >= 500) return 'api_error';
   return 'invalid_request_error';
 }
+
+/** Where OpenAI has a code of its own that SDK users match on. */
+const OPENAI_CODES: Partial<Record<ErrorCode, string>> = {
+  rate_limited: 'rate_limit_exceeded',
+  quota_exceeded: 'insufficient_quota',
+};
 
 export const openAiJson: ErrorFormat = {
   contentType: 'application/json; charset=utf-8',
   body: (problem) => ({
     error: {
       message: problem.detail,
-      type: openAiType(problem.status),
+      type: openAiType(problem),
       param: problem.param ?? problem.errors?.[0]?.field ?? null,
-      code: problem.code,
+      code: problem.openAiCode ?? OPENAI_CODES[problem.code] ?? problem.code,
     },
   }),
 };

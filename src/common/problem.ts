@@ -9,6 +9,7 @@ export interface Problem {
   readonly detail: string;
   readonly errors?: readonly FieldError[];
   readonly param?: string;
+  readonly openAiCode?: string;
   readonly extensions?: Readonly<Record<string, unknown>>;
   readonly headers: Readonly<Record<string, string>>;
   /** Only for logging: the original error of an unexpected failure. */
@@ -94,8 +95,19 @@ function malformed(detail: string): Problem {
   };
 }
 
+/**
+ * RFC 9110 `Retry-After` in whole seconds, and the `retry-after-ms` the OpenAI SDKs read
+ * first (they sleep for it only when the answer does not also say `x-should-retry: false`).
+ */
+function retryAfter(seconds: number): Record<string, string> {
+  return {
+    'Retry-After': String(Math.max(1, Math.ceil(seconds))),
+    'retry-after-ms': String(Math.max(1, Math.round(seconds * 1000))),
+  };
+}
+
 function fromDomainError(error: DomainError): Problem {
-  const { retryAfterSeconds, headers = {}, errors, param, extensions } = error.options;
+  const { retryAfterSeconds, headers = {}, errors, param, openAiCode, extensions } = error.options;
   return {
     code: error.code,
     status: error.status,
@@ -103,11 +115,10 @@ function fromDomainError(error: DomainError): Problem {
     detail: error.detail,
     errors,
     param,
+    openAiCode,
     extensions,
     headers:
-      retryAfterSeconds === undefined
-        ? headers
-        : { ...headers, 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+      retryAfterSeconds === undefined ? headers : { ...headers, ...retryAfter(retryAfterSeconds) },
   };
 }
 

@@ -14,7 +14,7 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
 }
 
 /** A JSON object, or a parsed form (fast-querystring's objects have a prototype-less prototype). */
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return (
     value !== null &&
     typeof value === 'object' &&
@@ -24,7 +24,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Refuses prototype-pollution keys at any depth, and absurd nesting. */
-function assertSafeKeys(value: unknown, path: string, depth: number): void {
+export function assertSafeKeys(value: unknown, path: string, depth: number): void {
   if (depth > MAX_DEPTH) {
     throw new DomainError('validation_failed', 'The request body is nested too deeply.');
   }

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { DEFAULT_IMAGE_TOKENS, type ImageTokenCost } from '../chat/image-policy';
-import { commaList, integer, optionalString } from './schema-helpers';
+import { boolean, commaList, integer, optionalString } from './schema-helpers';
+
+/** OpenAI's service tiers; the ones not in CHAT_SERVICE_TIERS are refused (they change the price). */
+const SERVICE_TIERS = ['auto', 'default', 'flex', 'scale', 'priority', 'fast'] as const;
 
 const tokens = z.number().int().min(0).max(10_000_000);
 /** CHAT_IMAGE_TOKENS: `{"model": tokens}` or `{"model": {"high": tokens, "low": tokens}}`. */
@@ -50,6 +53,11 @@ export const chatConfigSchema = z
     UPSTREAM_TIMEOUT_MS: integer(60000, 100),
     CHAT_MAX_IMAGES: integer(10, 0, 1000),
     CHAT_IMAGE_TOKENS: optionalString(),
+    CHAT_SERVICE_TIERS: commaList('auto,default').refine(
+      (list) => list.every((tier) => (SERVICE_TIERS as readonly string[]).includes(tier)),
+      `lists a tier that is not one of ${SERVICE_TIERS.join(', ')}`,
+    ),
+    CHAT_STORE: boolean(false),
   })
   .transform((env, ctx) => ({
     /** Unset: chat answers 503 until it is configured. */
@@ -69,5 +77,9 @@ export const chatConfigSchema = z
       maxImages: env.CHAT_MAX_IMAGES,
       imageTokens: imageTokenTable(env.CHAT_IMAGE_TOKENS, ctx),
     },
+    /** `service_tier` values a client may ask for (`auto`, `default`: the normal price). */
+    serviceTiers: env.CHAT_SERVICE_TIERS,
+    /** Whether a client's `store: true` reaches upstream (stored completions live in the shared account). */
+    store: env.CHAT_STORE,
   }));
 export type ChatConfig = z.output<typeof chatConfigSchema>;

@@ -12,6 +12,17 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  crlfSplitWrites,
+  invalidKeyMessage,
+  type StructuredRequest,
+  structuredContent,
+  structuredRequest,
+  successHeaders,
+  toolCallDeltas,
+  type ToolCallReply,
+  toolCallFor,
+} from './chat-tools';
 
 export const FAULT_MODES = [
   'unauthorized',
@@ -25,6 +36,13 @@ export const FAULT_MODES = [
   'invalid_json',
   'slow_headers',
   'slow_loris',
+  // Chat behaviours of the real API that a gateway must survive (chat-tools.ts):
+  'no_usage',
+  'context_length_exceeded',
+  'invalid_tool_schema',
+  'insufficient_quota',
+  'rate_limit_reset_only',
+  'crlf_framing',
 ] as const;
 
 export type FaultMode = (typeof FAULT_MODES)[number];
@@ -104,6 +122,7 @@ interface ChatRequest {
   stream: boolean;
   includeUsage: boolean;
   maxTokens: number | undefined;
+  structured: StructuredRequest;
 }
 
 interface Usage {
@@ -123,8 +142,10 @@ interface Reply {
   id: string;
   created: number;
   model: string;
-  content: string;
-  finishReason: 'stop' | 'length';
+  /** null when the answer is a tool call, as OpenAI sends it. */
+  content: string | null;
+  toolCall?: ToolCallReply;
+  finishReason: 'stop' | 'length' | 'tool_calls';
   usage: Usage;
 }
 
@@ -315,24 +336,34 @@ function parseChatRequest(body: unknown): ChatRequest | OpenAIErrorBody {
   const maxTokens = parseMaxTokens(body);
   if (typeof maxTokens === 'object') return maxTokens;
 
-  return { model, messages: parsed, stream: stream === true, includeUsage, maxTokens };
+  return {
+    model,
+    messages: parsed,
+    stream: stream === true,
+    includeUsage,
+    maxTokens,
+    structured: structuredRequest(body),
+  };
 }
 
 function buildReply(request: ChatRequest): Reply {
   const lastUser = request.messages.findLast((message) => message.role === 'user');
-  let content = 'Mock reply to: ' + truncate(lastUser?.text ?? '', 200);
-  let finishReason: Reply['finishReason'] = 'stop';
-  if (request.maxTokens !== undefined && countTokens(content) > request.maxTokens) {
+  const userText = truncate(lastUser?.text ?? '', 200);
+  const toolCall = toolCallFor(request.structured, userText);
+  let content = structuredContent(request.structured, 'Mock reply to: ' + userText);
+  let finishReason: Reply['finishReason'] = toolCall ? 'tool_calls' : 'stop';
+  if (!toolCall && request.maxTokens !== undefined && countTokens(content) > request.maxTokens) {
     content = truncate(content, request.maxTokens * 4);
     finishReason = 'length';
   }
   const promptTokens = request.messages.reduce((sum, m) => sum + countTokens(m.text) + 4, 0);
-  const completionTokens = countTokens(content);
+  const completionTokens = countTokens(toolCall ? toolCall.arguments : content);
   return {
     id: randomId('chatcmpl-', 29),
     created: Math.floor(Date.now() / 1000),
     model: request.model,
-    content,
+    content: toolCall ? null : content,
+    toolCall,
     finishReason,
     usage: {
       prompt_tokens: promptTokens,
@@ -349,7 +380,18 @@ function buildReply(request: ChatRequest): Reply {
   };
 }
 
-function completionBody(reply: Reply) {
+function completionBody(reply: Reply, withUsage = true) {
+  const toolCalls = reply.toolCall
+    ? {
+        tool_calls: [
+          {
+            id: reply.toolCall.id,
+            type: 'function',
+            function: { name: reply.toolCall.name, arguments: reply.toolCall.arguments },
+          },
+        ],
+      }
+    : {};
   return {
     id: reply.id,
     object: 'chat.completion',
@@ -358,12 +400,18 @@ function completionBody(reply: Reply) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: reply.content, refusal: null, annotations: [] },
+        message: {
+          role: 'assistant',
+          content: reply.content,
+          refusal: null,
+          annotations: [],
+          ...toolCalls,
+        },
         logprobs: null,
         finish_reason: reply.finishReason,
       },
     ],
-    usage: reply.usage,
+    ...(withUsage ? { usage: reply.usage } : {}),
     service_tier: 'default',
     system_fingerprint: SYSTEM_FINGERPRINT,
   };
@@ -602,7 +650,11 @@ class MockOpenAIServer implements MockOpenAI {
     if (delay > 0) await sleep(delay, undefined, { signal: exchange.signal });
 
     if (fault === 'unauthorized' || req.headers.authorization !== `Bearer ${this.apiKey}`) {
-      this.sendJson(exchange, 401, INVALID_API_KEY);
+      // Like OpenAI, the message quotes the key that was sent: a gateway must not relay it.
+      const message = invalidKeyMessage(req.headers.authorization);
+      this.sendJson(exchange, 401, {
+        error: { ...INVALID_API_KEY.error, message },
+      } satisfies OpenAIErrorBody);
       return;
     }
 
@@ -656,6 +708,64 @@ class MockOpenAIServer implements MockOpenAI {
         exchange.res.end(truncated);
         return;
       }
+      case 'context_length_exceeded':
+        this.sendJson(
+          exchange,
+          400,
+          invalidRequest(
+            "This model's maximum context length is 128000 tokens. However, your messages " +
+              'resulted in 130000 tokens. Please reduce the length of the messages.',
+            'messages',
+            'context_length_exceeded',
+          ),
+        );
+        return;
+      case 'invalid_tool_schema':
+        this.sendJson(
+          exchange,
+          400,
+          invalidRequest(
+            "Invalid schema for function 'lookup': In context=(), 'additionalProperties' is " +
+              'required to be supplied and to be false.',
+            'tools[0].function.parameters',
+            'invalid_function_parameters',
+          ),
+        );
+        return;
+      case 'insufficient_quota':
+        // OpenAI sends no retry-after here: waiting does not help.
+        this.sendJson(
+          exchange,
+          429,
+          openAIError(
+            'You exceeded your current quota, please check your plan and billing details.',
+            'insufficient_quota',
+            null,
+            'insufficient_quota',
+          ),
+        );
+        return;
+      case 'rate_limit_reset_only':
+        this.sendJson(
+          exchange,
+          429,
+          openAIError(
+            'Rate limit reached for gpt-4o-mini on tokens per min (TPM): Limit 200000, ' +
+              'Used 199000, Requested 3000.',
+            'tokens',
+            null,
+            'rate_limit_exceeded',
+          ),
+          {
+            'x-ratelimit-limit-tokens': '200000',
+            'x-ratelimit-remaining-tokens': '0',
+            'x-ratelimit-reset-tokens': '1m30s',
+            'x-ratelimit-reset-requests': '20ms',
+          },
+        );
+        return;
+      case 'no_usage':
+      case 'crlf_framing':
       case 'reset_mid_stream':
       case 'malformed_sse':
       case 'never_ending_stream':
@@ -686,16 +796,17 @@ class MockOpenAIServer implements MockOpenAI {
       return;
     }
     const reply = buildReply(request);
+    const withUsage = fault !== 'no_usage';
     if (!request.stream) {
       if (fault === 'reset_mid_stream') this.destroyConnection(exchange);
-      else this.sendOrTrickle(exchange, fault, completionBody(reply));
+      else this.sendOrTrickle(exchange, fault, completionBody(reply, withUsage));
       return;
     }
     if (fault === 'slow_loris') {
       this.sendOrTrickle(exchange, fault, completionBody(reply));
       return;
     }
-    await this.stream(exchange, fault, reply, request.includeUsage);
+    await this.stream(exchange, fault, reply, request.includeUsage && withUsage);
   }
 
   private async stream(
@@ -704,25 +815,42 @@ class MockOpenAIServer implements MockOpenAI {
     reply: Reply,
     includeUsage: boolean,
   ): Promise<void> {
-    const { res, signal } = exchange;
+    const { res } = exchange;
+    const signal = exchange.signal;
     res.writeHead(200, {
+      ...successHeaders(),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
     });
-    const pieces = splitIntoPieces(reply.content);
-    await write(
-      res,
-      chunkEvent(reply, includeUsage, { role: 'assistant', content: '', refusal: null }),
-      signal,
+    const emit = async (event: string) => {
+      if (fault !== 'crlf_framing') return write(res, event, signal);
+      for (const piece of crlfSplitWrites(event)) {
+        await write(res, piece, signal);
+        // A pause, so each piece leaves in its own TCP segment.
+        await sleep(1, undefined, { signal });
+      }
+    };
+    const pieces = reply.content === null ? [] : splitIntoPieces(reply.content);
+    await emit(
+      chunkEvent(reply, includeUsage, {
+        role: 'assistant',
+        content: reply.toolCall ? null : '',
+        refusal: null,
+      }),
     );
+    if (reply.toolCall) {
+      for (const delta of toolCallDeltas(reply.toolCall)) {
+        await emit(chunkEvent(reply, includeUsage, delta));
+      }
+    }
 
     if (fault === 'never_ending_stream') {
       // Cycles through the reply forever; only a client disconnect (or close()) stops it.
       const words = pieces.length > 0 ? pieces : ['…'];
       for (let i = 0; ; i = (i + 1) % words.length) {
         await sleep(NEVER_ENDING_CHUNK_MS, undefined, { signal });
-        await write(res, chunkEvent(reply, includeUsage, { content: words[i] }), signal);
+        await emit(chunkEvent(reply, includeUsage, { content: words[i] }));
       }
     }
     if (fault === 'malformed_sse') await write(res, 'data: {not json\n\n', signal);
@@ -735,16 +863,16 @@ class MockOpenAIServer implements MockOpenAI {
       if (this.streamChunkDelayMs > 0) {
         await sleep(this.streamChunkDelayMs, undefined, { signal });
       }
-      await write(res, chunkEvent(reply, includeUsage, { content: piece }), signal);
+      await emit(chunkEvent(reply, includeUsage, { content: piece }));
     }
     if (fault === 'reset_mid_stream') {
       // Reply too short to reach the reset point: still cut before the end of the stream.
       this.destroyConnection(exchange);
       return;
     }
-    await write(res, chunkEvent(reply, includeUsage, {}, reply.finishReason), signal);
-    if (includeUsage) await write(res, usageEvent(reply), signal);
-    await write(res, 'data: [DONE]\n\n', signal);
+    await emit(chunkEvent(reply, includeUsage, {}, reply.finishReason));
+    if (includeUsage) await emit(usageEvent(reply));
+    await emit('data: [DONE]\n\n');
     res.end();
   }
 
@@ -779,6 +907,7 @@ class MockOpenAIServer implements MockOpenAI {
   ): void {
     const payload = JSON.stringify(body);
     exchange.res.writeHead(status, {
+      ...(status < 300 ? successHeaders() : {}),
       ...headers,
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(payload),
