@@ -36,6 +36,8 @@ const env = {
   DATABASE_URL: url.toString(),
   REDIS_URL: redisUrl,
   REDIS_KEY_PREFIX: `keyward-test-${id}:`,
+  // Every app of the run writes one shared audit chain: they share its key, as instances must.
+  AUDIT_HMAC_KEY: randomBytes(32).toString('base64url'),
 };
 console.log(
   `test:services on ${url.host}/${database}, Redis ${redisUrl} (prefix keyward-test-${id}:)`,

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AuditModule } from './audit/audit.module';
-import { AuditService } from './audit/audit.service';
+import { AuditService, formatHead, parseHead } from './audit/audit.service';
 import { ConfigError } from './config/config-error';
 import type { KeywardConfig } from './config/configuration';
 import { keywardConfigModule } from './config/keyward-config.module';
@@ -20,7 +20,8 @@ const USAGE = `Usage: npm run cli -- <command>
   users list
   users disable <username>
   users enable <username>
-  audit verify`;
+  audit head                        print the newest row as <id>:<hash>; keep it elsewhere
+  audit verify [--head <id>:<hash>] check the chain (and that an exported head is still in it)`;
 
 export interface CliIo {
   readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -129,10 +130,25 @@ export async function runCli(
         io.stdout.write(`${command}d ${user.username}\n`);
         return 0;
       }
+      case 'audit head': {
+        const head = await app.get(AuditService).head();
+        if (!head) throw new CliError('the audit log is empty');
+        io.stdout.write(`${formatHead(head)}\n`);
+        return 0;
+      }
       case 'audit verify': {
-        const result = await app.get(AuditService).verify();
+        const headOption = option('--head');
+        const head = headOption === undefined ? undefined : parseHead(headOption);
+        if (headOption !== undefined && !head)
+          throw new CliError('--head takes <id>:<hash> as printed by `audit head`');
+        const result = await app.get(AuditService).verify({ head });
         if (result.ok) {
-          io.stdout.write(`audit log intact: ${result.rows} rows verified\n`);
+          const legacy = result.legacyRows
+            ? ` (${result.legacyRows} from before the chain was keyed)`
+            : '';
+          io.stdout.write(
+            `audit log intact: ${result.rows} rows verified${legacy}${head ? `, head ${head.id} present` : ''}\n`,
+          );
           return 0;
         }
         io.stderr.write(`audit log BROKEN at row ${result.brokenAtId}: ${result.reason}\n`);

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import {
+  lockSeconds,
   MAX_CONSECUTIVE_FAILURES,
   MAX_FAILURES_PER_IP_HOUR,
 } from '../src/auth/login-throttle.service';
@@ -39,8 +40,27 @@ describe('Brute-force protection', () => {
     expect(Number(again.headers['retry-after'])).toBeLessThanOrEqual(first);
   });
 
-  it('grows the lock with each further failure', async () => {
-    const { lockSeconds } = await import('../src/auth/login-throttle.service');
+  it('grows the Retry-After over HTTP: a failure after the first lock ends locks twice as long', async () => {
+    const ip = '198.51.100.6';
+    for (let i = 0; i < MAX_CONSECUTIVE_FAILURES; i += 1)
+      await attempt(user.username, 'wrong-password-000', ip).expect(400);
+    const first = Number(
+      (await attempt(user.username, user.password, ip).expect(429)).headers['retry-after'],
+    );
+    expect(first).toBeGreaterThan(lockSeconds(MAX_CONSECUTIVE_FAILURES) - 3);
+    expect(first).toBeLessThanOrEqual(lockSeconds(MAX_CONSECUTIVE_FAILURES));
+    // Wait the lock out for real (the counters may live in Redis, on its clock), then fail once more.
+    await new Promise((resolve) => setTimeout(resolve, first * 1000 + 500));
+    await attempt(user.username, 'wrong-password-000', ip).expect(400);
+    const second = Number(
+      (await attempt(user.username, user.password, ip).expect(429)).headers['retry-after'],
+    );
+    expect(second).toBeGreaterThan(first);
+    expect(second).toBeGreaterThan(lockSeconds(MAX_CONSECUTIVE_FAILURES + 1) - 3);
+    expect(second).toBeLessThanOrEqual(lockSeconds(MAX_CONSECUTIVE_FAILURES + 1));
+  }, 60_000);
+
+  it('grows the lock with each further failure', () => {
     expect(lockSeconds(5)).toBeLessThan(lockSeconds(6));
     expect(lockSeconds(6)).toBeLessThan(lockSeconds(7));
     expect(lockSeconds(100)).toBe(3600);

@@ -19,6 +19,8 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
   const jwtSecret = secret('jwt');
   const jwtSecretRotated = secret('jwt-rotated');
   const cookieSecret = secret('cookie');
+  // Under test:services every app shares one audit chain and so its key: the secret carries it.
+  const auditKey = process.env.AUDIT_HMAC_KEY ?? secret('audit');
   const ignoredValue = secret('ignored');
   const allSecretValues = [
     keyA,
@@ -27,6 +29,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
     jwtSecret,
     jwtSecretRotated,
     cookieSecret,
+    auditKey,
     ignoredValue,
   ];
 
@@ -38,6 +41,8 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     JWT_ALGORITHM: 'HS256',
+    // The key comes from the AWS secret: the environment's (test:services) would conflict.
+    AUDIT_HMAC_KEY: '',
     ...overrides,
   });
 
@@ -47,6 +52,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyA,
       JWT_SECRET: jwtSecret,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
       NOT_A_SECRET_VARIABLE: ignoredValue,
     });
     // The harness sets OPENAI_API_KEY for the env provider; empty counts as unset.
@@ -67,6 +73,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
   it('starts with its secrets from AWS (signed GetSecretValue) and chats with key A', async () => {
     expect(h.t.config.generatedSecrets).toEqual([]);
     expect(h.t.config.secrets.provided.names().sort()).toEqual([
+      'AUDIT_HMAC_KEY',
       'COOKIE_SECRETS',
       'JWT_SECRET',
       'OPENAI_API_KEY',
@@ -89,6 +96,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyB,
       JWT_SECRET: jwtSecretRotated,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
     });
     h.mock.setApiKey(keyB);
     const changed = await h.t.app.get(SecretsRefreshService).refreshNow();
@@ -113,6 +121,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyC,
       JWT_SECRET: jwtSecretRotated,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
     });
     h.mock.setApiKey(keyC);
     // On-demand refreshes are throttled to one per 10 s; step past the window.
@@ -145,6 +154,7 @@ describe('SECRETS_PROVIDER=aws (AWS Secrets Manager through the real SDK)', () =
       OPENAI_API_KEY: keyC,
       JWT_SECRET: jwtSecretRotated,
       COOKIE_SECRETS: cookieSecret,
+      AUDIT_HMAC_KEY: auditKey,
     });
     await refresher.refreshNow();
     expect(h.t.logs.join('\n')).toContain('secrets refresh from AWS Secrets Manager works again');

@@ -1,6 +1,7 @@
 import request from 'supertest';
+import { CookieSealer } from '../src/cookies/cookie-sealer';
 import { CookieService } from '../src/cookies/cookie.service';
-import { createUser, login, type TestUser } from './support/auth-helpers';
+import { createUser, jwtPart, login, type TestUser } from './support/auth-helpers';
 import { createTestApp, type TestApp } from './support/test-app';
 
 type Jar = Record<string, string>;
@@ -186,10 +187,12 @@ describe('Browser session on secure cookies', () => {
     expect(next['__Host-kw_access']).not.toBe(jar['__Host-kw_access']);
     expect(JSON.stringify(refreshed.body)).not.toMatch(/eyJ/);
     await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(next)).expect(200);
-    // Replaying the old refresh cookie is reuse: the family is revoked.
+    // Replaying the old refresh cookie from another client is reuse: the family is revoked.
+    // (The same client within REFRESH_REUSE_GRACE_SECONDS is two tabs: adversarial-identity.)
     const replay = await request(t.server)
       .post('/api/v1/auth/session/refresh')
       .set('Cookie', cookieHeader(jar))
+      .set('User-Agent', 'replayer/1.0')
       .set('X-CSRF-Token', csrf);
     expect(replay.status).toBe(401);
     await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(next)).expect(401);
@@ -197,6 +200,18 @@ describe('Browser session on secure cookies', () => {
 
   it('clears the cookies on logout and refuses the old access cookie within 5 s', async () => {
     const { jar, csrf } = await signIn();
+    // Sign-out is an unsafe method like any other: without the CSRF token (or with another
+    // session's), 403, and the session lives on.
+    const other = await signIn();
+    for (const token of [undefined, other.csrf]) {
+      const refused = request(t.server)
+        .delete('/api/v1/auth/session')
+        .set('Cookie', cookieHeader(jar));
+      const res = await (token ? refused.set('X-CSRF-Token', token) : refused).expect(403);
+      expect(res.body.type).toBe('urn:keyward:problem:csrf_failed');
+      expect(res.headers['set-cookie']).toBeUndefined();
+    }
+    await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(jar)).expect(200);
     const res = await request(t.server)
       .delete('/api/v1/auth/session')
       .set('Cookie', cookieHeader(jar))
@@ -265,6 +280,100 @@ describe('Browser session on secure cookies', () => {
   it('keeps the refresh token out of reach: the cookie holds it encrypted', async () => {
     const { jar } = await signIn();
     expect(jar['__Secure-kw_refresh']).toMatch(/^e1\./);
+  });
+
+  it('writes no cookie value into the logs (Set-Cookie and Cookie are redacted)', async () => {
+    const { jar, csrf } = await signIn();
+    await request(t.server).get('/api/v1/auth/me').set('Cookie', cookieHeader(jar)).expect(200);
+    const refreshed = await request(t.server)
+      .post('/api/v1/auth/session/refresh')
+      .set('Cookie', cookieHeader(jar))
+      .set('X-CSRF-Token', csrf)
+      .expect(200);
+    const values = [...Object.values(jar), ...Object.values(jarFrom(refreshed))];
+    expect(values.length).toBeGreaterThanOrEqual(6);
+    const text = t.logs.join('\n');
+    // The lines of this suite's requests are there (so the scan scans something)...
+    expect(t.logs.filter((line) => line.includes('/api/v1/auth/session')).length).toBeGreaterThan(
+      3,
+    );
+    // ...and hold no cookie value, whole or in part.
+    for (const value of values) expect(text).not.toContain(value.slice(-24));
+  });
+});
+
+describe('COOKIE_SECRETS rotation', () => {
+  const OLD = 'old-cookie-secret-0123456789abcdef-ok';
+  const NEW = 'new-cookie-secret-0123456789abcdef-ok';
+  let t: TestApp;
+  let user: TestUser;
+
+  beforeAll(async () => {
+    // The new secret first (it seals), the old one after it (it still opens).
+    t = await createTestApp({ COOKIE_SECRETS: `${NEW},${OLD}` });
+    user = await createUser(t);
+  });
+  afterAll(() => t.close());
+
+  /** A browser that signed in before the rotation: its cookies sealed by the old secret. */
+  async function cookiesSealedBy(secret: string) {
+    const res = await request(t.server)
+      .post('/api/v1/auth/session')
+      .send({ username: user.username, password: user.password })
+      .expect(200);
+    const jar = jarFrom(res);
+    const current = t.app.get(CookieService).sealer;
+    const refreshToken = current.decrypt('__Secure-kw_refresh', jar['__Secure-kw_refresh'])!;
+    const sid = jwtPart(jar['__Host-kw_access'], 1).sid as string;
+    const old = new CookieSealer([secret]);
+    const nonce = 'n0nce-from-before-rotation';
+    const csrf = `${nonce}.${old.hmac('csrf', `${sid}.${nonce}`)}`;
+    return {
+      jar: {
+        ...jar,
+        '__Secure-kw_refresh': old.encrypt('__Secure-kw_refresh', refreshToken, 3600),
+        '__Host-kw_csrf': csrf,
+      },
+      csrf,
+    };
+  }
+
+  it('still opens refresh cookies and CSRF tokens sealed by the previous secret, and reseals with the new one', async () => {
+    const { jar, csrf } = await cookiesSealedBy(OLD);
+    await request(t.server)
+      .post('/api/v1/keys')
+      .set('Cookie', cookieHeader(jar))
+      .set('X-CSRF-Token', csrf)
+      .send({ name: 'after rotation' })
+      .expect(201);
+    const refreshed = await request(t.server)
+      .post('/api/v1/auth/session/refresh')
+      .set('Cookie', cookieHeader(jar))
+      .set('X-CSRF-Token', csrf)
+      .expect(200);
+    const next = jarFrom(refreshed);
+    // The new cookie opens with the new secret alone, not with the old one.
+    expect(
+      new CookieSealer([NEW]).decrypt('__Secure-kw_refresh', next['__Secure-kw_refresh']),
+    ).toEqual(expect.any(String));
+    expect(
+      new CookieSealer([OLD]).decrypt('__Secure-kw_refresh', next['__Secure-kw_refresh']),
+    ).toBeUndefined();
+  });
+
+  it('treats cookies sealed by a secret no longer listed as absent', async () => {
+    const { jar, csrf } = await cookiesSealedBy('retired-cookie-secret-0123456789abcdef');
+    await request(t.server)
+      .post('/api/v1/keys')
+      .set('Cookie', cookieHeader(jar))
+      .set('X-CSRF-Token', csrf)
+      .send({ name: 'x' })
+      .expect(403);
+    await request(t.server)
+      .post('/api/v1/auth/session/refresh')
+      .set('Cookie', cookieHeader(jar))
+      .set('X-CSRF-Token', csrf)
+      .expect(401);
   });
 });
 

@@ -13,10 +13,10 @@ import { ensureAdmin } from './support/process-admin';
 import { type ProcessApp, startProcessApp } from './support/process-app';
 
 /**
- * SPEC "Tokens" and "Chat", issue 8 §5: Keyward is SIGKILLed in the middle of a burst of
- * refresh-token rotations and billed chat requests, then restarted on the same data. What
- * the clients were told must still hold: no session is stranded by a half-written rotation,
- * no acknowledged usage is lost or counted twice, and the audit chain still verifies.
+ * docs/reference.md "Tokens" and "Chat", issue 8 §5: Keyward is SIGKILLed in the middle of a burst
+ * of refresh-token rotations and billed chat requests, then restarted on the same data. What the
+ * clients were told must still hold: no session is stranded by a half-written rotation, no
+ * acknowledged usage is lost or counted twice, and the audit chain still verifies.
  */
 const USERS = 3;
 const SESSIONS_PER_USER = 2;
@@ -113,6 +113,8 @@ describe('Crash recovery (SIGKILL during refresh rotations and usage writes)', (
     };
     if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
     else cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+    // test:services: the shared audit chain's key, also for the CLI's `audit verify` below.
+    if (process.env.AUDIT_HMAC_KEY) env.AUDIT_HMAC_KEY = process.env.AUDIT_HMAC_KEY;
     await ensureAdmin(admin, PASSWORD, env);
     app = await startProcessApp(env);
     const adminToken = (

@@ -10,8 +10,8 @@ import { type RawHeaders, type RawResponse, sendRaw } from './support/raw-http';
 import { listRoutes, type Route } from './support/routes';
 
 /**
- * Property-based fuzzing of every controller route through the real pipeline (SPEC "Error
- * formats": bad input is 400/413/415/422, never 500; no library text reaches a client).
+ * Property-based fuzzing of every controller route through the real pipeline (docs/reference.md
+ * "Error formats": bad input is 400/413/415/422, never 500; no library text reaches a client).
  *
  * Bounded and reproducible: a fixed seed (FUZZ_SEED, printed) and a small number of runs
  * (FUZZ_RUNS scales every property). A failure prints the seed and the failing case; rerun
@@ -26,7 +26,8 @@ const BODY_LIMIT = 64 * 1024;
 const NODE_HEADER_LIMIT = 16 * 1024;
 const REQUEST_TIMEOUT_MS = 10_000;
 
-// The documented answers (SPEC "Error formats", "Identity", "Chat"); anything else is a bug.
+// The documented answers (docs/reference.md "Error formats", "Identity", "Chat"); anything else is
+// a bug.
 const DOCUMENTED = new Set([200, 201, 204, 400, 401, 403, 404, 409, 413, 415, 422, 429]);
 const UUID = '00000000-0000-4000-8000-000000000000';
 
@@ -34,7 +35,7 @@ type Format = 'problem' | 'oauth2' | 'openai';
 type Credential =
   'none' | 'user-jwt' | 'user-key' | 'user-cookie' | 'admin-jwt' | 'victim-jwt' | 'victim-cookie';
 
-/** SPEC "Error formats": the path alone decides the wire format of an error. */
+/** docs/reference.md "Error formats": the path alone decides the wire format of an error. */
 function formatOf(path: string): Format {
   const bare = path.split('?', 1)[0];
   if (bare.startsWith('/v1/')) return 'openai';
@@ -215,7 +216,7 @@ function assertDocumented(path: string, res: RawResponse, allowNodeLimits = fals
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(header(res, 'x-request-id'))) {
     throw new Error(`unsafe X-Request-Id echoed: ${where}`);
   }
-  // SPEC "Audit and logs": every response, refusals before routing included.
+  // docs/reference.md "Audit and logs": every response, refusals before routing included.
   if (header(res, 'x-content-type-options') !== 'nosniff') {
     throw new Error(`no X-Content-Type-Options: nosniff: ${where}`);
   }
@@ -520,6 +521,27 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
     }
   });
 
+  it('refuses an undeclared field on every route that reads a body (mass assignment)', async () => {
+    let checked = 0;
+    for (const route of routes) {
+      const plan = planFor(route);
+      if (!plan.body || plan.as === 'victim' || route.path === '/api/v1/admin/users') continue;
+      const credential = plan.as === 'admin' ? 'admin-jwt' : 'user-jwt';
+      for (const extra of ['isAdmin', 'user_id', 'x-extra']) {
+        const body = serialize(obj({ ...plan.body, [extra]: true }));
+        const res = await sendAs(credential, route.method, pathOf(route), body);
+        assertDocumented(pathOf(route), res);
+        expect({ route: route.path, extra, status: res.status }).toEqual({
+          route: route.path,
+          extra,
+          status: 400,
+        });
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(3 * 5);
+  });
+
   it('refuses a malformed or over-long path segment in our format, not the router’s', async () => {
     // Found by this fuzz: Fastify's router answered these itself (414 / 400, its own JSON,
     // the path echoed, no security headers) before any hook or filter ran.
@@ -553,13 +575,17 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         ),
       },
     );
-    const bodyArb = (plan: Plan): fc.Arbitrary<{ kind: string; text: string | Buffer }> =>
+    const bodyArb = (
+      plan: Plan,
+    ): fc.Arbitrary<{ kind: string; text: string | Buffer; unknownField?: string }> =>
       fc.oneof(
         {
           weight: 5,
           arbitrary: fc.tuple(nodeArb, keyArb, fc.nat()).map(([random, key, how]) => ({
             kind: 'mutated',
             text: serialize(mutate(obj(plan.body ?? {}), random, key, how)),
+            // Mutation 1 adds a field; one no route could declare must be refused.
+            unknownField: how % 6 === 1 && !/^[A-Za-z_]+$/.test(key) ? key : undefined,
           })),
         },
         { weight: 2, arbitrary: nodeArb.map((n) => ({ kind: 'random', text: serialize(n) })) },
@@ -668,7 +694,8 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         if (refused && bytes > 0) {
           expect({ contentType, status: res.status }).toEqual({ contentType, status: 415 });
         }
-        // SPEC: `__proto__`/`constructor` keys are 400 on every route that reads a body.
+        // docs/reference.md "Error formats": `__proto__`/`constructor` keys are 400 on every route
+        // that reads a body.
         const readsBody = Object.keys(planFor(route).body ?? {}).length > 0;
         const text = body.text.toString();
         const dangerous =
@@ -677,6 +704,12 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         if (readsBody && dangerous && res.status < 300) {
           throw new Error(
             `a forbidden key was accepted: ${path} ${body.text.toString().slice(0, 200)}`,
+          );
+        }
+        // Mass assignment: a field the route does not declare is 400, never silently dropped.
+        if (readsBody && body.unknownField !== undefined && res.status < 400) {
+          throw new Error(
+            `an unknown field ${JSON.stringify(body.unknownField)} was accepted: ${path} → ${res.status}`,
           );
         }
         assertPrototypesClean();
@@ -793,8 +826,8 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         };
         const res = await send(c.route.method, path, headers, body);
         assertDocumented(path, res, true);
-        // SPEC "Tokens"/"Cookies": nothing forged gets in. With no real credential anywhere
-        // in the request, a protected route can only answer 401 (or 431 from Node itself).
+        // docs/reference.md "Tokens"/"Cookies": nothing forged gets in. With no real credential
+        // anywhere in the request, a protected route can only answer 401 (or 431 from Node itself).
         if (!c.route.isPublic && res.status !== 431) {
           expect({ route: path, status: res.status }).toEqual({ route: path, status: 401 });
         }
@@ -861,7 +894,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
     });
     await fc.assert(
       fc.asyncProperty(caseArb, async ({ route, query: fuzzed, id, credential }) => {
-        // SPEC "Tokens": a token in the URL query is never a credential.
+        // docs/reference.md "Tokens": a token in the URL query is never a credential.
         const tokenInQuery = credential === 'none' && fuzzed.length % 2 === 0;
         const query = tokenInQuery ? `${fuzzed}&access_token=${user.jwt}` : fuzzed;
         // The id goes in raw when it is already an escape sequence, else percent-encoded.

@@ -12,7 +12,7 @@ const databaseUrl = process.env.DATABASE_URL!;
 const redisUrl = process.env.REDIS_URL!;
 
 /**
- * SPEC "Scale": two Keyward processes behind one (imaginary) load balancer, sharing
+ * docs/reference.md "Scale": two Keyward processes behind one (imaginary) load balancer, sharing
  * PostgreSQL and Redis. Every guarantee must hold across both.
  */
 describe('Two instances sharing PostgreSQL and Redis', () => {
@@ -64,7 +64,9 @@ describe('Two instances sharing PostgreSQL and Redis', () => {
   }
 
   beforeAll(async () => {
-    mock = await startMockOpenAI();
+    // Every upstream answer takes a second, so concurrent requests are all in flight (all
+    // reserved, none settled) at once: what they reserve is bounded by the shared budget.
+    mock = await startMockOpenAI({ latencyMs: 1000 });
     const env = {
       DATABASE_URL: databaseUrl,
       REDIS_URL: redisUrl,
@@ -171,10 +173,23 @@ describe('Two instances sharing PostgreSQL and Redis', () => {
         },
         token,
       );
+    mock.reset();
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => (i % 2 ? chat(a, tokenA) : chat(b, tokenB))),
     );
-    expect(results.filter((res) => res.status === 429).length).toBeGreaterThan(0);
+    const admitted = results.filter((res) => res.status === 200).length;
+    expect(admitted).toBeGreaterThan(0);
+    expect(results.filter((res) => res.status === 429)).toHaveLength(10 - admitted);
+    // Each admitted request reserved its prompt plus the max_tokens Keyward sent upstream
+    // (clamped to what was left). Shared, those reservations fit in 1000 together; with a
+    // budget per instance they would add up to nearly twice that.
+    const upstream = mock.requests.filter((r) => r.path === '/v1/chat/completions');
+    expect(upstream).toHaveLength(admitted);
+    const granted = upstream.map((r) => {
+      const body = r.body as { max_tokens?: number; max_completion_tokens?: number };
+      return body.max_completion_tokens ?? body.max_tokens ?? Number.POSITIVE_INFINITY;
+    });
+    expect(granted.reduce((sum, n) => sum + n, 0)).toBeLessThanOrEqual(1000);
     const usage = (await (
       await fetch(`${b.url}/api/v1/usage`, { headers: { Authorization: `Bearer ${tokenB}` } })
     ).json()) as {

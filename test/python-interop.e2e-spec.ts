@@ -9,9 +9,10 @@ import { UsersService } from '../src/users/users.service';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
 
 /**
- * SPEC: "Tokens are standard enough that other services (a Flask app with PyJWT, a FastAPI
- * app with python-jose) can verify them". Runs the examples in examples/python against
- * live Keyward instances, and python-jose tokens of a trusted issuer against Keyward.
+ * docs/reference.md "Tokens": other services (a Flask app with PyJWT, a FastAPI app with
+ * python-jose) verify Keyward's tokens with their usual libraries. Runs the examples in
+ * examples/python against live Keyward instances, and python-jose tokens of a trusted issuer
+ * against Keyward.
  */
 
 const PYTHON = '/usr/bin/python3';

@@ -47,6 +47,18 @@ describe('Route inventory (deny by default)', () => {
     expect(marked).toEqual(PUBLIC_ROUTES);
   });
 
+  it('has every guarded route state the scope it needs (@RequireScopes or @AnyScope)', () => {
+    const unstated = routes
+      .filter((r) => !r.isPublic && r.scopes === undefined)
+      .map((r) => `${r.method} ${r.path}`);
+    expect(unstated).toEqual([]);
+    // The routes whose scope matters most, pinned.
+    const scopesOf = (key: string) => routes.find((r) => `${r.method} ${r.path}` === key)?.scopes;
+    expect(scopesOf('POST /api/v1/auth/logout-all')).toEqual(['keys']);
+    expect(scopesOf('GET /metrics')).toEqual(['admin']);
+    expect(scopesOf('POST /api/v1/keys')).toEqual(['keys']);
+  });
+
   it('answers 401 with WWW-Authenticate on every other route without credentials', async () => {
     const uuid = '00000000-0000-4000-8000-000000000000';
     for (const route of routes.filter((r) => !r.isPublic)) {

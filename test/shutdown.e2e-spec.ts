@@ -7,7 +7,7 @@ import { templateDir } from './support/pglite-template';
 import { ensureAdmin } from './support/process-admin';
 import { type ProcessApp, startProcessApp } from './support/process-app';
 
-/** SPEC "Scale": SIGTERM drains in-flight requests and streams, then exits 0. */
+/** docs/reference.md "Scale": SIGTERM drains in-flight requests and streams, then exits 0. */
 describe('Graceful shutdown (a real process and a real SIGTERM)', () => {
   let mock: MockOpenAI;
   let app: ProcessApp;
@@ -87,12 +87,19 @@ describe('Graceful shutdown (a real process and a real SIGTERM)', () => {
     }
     expect(refused).toBe(true);
 
+    // The stream was still running at SIGTERM: no end marker yet, and data events kept
+    // arriving after the signal (the drain let it finish rather than cutting it).
     let text = new TextDecoder().decode(first.value);
+    expect(text).not.toContain('[DONE]');
+    let eventsAfterSignal = 0;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      text += new TextDecoder().decode(value);
+      const part = new TextDecoder().decode(value);
+      eventsAfterSignal += part.split('data: ').length - 1;
+      text += part;
     }
+    expect(eventsAfterSignal).toBeGreaterThanOrEqual(3);
     expect(text).toContain('Mock reply to:');
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
     expect(await app.exited).toEqual({ code: 0, signal: null });

@@ -28,7 +28,7 @@ describe('Trusted external issuer (JWKS URI)', () => {
     await issuer.close();
   });
 
-  it('accepts a token of the trusted issuer as an external principal with its roles', async () => {
+  it('accepts a token of the trusted issuer as an external principal, not believing its roles', async () => {
     const user = await createUser(issuer, ['admin']);
     const token = (await login(issuer, user)).access_token;
     const me = await request(t.server)
@@ -38,9 +38,14 @@ describe('Trusted external issuer (JWKS URI)', () => {
     expect(me.body).toEqual({
       id: `https://idp.test#${user.id}`,
       username: user.username,
-      roles: ['admin'],
+      // No roleClaim/roleMap for this issuer: its `roles: ["admin"]` claim grants nothing.
+      roles: ['user'],
       authMethod: 'external',
     });
+    await request(t.server)
+      .get('/api/v1/admin/users')
+      .set('Authorization', `Bearer ${token}`)
+      .expect(403);
   });
 
   it('refuses a trusted issuer’s token for another audience, and lets no external principal manage keys', async () => {

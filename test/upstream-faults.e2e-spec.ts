@@ -185,8 +185,8 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
       const res = await chat(path, caseUser);
       h.mock.setFault(null);
 
-      // A terminating answer within the deadline (one retry included: SPEC "UPSTREAM_TIMEOUT_MS
-      // bounds the whole upstream call, retries included").
+      // A terminating answer within the deadline (one retry included: docs/reference.md
+      // "Wire details": UPSTREAM_TIMEOUT_MS bounds the whole upstream call, its retry included).
       expect(res.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
       expect(res.status).toBe(expected.status);
       if (res.status >= 400) {
@@ -205,8 +205,8 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
         };
         expect(last.error?.code).toBe(expected.streamError);
       }
-      // Every admitted request settles exactly once (SPEC "Chat": a stream that started is
-      // billed, whatever ended it); tokens only when upstream may have worked on it.
+      // Every admitted request settles exactly once (docs/reference.md "Chat": a stream that
+      // started is billed, whatever ended it); tokens only when upstream may have worked on it.
       await eventually(async () => (await billed(caseUser)).requests === before.requests + 1);
       const after = await billed(caseUser);
       if (expected.wholeReservation) expect(after.tokens - before.tokens).toBe(DAILY_TOKENS);

@@ -1,4 +1,4 @@
-/** The security events of SPEC "Audit and logs". */
+/** The security events of docs/reference.md "Audit and logs". */
 export type AuditEvent =
   | 'login.succeeded'
   | 'login.failed'

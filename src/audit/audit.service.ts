@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, type KeyObject } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import type { KeywardConfig } from '../config/configuration';
 import { DatabaseService } from '../database/database.service';
-import { auditLog } from '../database/schema';
+import { type AuditRow, auditLog } from '../database/schema';
 import type { AuditEntry, AuditEvent } from './audit-events';
 import { canonicalJson } from './canonical-json';
 
@@ -19,13 +21,36 @@ export interface ChainedFields {
   details: Record<string, unknown>;
 }
 
-export function chainHash(prevHash: string, fields: ChainedFields): string {
+/**
+ * The link of one row: HMAC-SHA256 keyed with AUDIT_HMAC_KEY (a secret outside the
+ * database, so the app's own role cannot rewrite history and recompute the chain); without
+ * a key, the plain SHA-256 of rows written before the chain was keyed.
+ */
+export function chainHash(prevHash: string, fields: ChainedFields, key?: KeyObject): string {
   const body = canonicalJson({ ...fields, at: fields.at.toISOString() });
-  return createHash('sha256').update(`${prevHash}\n${body}`).digest('hex');
+  const mac = key ? createHmac('sha256', key) : createHash('sha256');
+  return mac.update(`${prevHash}\n${body}`).digest('hex');
+}
+
+/** The newest row of the chain, exported (`audit head`) so deleting the newest rows shows. */
+export interface AuditHead {
+  readonly id: number;
+  readonly hash: string;
+}
+
+/** `<id>:<hash>`, the form `audit head` prints and `audit verify --head` reads. */
+export function formatHead(head: AuditHead): string {
+  return `${head.id}:${head.hash}`;
+}
+
+export function parseHead(value: string): AuditHead | undefined {
+  const match = /^(\d{1,15}):([0-9a-f]{64})$/.exec(value.trim());
+  return match ? { id: Number(match[1]), hash: match[2] } : undefined;
 }
 
 export type AuditVerification =
-  { ok: true; rows: number } | { ok: false; rows: number; brokenAtId: number; reason: string };
+  | { ok: true; rows: number; legacyRows: number }
+  | { ok: false; rows: number; brokenAtId: number; reason: string };
 
 /**
  * Append-only, hash-chained audit log: each row carries the hash of the previous one,
@@ -34,8 +59,14 @@ export type AuditVerification =
 @Injectable()
 export class AuditService {
   private readonly logger = new Logger(AuditService.name);
+  private readonly key: KeyObject;
 
-  constructor(private readonly database: DatabaseService) {}
+  constructor(
+    private readonly database: DatabaseService,
+    config: ConfigService<KeywardConfig, true>,
+  ) {
+    this.key = config.get('audit', { infer: true }).hmacKey;
+  }
 
   async record(event: AuditEvent, entry: AuditEntry = {}): Promise<void> {
     const fields: ChainedFields = {
@@ -54,7 +85,9 @@ export class AuditService {
         .orderBy(desc(auditLog.id))
         .limit(1);
       const prevHash = last?.hash ?? GENESIS_HASH;
-      await tx.insert(auditLog).values({ ...fields, prevHash, hash: chainHash(prevHash, fields) });
+      await tx
+        .insert(auditLog)
+        .values({ ...fields, prevHash, hash: chainHash(prevHash, fields, this.key), keyed: true });
     });
   }
 
@@ -78,10 +111,24 @@ export class AuditService {
       .limit(options.limit);
   }
 
-  async verify(batchSize = 1000): Promise<AuditVerification> {
-    let prevHash = GENESIS_HASH;
+  /** The newest row, or undefined for an empty log. */
+  async head(): Promise<AuditHead | undefined> {
+    const [last] = await this.database.db
+      .select({ id: auditLog.id, hash: auditLog.hash })
+      .from(auditLog)
+      .orderBy(desc(auditLog.id))
+      .limit(1);
+    return last;
+  }
+
+  /**
+   * Walks the chain from the start (see ChainVerifier). With `head` (exported earlier by
+   * `audit head`) the chain must still contain that row with that hash.
+   */
+  async verify(options: { head?: AuditHead; batchSize?: number } = {}): Promise<AuditVerification> {
+    const batchSize = options.batchSize ?? 1000;
+    const verifier = this.verifier(options.head);
     let lastId = 0;
-    let rows = 0;
     for (;;) {
       const batch = await this.database.db
         .select()
@@ -90,35 +137,80 @@ export class AuditService {
         .orderBy(asc(auditLog.id))
         .limit(batchSize);
       for (const row of batch) {
-        rows += 1;
-        if (row.prevHash !== prevHash) {
-          return {
-            ok: false,
-            rows,
-            brokenAtId: row.id,
-            reason: 'previous-hash link broken (a row was removed or inserted)',
-          };
-        }
-        const expected = chainHash(prevHash, {
-          at: row.at,
-          event: row.event,
-          actorId: row.actorId,
-          subject: row.subject,
-          ip: row.ip,
-          details: row.details,
-        });
-        if (expected !== row.hash) {
-          return {
-            ok: false,
-            rows,
-            brokenAtId: row.id,
-            reason: 'row content does not match its hash (edited)',
-          };
-        }
-        prevHash = row.hash;
+        const failure = verifier.check(row);
+        if (failure) return failure;
         lastId = row.id;
       }
-      if (batch.length < batchSize) return { ok: true, rows };
+      if (batch.length < batchSize) return verifier.finish();
     }
+  }
+
+  /** A verifier with this instance's key, for rows read in order from anywhere. */
+  verifier(head?: AuditHead): ChainVerifier {
+    return new ChainVerifier(this.key, head);
+  }
+}
+
+/**
+ * Checks audit rows one by one, in id order. Unkeyed rows are accepted only as a prefix (the
+ * rows from before the chain was keyed). An exported head catches what an intact shorter
+ * chain hides: the newest rows deleted.
+ */
+export class ChainVerifier {
+  private prevHash = GENESIS_HASH;
+  private rows = 0;
+  private legacyRows = 0;
+  private seenKeyed = false;
+  private headSeen = false;
+
+  constructor(
+    private readonly key: KeyObject,
+    private readonly head?: AuditHead,
+  ) {}
+
+  /** Undefined while the chain holds; the failure at the first broken row. */
+  check(row: AuditRow): AuditVerification | undefined {
+    this.rows += 1;
+    const broken = (reason: string): AuditVerification => ({
+      ok: false,
+      rows: this.rows,
+      brokenAtId: row.id,
+      reason,
+    });
+    if (row.prevHash !== this.prevHash) {
+      return broken('previous-hash link broken (a row was removed or inserted)');
+    }
+    if (!row.keyed && this.seenKeyed) return broken('an unkeyed row after keyed ones (forged)');
+    this.seenKeyed ||= row.keyed;
+    if (!row.keyed) this.legacyRows += 1;
+    const fields: ChainedFields = {
+      at: row.at,
+      event: row.event,
+      actorId: row.actorId,
+      subject: row.subject,
+      ip: row.ip,
+      details: row.details,
+    };
+    if (chainHash(this.prevHash, fields, row.keyed ? this.key : undefined) !== row.hash) {
+      return broken('row content does not match its hash (edited, or another AUDIT_HMAC_KEY)');
+    }
+    if (this.head && row.id === this.head.id) {
+      if (row.hash !== this.head.hash) return broken('the exported head row differs');
+      this.headSeen = true;
+    }
+    this.prevHash = row.hash;
+    return undefined;
+  }
+
+  finish(): AuditVerification {
+    if (this.head && !this.headSeen) {
+      return {
+        ok: false,
+        rows: this.rows,
+        brokenAtId: this.head.id,
+        reason: 'the exported head row is gone (the newest rows were deleted)',
+      };
+    }
+    return { ok: true, rows: this.rows, legacyRows: this.legacyRows };
   }
 }

@@ -8,7 +8,7 @@ import type { KeywardConfig } from '../config/configuration';
 import type { Role } from '../database/schema';
 import { scopesForRoles } from './principal';
 
-/** SPEC "Tokens": larger tokens are refused before any parsing. */
+/** docs/reference.md "Tokens": larger tokens are refused before any parsing. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
 
 /** Header parameters that would make a verifier fetch or trust key material from the token. */
@@ -26,6 +26,8 @@ export interface AccessTokenClaims {
   roles: Role[];
   scope: string;
   preferred_username: string;
+  /** OIDC Core §2: when the user last signed in (password); unchanged by refreshes. */
+  auth_time: number;
 }
 
 export interface IssuedAccessToken {
@@ -90,6 +92,10 @@ export function inspectToken(token: string): {
   };
 }
 
+export function audienceIncludes(aud: unknown, expected: string): boolean {
+  return aud === expected || (Array.isArray(aud) && aud.includes(expected));
+}
+
 /** RFC 9068 §2.1: `at+jwt`, optionally with the `application/` prefix. */
 export function isAccessTokenType(typ: string | undefined): boolean {
   return typeof typ === 'string' && ['at+jwt', 'application/at+jwt'].includes(typ.toLowerCase());
@@ -145,6 +151,7 @@ export class AccessTokenService {
   issue(
     user: { id: string; username: string; roles: readonly Role[] },
     sessionId: string,
+    authTime: Date,
   ): IssuedAccessToken {
     const jti = randomUUID();
     const { signing, algorithm } = this.auth.keys;
@@ -155,6 +162,7 @@ export class AccessTokenService {
         scope: scopesForRoles(user.roles).join(' '),
         // OIDC's standard claim name, so /me and logs need no database lookup.
         preferred_username: user.username,
+        auth_time: Math.floor(authTime.getTime() / 1000),
       },
       {
         algorithm,

@@ -8,7 +8,9 @@ import { bearerToken } from './credentials';
 import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import type { Principal } from './principal';
 
-/** `Authorization: Bearer kw_...`: API keys work wherever a JWT does (SPEC "Tokens"). */
+/**
+ * `Authorization: Bearer kw_...`: API keys work wherever a JWT does (docs/reference.md "Tokens").
+ */
 @Injectable()
 export class ApiKeyStrategy extends PassportStrategy(Strategy, 'api-key') {
   constructor(

@@ -11,6 +11,7 @@ import {
 } from '@nestjs/common';
 import {
   ApiCreatedResponse,
+  ApiForbiddenResponse,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
@@ -32,6 +33,10 @@ export class ApiKeysController {
   @Post()
   @ApiOperation({ summary: 'Create an API key (`kw_...`): the key is shown only in this response' })
   @ApiCreatedResponse({ type: CreatedApiKeyDto })
+  @ApiForbiddenResponse({
+    description:
+      '`recent_sign_in_required`: the password sign-in behind this session is older than API_KEY_MAX_SIGN_IN_AGE (10 minutes); sign in again. `insufficient_scope`: API keys cannot create keys.',
+  })
   create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: CreateApiKeyDto,

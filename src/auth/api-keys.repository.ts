@@ -58,6 +58,14 @@ export class ApiKeysRepository {
     return row;
   }
 
+  async revokeAllForUser(userId: string): Promise<ApiKeyRow[]> {
+    return this.database.db
+      .update(apiKeys)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
+      .returning();
+  }
+
   async revokeByHash(keyHash: string): Promise<ApiKeyRow | undefined> {
     const [row] = await this.database.db
       .update(apiKeys)

@@ -1,7 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
+import type { KeywardConfig } from '../config/configuration';
 import type { ApiKeyRow, ApiKeyScope } from '../database/schema';
+import { UsersService } from '../users/users.service';
 import { ApiKeysRepository } from './api-keys.repository';
 import type { Principal } from './principal';
 import { randomToken, sha256 } from './secure-random';
@@ -36,21 +39,45 @@ export function toApiKeyView(row: ApiKeyRow): ApiKeyView {
 }
 
 @Injectable()
-export class ApiKeysService {
+export class ApiKeysService implements OnModuleInit {
   /** Verified keys by hash: the principal, or null for a refused key (no DB hit on floods). */
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
   private readonly touched = new Map<string, number>();
+  private readonly maxSignInAgeSeconds: number;
 
   constructor(
     private readonly repository: ApiKeysRepository,
     private readonly audit: AuditService,
-  ) {}
+    private readonly users: UsersService,
+    config: ConfigService<KeywardConfig, true>,
+  ) {
+    this.maxSignInAgeSeconds = config.get('auth', { infer: true }).apiKeyMaxSignInAge;
+  }
+
+  onModuleInit(): void {
+    // A password reset ends the user's keys too: whoever knew the old password may have
+    // minted one, and a key outlives every session.
+    this.users.onCredentialsEnded(async ({ userId, reason, endKeys, actor }) => {
+      if (!endKeys) return;
+      const rows = await this.repository.revokeAllForUser(userId);
+      for (const row of rows) this.cache.delete(row.keyHash);
+      if (rows.length) {
+        await this.audit.record('api_key.revoked', {
+          actorId: actor.id,
+          subject: userId,
+          ip: actor.ip,
+          details: { reason, keys: rows.map((row) => row.id) },
+        });
+      }
+    });
+  }
 
   async create(
     owner: Principal,
     input: { name: string; scopes?: ApiKeyScope[]; expiresInDays?: number },
     ip?: string,
   ): Promise<ApiKeyView & { key: string }> {
+    this.assertRecentSignIn(owner);
     const scopes = [...new Set(input.scopes ?? (['chat', 'usage'] as ApiKeyScope[]))];
     if (scopes.includes('admin') && !owner.roles.includes('admin')) {
       throw new DomainError('forbidden', 'Only admins can create keys with the admin scope.');
@@ -74,6 +101,21 @@ export class ApiKeysService {
       details: { name: row.name, scopes },
     });
     return { ...toApiKeyView(row), key };
+  }
+
+  /**
+   * A key never expires unless asked to and outlives logout-all, so minting one needs a
+   * sign-in (`auth_time`, carried unchanged through refreshes) of the last few minutes, not
+   * merely a live session: a stolen cookie or a days-old refreshed session cannot.
+   */
+  private assertRecentSignIn(owner: Principal): void {
+    const age = owner.authTime === undefined ? Infinity : Date.now() / 1000 - owner.authTime;
+    if (age > this.maxSignInAgeSeconds) {
+      throw new DomainError(
+        'recent_sign_in_required',
+        `Creating an API key needs a sign-in of the last ${Math.round(this.maxSignInAgeSeconds / 60)} minutes; sign in again with your password, then retry.`,
+      );
+    }
   }
 
   async list(userId: string): Promise<ApiKeyView[]> {

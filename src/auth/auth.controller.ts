@@ -3,7 +3,7 @@ import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nes
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
-import { CurrentPrincipal } from './auth.decorators';
+import { AnyScope, CurrentPrincipal, RequireScopes } from './auth.decorators';
 import { MeDto } from './dto/me.dto';
 import type { Principal } from './principal';
 import { SessionsService } from './sessions.service';
@@ -17,6 +17,7 @@ export class AuthController {
   ) {}
 
   @Get('me')
+  @AnyScope()
   @ApiOperation({ summary: 'Who am I: the authenticated principal' })
   @ApiOkResponse({ type: MeDto })
   me(@CurrentPrincipal() principal: Principal): MeDto {
@@ -29,6 +30,7 @@ export class AuthController {
   }
 
   @Post('logout')
+  @RequireScopes('keys')
   @HttpCode(204)
   @ApiOperation({ summary: 'End this session: its refresh token and access tokens stop working' })
   @ApiNoContentResponse()
@@ -51,6 +53,8 @@ export class AuthController {
   }
 
   @Post('logout-all')
+  // A chat-only key must not be able to end its owner's sessions.
+  @RequireScopes('keys')
   @HttpCode(204)
   @ApiOperation({ summary: 'End every session of the user (API keys stay valid)' })
   @ApiNoContentResponse()

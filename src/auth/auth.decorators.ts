@@ -9,8 +9,17 @@ export const METRICS_TOKEN_KEY = 'keyward:metricsToken';
 /** The caller needs one of these roles (403 otherwise). */
 export const Roles = (...roles: Role[]) => SetMetadata(ROLES_KEY, roles);
 
-/** The caller's credential must carry every one of these scopes (403 otherwise). */
+/**
+ * The caller's credential must carry every one of these scopes (403 otherwise). `keys` is
+ * account management (API keys, ending sessions): sign-in sessions have it, API keys never.
+ */
 export const RequireScopes = (...scopes: Scope[]) => SetMetadata(SCOPES_KEY, scopes);
+
+/**
+ * States that any credential of the user will do, whatever its scopes. Every guarded route
+ * states its scope one way or the other; the route inventory test checks none is missing.
+ */
+export const AnyScope = () => SetMetadata(SCOPES_KEY, []);
 
 /** This route also accepts `Authorization: Bearer <METRICS_TOKEN>` (for Prometheus scrapers). */
 export const AllowMetricsToken = () => SetMetadata(METRICS_TOKEN_KEY, true);

@@ -90,7 +90,7 @@ export class AuthenticationGuard implements CanActivate {
       (await this.apiKeyPrincipal(request)) ??
       (await this.authenticate(request, http.getResponse<FastifyReply>()));
     request.user = principal;
-    // SPEC "Cookies": a cookie-authenticated unsafe request needs the session's CSRF token.
+    // docs/reference.md "Cookies": cookie-authenticated unsafe requests need the CSRF token.
     if (principal.authMethod === 'cookie' && CsrfService.isUnsafe(request.method)) {
       this.csrf.assertValid(request, principal.sessionId ?? '');
     }

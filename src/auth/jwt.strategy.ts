@@ -5,27 +5,31 @@ import { PassportStrategy } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import passport from 'passport';
 import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
-import type { AuthConfig } from '../config/auth.config';
+import type { AuthConfig, TrustedIssuer } from '../config/auth.config';
+import { isDependencyUnavailable } from '../common/problem';
 import type { KeywardConfig } from '../config/configuration';
 import { ROLES, type Role } from '../database/schema';
 import { CookieService } from '../cookies/cookie.service';
-import { AccessTokenService, inspectToken, TokenRejected } from './access-token.service';
+import {
+  AccessTokenService,
+  audienceIncludes,
+  inspectToken,
+  TokenRejected,
+} from './access-token.service';
 import { bearerToken } from './credentials';
 import { PASSPORT_NAMES, type PassportNames } from './passport-names.module';
 import { type Principal, type Scope, scopesForRoles } from './principal';
 import { RevocationService } from './revocation.service';
+import { SessionsRepository } from './sessions.repository';
 import { TrustedIssuersService } from './trusted-issuers.service';
 import { VerifiedTokenCache } from './verified-token-cache';
 
 /** Set by the key provider on the request: which issuer the token claims to come from. */
 const ISSUER_CONTEXT = Symbol('keyward.jwtIssuer');
-type IssuerContext =
-  { kind: 'self'; token: string } | { kind: 'external'; issuer: string; audience: string };
+type IssuerContext = { kind: 'self'; token: string } | { kind: 'external'; issuer: TrustedIssuer };
 type WithIssuer = FastifyRequest & { [ISSUER_CONTEXT]?: IssuerContext };
 
-function audienceIncludes(aud: unknown, expected: string): boolean {
-  return aud === expected || (Array.isArray(aud) && aud.includes(expected));
-}
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function rolesFrom(value: unknown): Role[] {
   return Array.isArray(value) ? ROLES.filter((role) => value.includes(role)) : [];
@@ -46,8 +50,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   constructor(
     config: ConfigService<KeywardConfig, true>,
     accessTokens: AccessTokenService,
-    trustedIssuers: TrustedIssuersService,
+    private readonly trustedIssuers: TrustedIssuersService,
     private readonly revocation: RevocationService,
+    private readonly sessions: SessionsRepository,
     private readonly verified: VerifiedTokenCache,
     cookies: CookieService,
     @Inject(PASSPORT_NAMES) names: PassportNames,
@@ -85,11 +90,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
         }
         const issuer = trustedIssuers.find(payload.iss);
         if (!issuer) return done(new TokenRejected('unknown issuer'));
-        request[ISSUER_CONTEXT] = {
-          kind: 'external',
-          issuer: issuer.issuer,
-          audience: issuer.audience,
-        };
+        request[ISSUER_CONTEXT] = { kind: 'external', issuer };
         trustedIssuers.verificationKey(issuer, header).then(
           (key) => done(null, key),
           (error: Error) => done(error),
@@ -101,7 +102,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     passport.use(names.jwt, this as unknown as passport.Strategy);
   }
 
-  validate(request: WithIssuer, payload: Record<string, unknown>): Principal {
+  async validate(request: WithIssuer, payload: Record<string, unknown>): Promise<Principal> {
     const context = request[ISSUER_CONTEXT];
     const now = Math.floor(Date.now() / 1000);
     const skew = this.auth.clockToleranceSeconds;
@@ -111,29 +112,34 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       throw new TokenRejected('sub missing');
     if (typeof payload.iat === 'number' && payload.iat > now + skew)
       throw new TokenRejected('iat in the future');
-    if (context.kind === 'external') {
-      if (payload.iss !== context.issuer || !audienceIncludes(payload.aud, context.audience)) {
-        throw new TokenRejected('iss or aud mismatch');
-      }
-      const roles = rolesFrom(payload.roles);
-      return {
-        userId: `${context.issuer}#${payload.sub}`,
-        username:
-          typeof payload.preferred_username === 'string' ? payload.preferred_username : payload.sub,
-        roles: roles.length ? roles : ['user'],
-        scopes: scopesForRoles(roles.length ? roles : ['user']).filter((s) => s !== 'keys'),
-        authMethod: 'external',
-        issuer: context.issuer,
-      };
-    }
+    if (context.kind === 'external')
+      return this.trustedIssuers.principalFor(context.issuer, payload);
     if (payload.iss !== this.auth.issuer || !audienceIncludes(payload.aud, this.auth.audience)) {
       throw new TokenRejected('iss or aud mismatch');
     }
     if (typeof payload.iat !== 'number') throw new TokenRejected('iat missing');
     if (typeof payload.jti !== 'string' || typeof payload.sid !== 'string')
       throw new TokenRejected('jti or sid missing');
+    // Session ids are uuids: anything else is forged, and must not reach a uuid column.
+    if (!SESSION_ID.test(payload.sid)) throw new TokenRejected('sid is not a session id');
     if (this.revocation.isRevoked(payload.sid)) throw new TokenRejected('session revoked');
-    const roles = rolesFrom(payload.roles);
+    // First sight of this token only (then the VerifiedTokenCache): a token minted with our
+    // key for a session or user that does not exist, or of a disabled user, is a 401 here
+    // rather than a foreign-key error later; roles are never more than the user has now.
+    // With the database down, signed-in users keep working on what the token and the
+    // revocation set say; the token is not cached, so the check runs once it is back.
+    const owner = await this.sessions.findOwner(payload.sid).catch((error: unknown) => {
+      if (isDependencyUnavailable(error)) return 'unavailable' as const;
+      throw error;
+    });
+    if (
+      owner !== 'unavailable' &&
+      (!owner || owner.userId !== payload.sub || owner.disabled || owner.revoked)
+    )
+      throw new TokenRejected('unknown session, user or disabled user');
+    const roles = rolesFrom(payload.roles).filter(
+      (role) => owner === 'unavailable' || owner.roles.includes(role),
+    );
     const granted = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
     const principal: Principal = {
       userId: payload.sub,
@@ -144,8 +150,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       scopes: scopesForRoles(roles).filter((scope: Scope) => granted.includes(scope)),
       authMethod: request.headers.authorization ? 'jwt' : 'cookie',
       sessionId: payload.sid,
+      authTime: typeof payload.auth_time === 'number' ? payload.auth_time : undefined,
     };
-    this.verified.remember(context.token, payload.exp, principal);
+    if (owner !== 'unavailable') this.verified.remember(context.token, payload.exp, principal);
     return principal;
   }
 }

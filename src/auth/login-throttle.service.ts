@@ -5,7 +5,7 @@ import { DomainError } from '../common/domain-error';
 import { addressKey } from '../limits/address-key';
 import { LimiterFactory } from '../limits/limiter.factory';
 
-/** SPEC "Identity": 5 consecutive failures for one (username, IP) lock that pair. */
+/** docs/reference.md "Identity": 5 consecutive failures for one (username, IP) lock that pair. */
 export const MAX_CONSECUTIVE_FAILURES = 5;
 /** And 50 failures an hour from one IP lock the IP. */
 export const MAX_FAILURES_PER_IP_HOUR = 50;

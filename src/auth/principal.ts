@@ -4,8 +4,8 @@ import type { ApiKeyScope, Role } from '../database/schema';
 export type AuthMethod = 'jwt' | 'cookie' | 'api_key' | 'external';
 
 /**
- * Scopes: `chat`, `usage` and `admin` as in SPEC, plus `keys` (managing API keys), which
- * sign-in sessions have and API keys never get: a leaked key cannot mint more keys.
+ * Scopes: `chat`, `usage` and `admin` as in docs/reference.md "Tokens", plus `keys` (managing API
+ * keys), which sign-in sessions have and API keys never get: a leaked key cannot mint more keys.
  */
 export type Scope = ApiKeyScope | 'keys';
 
@@ -18,6 +18,8 @@ export interface Principal {
   readonly authMethod: AuthMethod;
   /** Session (`sid`) of a JWT or cookie login. */
   readonly sessionId?: string;
+  /** When the user behind a session signed in (`auth_time`, epoch seconds). */
+  readonly authTime?: number;
   readonly apiKeyId?: string;
   /** Issuer of an external (JWT_TRUSTED_ISSUERS) token. */
   readonly issuer?: string;

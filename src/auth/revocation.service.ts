@@ -8,21 +8,26 @@ const REVOCATION_CHANNEL = 'revoked-sessions';
 
 /** Every instance re-reads revocations this often: a logout holds everywhere within 5 s. */
 export const REVOCATION_POLL_MS = 2000;
-/** Re-read a little before the last poll, for rows committed late with an earlier timestamp. */
+/**
+ * Re-read a little before the last poll, for rows committed late with an earlier timestamp
+ * (a transaction's `now()` is its start). Both ends are the database's clock.
+ */
 const POLL_OVERLAP_MS = 5000;
 
 /**
  * In-memory denylist of revoked sessions, so checking a token costs a map lookup and no
  * database round trip. Fed by this instance's own revocations at once, by Redis pub/sub for
- * other instances' revocations (when REDIS_URL is set), and by a poll of the database. Entries live as long as an access token
- * issued before the revocation could (access TTL + clock skew), then are dropped.
+ * other instances' revocations (when REDIS_URL is set), and by a poll of the database that
+ * compares only database timestamps (issue 14: instances' clocks may disagree). Entries live
+ * as long as an access token issued before the revocation could (access TTL + clock skew).
  */
 @Injectable()
 export class RevocationService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RevocationService.name);
   private readonly revoked = new Map<string, number>();
   private readonly retentionMs: number;
-  private lastPoll = new Date(0);
+  /** The database's clock at the previous poll (ms); undefined before the first. */
+  private cursorMs?: number;
   private timer?: NodeJS.Timeout;
   private polling?: Promise<void>;
   private failing = false;
@@ -37,7 +42,6 @@ export class RevocationService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    this.lastPoll = new Date(Date.now() - this.retentionMs);
     await this.poll();
     // With Redis, other instances hear of a revocation at once; the poll stays as the
     // safety net (a missed message, Redis down).
@@ -75,13 +79,13 @@ export class RevocationService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async readRevocations(): Promise<void> {
-    const started = new Date();
     try {
-      const rows = await this.sessions.revokedSince(
-        new Date(this.lastPoll.getTime() - POLL_OVERLAP_MS),
+      const { ids, nowMs } = await this.sessions.revokedSince(
+        this.cursorMs === undefined ? undefined : this.cursorMs - POLL_OVERLAP_MS,
+        this.retentionMs,
       );
-      this.markRevoked(rows.map((row) => row.id));
-      this.lastPoll = started;
+      this.markRevoked(ids);
+      this.cursorMs = nowMs;
       if (this.failing) this.logger.log('Revocation poll recovered');
       this.failing = false;
     } catch (error) {

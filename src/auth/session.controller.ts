@@ -75,7 +75,10 @@ export class SessionController {
   ): Promise<SessionDto> {
     const refreshToken = await this.authenticate(request);
     const session = await this.sessions
-      .refresh(refreshToken, 'cookie', request.ip)
+      .refresh(refreshToken, 'cookie', {
+        ip: request.ip,
+        userAgent: request.headers['user-agent'],
+      })
       .catch((error: unknown) => {
         this.clearCookies(reply);
         throw error instanceof DomainError && error.code === 'invalid_grant'

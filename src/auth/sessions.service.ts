@@ -25,6 +25,12 @@ export interface IssuedSession {
   readonly roles: User['roles'];
 }
 
+/** Who refreshes: the reuse grace holds only for the client that rotated the token. */
+export interface RefreshClient {
+  readonly ip?: string;
+  readonly userAgent?: string;
+}
+
 /**
  * Sessions are refresh-token families: started by a login, rotated on every refresh,
  * revoked whole on logout or on reuse of a rotated token.
@@ -45,9 +51,9 @@ export class SessionsService implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    // Disable and password change end every session of the user (SPEC "Identity").
-    this.users.onSessionsEnded((userId) =>
-      this.revokeAllForUser(userId, 'user_changed').then(() => undefined),
+    // Disable, password reset and role removal end every session of the user (docs/reference.md "Identity").
+    this.users.onCredentialsEnded(({ userId, reason }) =>
+      this.revokeAllForUser(userId, reason).then(() => undefined),
     );
   }
 
@@ -56,14 +62,14 @@ export class SessionsService implements OnModuleInit {
     const absoluteExpiresAt = new Date(now + this.auth.refreshAbsoluteTtl * 1000);
     const refreshToken = randomToken();
     const refreshExpiresAt = this.refreshExpiry(now, absoluteExpiresAt);
-    const sessionId = await this.repository.createWithToken({
+    const { id: sessionId, authTime } = await this.repository.createWithToken({
       userId: user.id,
       kind,
       absoluteExpiresAt,
       tokenHash: sha256(refreshToken),
       tokenExpiresAt: refreshExpiresAt,
     });
-    const access = this.accessTokens.issue(user, sessionId);
+    const access = this.accessTokens.issue(user, sessionId, authTime);
     return {
       sessionId,
       userId: user.id,
@@ -77,12 +83,21 @@ export class SessionsService implements OnModuleInit {
   }
 
   /** Rotates a refresh token; a reused one revokes its whole family (RFC 9700 §4.14). */
-  async refresh(refreshToken: string, kind: SessionKind, ip?: string): Promise<IssuedSession> {
+  async refresh(
+    refreshToken: string,
+    kind: SessionKind,
+    client: RefreshClient = {},
+  ): Promise<IssuedSession> {
+    const { ip } = client;
     const next = randomToken();
     let refreshExpiresAt = new Date();
     const outcome = await this.repository.rotate(
       sha256(refreshToken),
       kind,
+      {
+        id: sha256(`${client.ip ?? ''}\n${client.userAgent ?? ''}`),
+        graceMs: this.auth.refreshReuseGraceSeconds * 1000,
+      },
       (absoluteExpiresAt) => {
         refreshExpiresAt = this.refreshExpiry(Date.now(), absoluteExpiresAt);
         return { tokenHash: sha256(next), expiresAt: refreshExpiresAt };
@@ -107,7 +122,8 @@ export class SessionsService implements OnModuleInit {
         const user = await this.users.findById(outcome.userId);
         if (!user || user.disabled)
           throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
-        const access = this.accessTokens.issue(user, outcome.sessionId);
+        // auth_time stays that of the sign-in: a refresh proves possession, not identity.
+        const access = this.accessTokens.issue(user, outcome.sessionId, outcome.authTime);
         return {
           sessionId: outcome.sessionId,
           userId: user.id,

@@ -92,7 +92,7 @@ export class TokenController {
           );
         }
         await this.publicLimit.consume(request.ip);
-        session = await this.sessions.refresh(body.refresh_token, 'token', request.ip);
+        session = await this.sessions.refresh(body.refresh_token, 'token', { ip: request.ip });
         break;
       default:
         throw new DomainError(

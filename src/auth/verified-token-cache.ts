@@ -15,7 +15,7 @@ export interface VerifiedToken {
 }
 
 /**
- * Verified Keyward access tokens keyed by the exact token string (STACK-NOTES "JWT
+ * Verified Keyward access tokens keyed by the exact token string (docs/decisions.md "JWT
  * performance": an ES256 verification is ~80 µs of CPU and dominated the guarded routes).
  *
  * What it may hold, and for how long, is what keeps it from weakening any check:

@@ -27,8 +27,8 @@ export interface AdmissionRequest {
 }
 
 /**
- * SPEC "Chat": per-user requests per minute and hard daily token budgets, checked before
- * any upstream call; refusals are 429 with Retry-After and a `quota.refused` audit event.
+ * docs/reference.md "Chat": per-user requests per minute and hard daily token budgets, checked
+ * before any upstream call; refusals are 429 with Retry-After and a `quota.refused` audit event.
  */
 @Injectable()
 export class ChatLimitsService {

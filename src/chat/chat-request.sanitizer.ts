@@ -158,8 +158,8 @@ function relayedFields(request: ChatCompletionRequest): Record<string, unknown> 
 }
 
 /**
- * SPEC "Chat", request hygiene: the model must be allowlisted, message count and input
- * size are limited, and the upstream body is rebuilt from the fields above only: the
+ * docs/reference.md "Chat", request hygiene: the model must be allowlisted, message count and
+ * input size are limited, and the upstream body is rebuilt from the fields above only: the
  * client's `user`, `n`, `store`, `service_tier`, `stream_options` and token caps are
  * decided here, not relayed.
  */

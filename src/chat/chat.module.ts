@@ -6,7 +6,10 @@ import { ChatController } from './chat.controller';
 import { ChatService } from './chat.service';
 import { OpenAIClientService } from './openai-client.service';
 
-/** The OpenAI proxy (SPEC "Chat"): REST and OpenAI-compatible routes, limits, streaming. */
+/**
+ * The OpenAI proxy (docs/reference.md "Chat"): REST and OpenAI-compatible routes, limits,
+ * streaming.
+ */
 @Module({
   imports: [UsageModule],
   controllers: [ChatController, ChatCompletionsController],

@@ -42,7 +42,7 @@ export interface OpenChatStream {
 /**
  * Chat through the server's OpenAI key: sanitise the request, admit it (RPM, budget
  * reservation), call upstream, settle the reservation to what was really used — whatever
- * the outcome, client disconnects and upstream failures included (SPEC "Chat").
+ * the outcome, client disconnects and upstream failures included (docs/reference.md "Chat").
  */
 @Injectable()
 export class ChatService {

@@ -1,5 +1,5 @@
 /**
- * SPEC "Wire details": UPSTREAM_TIMEOUT_MS bounds the whole upstream call, retries and
+ * docs/reference.md "Wire details": UPSTREAM_TIMEOUT_MS bounds the whole upstream call, retries and
  * (for streams) the body included. One signal per call, aborted when the deadline passes
  * or when the client's signal aborts (the client left). Unlike `AbortSignal.timeout` +
  * `AbortSignal.any` (a dependent signal with weak-ref bookkeeping per call on Node 20),

@@ -11,8 +11,8 @@ class ClientDisconnected extends Error {
 }
 
 /**
- * An abort signal for "the client went away": the response closed before it finished.
- * Passed down to the upstream fetch, so a disconnect aborts the upstream request (SPEC).
+ * An abort signal for "the client went away": the response closed before it finished. Passed down
+ * to the upstream fetch, so a disconnect aborts the upstream request (docs/reference.md "Chat").
  */
 export function abortOnDisconnect(raw: ServerResponse): AbortSignal {
   const controller = new AbortController();

@@ -101,10 +101,10 @@ export class OpenAIClientService implements OnApplicationShutdown {
   }
 
   /**
-   * Opens a streamed completion and returns once upstream's headers are in, so every
-   * failure before the first byte is still an ordinary error response. The caller relays
-   * the raw SSE body (STACK-NOTES: ~1.7x the throughput of parse-and-resend) and clears
-   * the deadline when done.
+   * Opens a streamed completion and returns once upstream's headers are in, so every failure before
+   * the first byte is still an ordinary error response. The caller relays the raw SSE body
+   * (docs/decisions.md "OpenAI proxy": ~1.7x the throughput of parse-and-resend) and clears the
+   * deadline when done.
    */
   async openStream(
     body: ChatCompletionCreateParamsStreaming,
@@ -134,8 +134,8 @@ export class OpenAIClientService implements OnApplicationShutdown {
   }
 
   /**
-   * Re-reads the key from its secret source (SPEC: on an upstream 401 the key may have
-   * been rotated). Only a file source can change while the process runs; the same
+   * Re-reads the key from its secret source (docs/reference.md "Chat": on an upstream 401 the key
+   * may have been rotated). Only a file source can change while the process runs; the same
    * resolution and schema as at start-up are applied. True when the key changed.
    */
   reloadKey(): boolean {

@@ -43,9 +43,9 @@ function retryAfterSeconds(error: APIError): number {
 }
 
 /**
- * SPEC "Chat", upstream faults → clear errors without upstream details: no upstream body,
- * message or header reaches the client (an upstream 401 message quotes part of the key).
- * A bad server key is our fault, not the client's: 502, never 401.
+ * docs/reference.md "Chat", upstream faults → clear errors without upstream details: no upstream
+ * body, message or header reaches the client (an upstream 401 message quotes part of the key). A
+ * bad server key is our fault, not the client's: 502, never 401.
  */
 export function mapUpstreamError(
   error: unknown,

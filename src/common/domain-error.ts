@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   forbidden: { status: 403, title: 'Forbidden' },
   csrf_failed: { status: 403, title: 'CSRF check failed' },
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
+  recent_sign_in_required: { status: 403, title: 'Recent sign-in required' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },

@@ -83,7 +83,7 @@ export const openAiJson: ErrorFormat = {
 
 const OAUTH2_PATHS = new Set(['/api/v1/auth/token', '/api/v1/auth/revoke']);
 
-/** SPEC "Error formats": the path decides the format. */
+/** docs/reference.md "Error formats": the path decides the format. */
 export function errorFormatFor(url: string): ErrorFormat {
   const path = url.split('?', 1)[0];
   if (path.startsWith('/v1/')) return openAiJson;

@@ -43,7 +43,7 @@ describe(loadConfig.name, () => {
     });
     expect(first.auth.refreshIdleTtl).toBe(86400);
     expect(first.auth.refreshAbsoluteTtl).toBe(14 * 86400);
-    expect(first.generatedSecrets).toHaveLength(2);
+    expect(first.generatedSecrets).toHaveLength(3);
     for (const path of first.generatedSecrets) expect(statSync(path).mode & 0o777).toBe(0o600);
     const second = load({});
     expect(second.generatedSecrets).toHaveLength(0);
@@ -67,6 +67,7 @@ describe(loadConfig.name, () => {
         NODE_ENV: 'production',
         JWT_SIGNING_KEYS: pem(),
         COOKIE_SECRETS: secret(),
+        AUDIT_HMAC_KEY: secret(),
         COOKIE_SECURE: 'false',
       }).message,
     ).toMatch(/COOKIE_SECURE/);
@@ -77,9 +78,24 @@ describe(loadConfig.name, () => {
       NODE_ENV: 'production',
       JWT_SIGNING_KEYS: pem(),
       COOKIE_SECRETS: secret(),
+      AUDIT_HMAC_KEY: secret(),
     });
     expect(config.app.swaggerEnabled).toBe(false);
     expect(config.generatedSecrets).toEqual([]);
+  });
+
+  it('refuses to start in production without AUDIT_HMAC_KEY, and a short one anywhere', () => {
+    const production = {
+      NODE_ENV: 'production',
+      JWT_SIGNING_KEYS: pem(),
+      COOKIE_SECRETS: secret(),
+    };
+    expect(failure(production).message).toMatch(
+      /^Configuration error: AUDIT_HMAC_KEY \(or AUDIT_HMAC_KEY_FILE\) is required in production$/,
+    );
+    expect(failure({ AUDIT_HMAC_KEY: 'too-short' }).message).toMatch(
+      /AUDIT_HMAC_KEY must be at least 32 bytes/,
+    );
   });
 
   it('refuses an HS256 secret shorter than 32 bytes without echoing it', () => {
@@ -109,6 +125,7 @@ describe(loadConfig.name, () => {
       NODE_ENV: 'production',
       JWT_SIGNING_KEYS: pem(),
       COOKIE_SECRETS: secret(),
+      AUDIT_HMAC_KEY: secret(),
     });
     expect(prod.app.port).toBe(3000);
   });

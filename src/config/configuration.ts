@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { appConfigSchema } from './app.config';
+import { auditConfigSchema } from './audit.config';
 import { authConfigSchema } from './auth.config';
 import { chatConfigSchema } from './chat.config';
 import { ConfigError } from './config-error';
@@ -18,6 +19,7 @@ export interface KeywardConfig {
   readonly auth: z.output<typeof authConfigSchema>;
   readonly cookies: z.output<typeof cookieConfigSchema>;
   readonly chat: z.output<typeof chatConfigSchema>;
+  readonly audit: z.output<typeof auditConfigSchema>;
   readonly secrets: z.output<typeof secretsConfigSchema> & {
     /** What the provider (AWS) supplied at start: the refresh compares against it. */
     readonly provided: ProvidedSecrets;
@@ -96,6 +98,7 @@ export function loadConfig(
     auth: parseNamespace(authConfigSchema, env),
     cookies: parseNamespace(cookieConfigSchema, env),
     chat: parseNamespace(chatConfigSchema, env),
+    audit: parseNamespace(auditConfigSchema, env),
     secrets: { ...secrets, provided, environmentNames: [...environmentNames] },
   };
   config.database.dataDir = config.app.dataDir;
@@ -105,7 +108,7 @@ export function loadConfig(
   return { ...config, generatedSecrets, warnings };
 }
 
-/** SPEC "Configuration": production refuses to start without real secrets. */
+/** docs/reference.md "Configuration": production refuses to start without real secrets. */
 function requireProductionSecrets(env: Record<string, string | undefined>): void {
   const algorithm = env.JWT_ALGORITHM ?? 'ES256';
   const keyVariable = algorithm === 'HS256' ? 'JWT_SECRET' : 'JWT_SIGNING_KEYS';
@@ -114,5 +117,8 @@ function requireProductionSecrets(env: Record<string, string | undefined>): void
   }
   if (!env.COOKIE_SECRETS) {
     throw new ConfigError('COOKIE_SECRETS', '(or COOKIE_SECRETS_FILE) is required in production');
+  }
+  if (!env.AUDIT_HMAC_KEY) {
+    throw new ConfigError('AUDIT_HMAC_KEY', '(or AUDIT_HMAC_KEY_FILE) is required in production');
   }
 }

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 
 /**
- * Outside production, missing signing keys and cookie secrets are generated once into
+ * Outside production, missing signing keys, cookie secrets and the audit HMAC key are generated once into
  * `DATA_DIR/keys` (directory 0700, files 0600) and reused on later starts, so sessions
  * survive a restart of a development server. Production never gets here: it fails fast.
  */
@@ -40,6 +40,11 @@ export function ensureDevelopmentSecrets(
   }
   if (!env.COOKIE_SECRETS) {
     env.COOKIE_SECRETS = readOrCreate('cookie-secrets', () =>
+      randomBytes(32).toString('base64url'),
+    );
+  }
+  if (!env.AUDIT_HMAC_KEY) {
+    env.AUDIT_HMAC_KEY = readOrCreate('audit-hmac-key', () =>
       randomBytes(32).toString('base64url'),
     );
   }

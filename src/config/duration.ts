@@ -1,7 +1,7 @@
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 
 /**
- * Parses the duration format used by every `*_TTL` variable (SPEC "Wire details"):
+ * Parses the duration format used by every `*_TTL` variable (docs/reference.md "Wire details"):
  * `30s`, `10m`, `24h`, `14d`, or plain seconds. Returns whole seconds.
  */
 export function parseDuration(value: string): number {

@@ -108,12 +108,14 @@ describe(loadConfigFromProviders.name, () => {
         OPENAI_API_KEY: 'sk-from-aws',
         JWT_SECRET: secret(),
         COOKIE_SECRETS: cookie,
+        AUDIT_HMAC_KEY: secret(),
         SOMETHING_ELSE: 'sk-unrelated-value',
       }),
     );
     expect(config.chat.apiKey).toBe('sk-from-aws');
     expect(config.cookies.secrets.length).toBe(1);
     expect(config.secrets.provided.names().sort()).toEqual([
+      'AUDIT_HMAC_KEY',
       'COOKIE_SECRETS',
       'JWT_SECRET',
       'OPENAI_API_KEY',

@@ -82,7 +82,7 @@ export interface MergeResult {
 }
 
 /**
- * SPEC "Wire details": the AWS secret is a JSON object whose keys are variable names.
+ * docs/reference.md "Wire details": the AWS secret is a JSON object whose keys are variable names.
  * Only secret variables are taken; a variable also set in the environment is a conflict
  * rather than a silent precedence rule, like X and X_FILE. An empty string counts as unset.
  */

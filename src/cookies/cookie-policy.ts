@@ -14,9 +14,9 @@ interface CookiePolicyEntry {
 }
 
 /**
- * SPEC "Cookies". `__Host-` forces Secure, Path=/ and no Domain (RFC 6265bis §4.1.3.2), so no
- * subdomain can set or shadow the cookie; the refresh cookie travels only to the session
- * routes that use it. SameSite=Strict on all: no cross-site request carries them.
+ * docs/reference.md "Cookies". `__Host-` forces Secure, Path=/ and no Domain (RFC 6265bis
+ * §4.1.3.2), so no subdomain can set or shadow the cookie; the refresh cookie travels only to the
+ * session routes that use it. SameSite=Strict on all: no cross-site request carries them.
  */
 export const COOKIE_POLICY: Readonly<Record<CookieRole, CookiePolicyEntry>> = {
   access: { name: 'kw_access', prefix: '__Host-', path: '/', httpOnly: true, protection: 'jwt' },

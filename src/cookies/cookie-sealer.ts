@@ -13,8 +13,8 @@ import {
  *
  * Written on Node's crypto because no maintained Fastify library fits: @fastify/cookie
  * signs without expiry and cannot encrypt; @fastify/secure-session encrypts with libsodium
- * (a native add-on, XSalsa20 rather than the AES-256-GCM the spec names) and owns a whole
- * session store. The construction is standard: HKDF-derived keys per purpose, HMAC-SHA256
+ * (a native add-on, XSalsa20 rather than the AES-256-GCM of docs/reference.md "Cookies") and
+ * owns a whole session store. The construction is standard: HKDF-derived keys per purpose, HMAC-SHA256
  * for signing, AES-256-GCM with a random 96-bit IV and the cookie name as associated data
  * (a value cannot be moved from one cookie to another).
  */

@@ -33,8 +33,6 @@ export const users = pgTable(
     /** Per-user overrides of CHAT_RPM / CHAT_DAILY_TOKENS; null means the default. */
     chatRpm: integer('chat_rpm'),
     chatDailyTokens: integer('chat_daily_tokens'),
-    /** Access tokens issued before this instant are refused (logout-all, disable, password change). */
-    tokensValidAfter: timestamp('tokens_valid_after', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -43,19 +41,25 @@ export const users = pgTable(
 );
 export type UserRow = typeof users.$inferSelect;
 
-/** Append-only, hash-chained security log (SPEC "Audit and logs"). */
+/**
+ * Append-only, hash-chained security log (docs/reference.md "Audit and logs"). Each row's hash is an
+ * HMAC keyed with AUDIT_HMAC_KEY, a secret kept outside the database (docs/audit.md).
+ */
 export const auditLog = pgTable(
   'audit_log',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     at: timestamp('at', { withTimezone: true }).notNull(),
     event: text('event').notNull(),
-    actorId: uuid('actor_id'),
+    /** A user id, or `issuer#sub` for a JWT_TRUSTED_ISSUERS principal: any actor is stored. */
+    actorId: text('actor_id'),
     subject: text('subject'),
     ip: text('ip'),
     details: jsonb('details').$type<Record<string, unknown>>().notNull(),
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
+    /** False only for rows written before the chain was keyed (plain SHA-256, a prefix). */
+    keyed: boolean('keyed').notNull().default(true),
   },
   (t) => [index('audit_log_at_idx').on(t.at)],
 );
@@ -75,8 +79,11 @@ export const authSessions = pgTable(
     /** `token` (OAuth2 token endpoint) or `cookie` (browser session). */
     kind: text('kind').$type<'token' | 'cookie'>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** When the user proved who they are (password sign-in); refreshes carry it unchanged. */
+    authTime: timestamp('auth_time', { withTimezone: true }).notNull().defaultNow(),
     /** Rotation never extends a session past this instant (REFRESH_ABSOLUTE_TTL). */
     absoluteExpiresAt: timestamp('absolute_expires_at', { withTimezone: true }).notNull(),
+    /** Set by the database's clock (`now()`), which every instance's revocation poll reads. */
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     revokeReason: text('revoke_reason'),
   },
@@ -101,6 +108,8 @@ export const refreshTokens = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     /** Set once, when the token is rotated; a second use is reuse. */
     usedAt: timestamp('used_at', { withTimezone: true }),
+    /** Hash of the client (address and User-Agent) that rotated it: the reuse grace is for it alone. */
+    usedBy: text('used_by'),
   },
   (t) => [
     uniqueIndex('refresh_tokens_hash_key').on(t.tokenHash),

@@ -35,6 +35,21 @@ describe(createLogger.name, () => {
     expect(lines[0]).toContain('[redacted]');
   });
 
+  it('redacts Set-Cookie whether a handler logs the reply or its headers', () => {
+    const { lines, logger } = capture();
+    const setCookie = ['__Host-kw_access=eyJhbGciOi.secret; Path=/', 'kw_refresh=e1.iv.sealed'];
+    logger.info({ res: { statusCode: 200, headers: { 'set-cookie': setCookie } } }, 'reply');
+    logger.info({ headers: { 'set-cookie': setCookie, 'content-type': 'text/plain' } }, 'headers');
+    expect(lines).toHaveLength(2);
+    // The reply serializer keeps no headers at all; loose headers are redacted by path.
+    for (const line of lines)
+      expect(line).not.toMatch(/eyJhbGciOi|e1\.iv\.sealed|kw_access|kw_refresh/);
+    expect(JSON.parse(lines[1]).headers).toEqual({
+      'set-cookie': '[redacted]',
+      'content-type': 'text/plain',
+    });
+  });
+
   it("keeps a failed query's parameters out of error lines, causes and Nest traces included", () => {
     const { lines, logger } = capture();
     // The shape of drizzle-orm's DrizzleQueryError.

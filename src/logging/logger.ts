@@ -16,6 +16,7 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
+  'headers["set-cookie"]',
   '*.password',
   '*.newPassword',
   '*.token',

@@ -1,6 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { AllowMetricsToken, Roles } from '../auth/auth.decorators';
+import { AllowMetricsToken, RequireScopes, Roles } from '../auth/auth.decorators';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('operations')
@@ -10,6 +10,8 @@ export class MetricsController {
 
   @Get()
   @Roles('admin')
+  // An admin's API key reads metrics only if it was given the admin scope.
+  @RequireScopes('admin')
   @AllowMetricsToken()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @ApiProduces('text/plain')

@@ -2,7 +2,10 @@ import { Global, Module } from '@nestjs/common';
 import { SecretsRefreshService } from './secrets-refresh.service';
 import { SecretsService } from './secrets.service';
 
-/** Provider-supplied secrets (SPEC "Configuration": `SECRETS_PROVIDER`) and their refresh. */
+/**
+ * Provider-supplied secrets (docs/reference.md "Configuration": `SECRETS_PROVIDER`) and their
+ * refresh.
+ */
 @Global()
 @Module({
   providers: [SecretsService, SecretsRefreshService],

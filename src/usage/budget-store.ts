@@ -1,5 +1,5 @@
 /**
- * Where daily token budgets are counted. SPEC "Chat": budgets are hard, so a request
+ * Where daily token budgets are counted. docs/reference.md "Chat": budgets are hard, so a request
  * reserves its worst case atomically before the upstream call and settles to the real
  * usage after it. The in-process store serves one instance; a Redis store (a Lua script
  * doing the same check-and-add on one key per user and day) drops in behind this interface

@@ -36,8 +36,8 @@ interface PendingUsage {
 }
 
 /**
- * Hard daily token budgets (SPEC "Chat"): reserve the worst case before the upstream call,
- * settle to the real usage after it. Settlement writes the usage row first (the record of
+ * Hard daily token budgets (docs/reference.md "Chat"): reserve the worst case before the upstream
+ * call, settle to the real usage after it. Settlement writes the usage row first (the record of
  * what was spent), then releases the reservation, so a budget never looks larger than it is.
  *
  * Usage writes are group-committed: settlements that arrive in the same event-loop turn,

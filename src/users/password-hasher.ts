@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { hash, verify } from '@node-rs/argon2';
 
-/** OWASP's argon2id baseline, and SPEC's minimum: m=19456 KiB, t=2, p=1. */
+/**
+ * OWASP's argon2id baseline, and the minimum of docs/reference.md "Identity": m=19456 KiB, t=2,
+ * p=1.
+ */
 const ARGON2_OPTIONS = {
   // Algorithm.Argon2id; the package exports a const enum, which isolatedModules cannot read.
   algorithm: 2,
@@ -14,7 +17,7 @@ const ARGON2_OPTIONS = {
 export class PasswordHasher {
   /**
    * A hash of a random password, verified when the username is unknown so that unknown
-   * user and wrong password take the same time (SPEC "Identity").
+   * user and wrong password take the same time (docs/reference.md "Identity").
    */
   private readonly dummyHash = hash(`dummy-${Math.random()}-${Date.now()}`, ARGON2_OPTIONS);
 

@@ -5,8 +5,8 @@ export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 128;
 
 /**
- * SPEC "Identity": 12–128 characters (counted as Unicode code points) and not among the
- * most common passwords. The list is Mozilla's (Firefox Accounts): the 50,000 most common
+ * docs/reference.md "Identity": 12–128 characters (counted as Unicode code points) and not among
+ * the most common passwords. The list is Mozilla's (Firefox Accounts): the 50,000 most common
  * entries of length 8+ from a 10-million-password corpus; checked case-insensitively.
  */
 export function checkPasswordPolicy(password: string, username?: string): FieldError[] {

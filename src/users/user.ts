@@ -8,7 +8,6 @@ export interface User {
   readonly disabled: boolean;
   readonly chatRpm: number | null;
   readonly chatDailyTokens: number | null;
-  readonly tokensValidAfter: Date | null;
   readonly createdAt: Date;
 }
 
@@ -20,7 +19,6 @@ export function toUser(row: UserRow): User {
     disabled: row.disabled,
     chatRpm: row.chatRpm,
     chatDailyTokens: row.chatDailyTokens,
-    tokensValidAfter: row.tokensValidAfter,
     createdAt: row.createdAt,
   };
 }

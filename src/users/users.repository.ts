@@ -9,7 +9,6 @@ export interface UserPatch {
   passwordHash?: string;
   chatRpm?: number | null;
   chatDailyTokens?: number | null;
-  tokensValidAfter?: Date;
 }
 
 /** Unique-violation SQLSTATE, the same from pg and PGlite. */

@@ -27,12 +27,39 @@ export interface Actor {
   readonly ip?: string;
 }
 
-/** Called when every session of a user must end (disable, password change, logout-all). */
-export type SessionsEndedListener = (userId: string, validAfter: Date) => Promise<void> | void;
+/** Why a change to a user ends their sign-ins. */
+export type CredentialsEndReason = 'disabled' | 'password_reset' | 'roles_removed';
+
+/**
+ * A user's sessions must end (disable, password reset, role removal); with `endKeys` their
+ * API keys too (a password reset: whoever knew the old password may have minted keys).
+ */
+export interface CredentialsEnded {
+  readonly userId: string;
+  readonly reason: CredentialsEndReason;
+  readonly endKeys: boolean;
+  readonly actor: Actor;
+}
+export type CredentialsEndedListener = (event: CredentialsEnded) => Promise<void> | void;
+
+/**
+ * What a change ends, judged from the request (not only from the stored state), so a retry
+ * of a half-done disable or password reset ends the sessions again.
+ */
+function endingOf(
+  before: User,
+  input: UpdateUserInput,
+): { reason: CredentialsEndReason; endKeys: boolean } | undefined {
+  if (input.password !== undefined) return { reason: 'password_reset', endKeys: true };
+  if (input.disabled === true) return { reason: 'disabled', endKeys: false };
+  if (input.roles && before.roles.some((role) => !input.roles!.includes(role)))
+    return { reason: 'roles_removed', endKeys: false };
+  return undefined;
+}
 
 @Injectable()
 export class UsersService {
-  private readonly sessionsEndedListeners: SessionsEndedListener[] = [];
+  private readonly credentialsEndedListeners: CredentialsEndedListener[] = [];
 
   constructor(
     private readonly repository: UsersRepository,
@@ -41,8 +68,8 @@ export class UsersService {
   ) {}
 
   /** The auth layer subscribes here; users know nothing of tokens (no module cycle). */
-  onSessionsEnded(listener: SessionsEndedListener): void {
-    this.sessionsEndedListeners.push(listener);
+  onCredentialsEnded(listener: CredentialsEndedListener): void {
+    this.credentialsEndedListeners.push(listener);
   }
 
   async create(input: CreateUserInput, actor: Actor = {}): Promise<User> {
@@ -123,9 +150,10 @@ export class UsersService {
       this.assertPassword(input.password, before.username);
       patch.passwordHash = await this.hasher.hash(input.password);
     }
-    const endsSessions =
-      input.password !== undefined || (input.disabled === true && !before.disabled);
-    if (endsSessions) patch.tokensValidAfter = new Date();
+    const ending = endingOf(before, input);
+    // Sessions (and keys) end first, idempotently: if anything below fails, the change is
+    // half done on the safe side, and a retry of the same request repeats this and finishes.
+    if (ending) await this.endCredentials(id, ending, actor);
     const row = await this.repository.update(id, patch);
     if (!row) throw new DomainError('not_found', 'No such user.');
     const after = toUser(row);
@@ -146,20 +174,19 @@ export class UsersService {
         details: { chatRpm: after.chatRpm, chatDailyTokens: after.chatDailyTokens },
       });
     }
-    if (endsSessions && patch.tokensValidAfter) await this.endSessions(id, patch.tokensValidAfter);
+    // Again after the change: a sign-in between the two steps still saw the old roles or password.
+    if (ending) await this.endCredentials(id, ending, actor);
     return after;
   }
 
-  /** Ends every session of the user: access tokens issued before now stop working. */
-  async endAllSessions(id: string): Promise<Date> {
-    const validAfter = new Date();
-    await this.repository.update(id, { tokensValidAfter: validAfter });
-    await this.endSessions(id, validAfter);
-    return validAfter;
-  }
-
-  private async endSessions(id: string, validAfter: Date): Promise<void> {
-    for (const listener of this.sessionsEndedListeners) await listener(id, validAfter);
+  private async endCredentials(
+    userId: string,
+    ending: { reason: CredentialsEndReason; endKeys: boolean },
+    actor: Actor,
+  ): Promise<void> {
+    for (const listener of this.credentialsEndedListeners) {
+      await listener({ userId, ...ending, actor });
+    }
   }
 
   private assertPassword(password: string, username: string): void {

@@ -23,7 +23,13 @@ export async function ensureAdmin(
       stdout: { write: () => true },
       stderr: { write: (text: string) => ((errors += text), true) },
     },
-    { NODE_ENV: 'test', DATA_DIR: env.DATA_DIR ?? '', DATABASE_URL: env.DATABASE_URL },
+    {
+      NODE_ENV: 'test',
+      DATA_DIR: env.DATA_DIR ?? '',
+      DATABASE_URL: env.DATABASE_URL,
+      // The shared audit chain's key (test:services sets it for every app of the run).
+      ...(process.env.AUDIT_HMAC_KEY ? { AUDIT_HMAC_KEY: process.env.AUDIT_HMAC_KEY } : {}),
+    },
   );
   if (code !== 0) throw new Error(`could not create ${username}: ${errors}`);
 }

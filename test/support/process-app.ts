@@ -31,6 +31,8 @@ export async function startProcessApp(env: Record<string, string>): Promise<Proc
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
       LOG_LEVEL: 'info',
+      // test:services: every app writes the one shared audit chain, so all share its key.
+      ...(process.env.AUDIT_HMAC_KEY ? { AUDIT_HMAC_KEY: process.env.AUDIT_HMAC_KEY } : {}),
       ...env,
       HOST: '127.0.0.1',
       PORT: String(port),

@@ -1,6 +1,8 @@
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer } from '@nestjs/core';
+import { SCOPES_KEY } from '../../src/auth/auth.decorators';
+import type { Scope } from '../../src/auth/principal';
 import { IS_PUBLIC_KEY } from '../../src/auth/public.decorator';
 import type { TestApp } from './test-app';
 
@@ -8,6 +10,8 @@ export interface Route {
   readonly method: string;
   readonly path: string;
   readonly isPublic: boolean;
+  /** The scopes the route states (`[]`: any credential); undefined if it states none. */
+  readonly scopes?: readonly Scope[];
 }
 
 function joinPath(...parts: (string | undefined)[]): string {
@@ -30,6 +34,7 @@ export function listRoutes(t: TestApp): Route[] {
       if (!controller) continue;
       const prefix = Reflect.getMetadata(PATH_METADATA, controller) as string | undefined;
       const classPublic = Boolean(Reflect.getMetadata(IS_PUBLIC_KEY, controller));
+      const classScopes = Reflect.getMetadata(SCOPES_KEY, controller) as Scope[] | undefined;
       const proto = controller.prototype as Record<string, unknown>;
       for (const name of Object.getOwnPropertyNames(proto)) {
         const handler = proto[name];
@@ -41,6 +46,7 @@ export function listRoutes(t: TestApp): Route[] {
           method: RequestMethod[method],
           path: joinPath(prefix, path),
           isPublic: classPublic || Boolean(Reflect.getMetadata(IS_PUBLIC_KEY, handler)),
+          scopes: (Reflect.getMetadata(SCOPES_KEY, handler) as Scope[] | undefined) ?? classScopes,
         });
       }
     }

@@ -62,6 +62,8 @@ export interface MockOpenAIOptions {
   streamChunkDelayMs?: number;
   /** How long `slow_headers` stalls when the request has no `x-mock-delay-ms` header. */
   slowMs?: number;
+  /** The `retry-after` header of the `rate_limit` fault, in seconds; defaults to 1. */
+  rateLimitRetryAfter?: number;
 }
 
 export interface RecordedRequest {
@@ -495,12 +497,14 @@ class MockOpenAIServer implements MockOpenAI {
   private readonly latencyMs: number;
   private readonly streamChunkDelayMs: number;
   private readonly slowMs: number;
+  private readonly rateLimitRetryAfter: number;
 
   constructor(options: MockOpenAIOptions) {
     this.apiKey = options.apiKey ?? DEFAULT_API_KEY;
     this.latencyMs = options.latencyMs ?? 0;
     this.streamChunkDelayMs = options.streamChunkDelayMs ?? 2;
     this.slowMs = options.slowMs ?? 5000;
+    this.rateLimitRetryAfter = options.rateLimitRetryAfter ?? 1;
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (socket) => {
       if (this.closing) {
@@ -666,13 +670,13 @@ class MockOpenAIServer implements MockOpenAI {
           429,
           openAIError(
             'Rate limit reached for requests per min (RPM): Limit 3, Used 3, Requested 1. ' +
-              'Please try again in 1s.',
+              `Please try again in ${this.rateLimitRetryAfter}s.`,
             'requests',
             null,
             'rate_limit_exceeded',
           ),
           {
-            'retry-after': '1',
+            'retry-after': String(this.rateLimitRetryAfter),
             'x-ratelimit-limit-requests': '3',
             'x-ratelimit-remaining-requests': '0',
             'x-ratelimit-reset-requests': '1s',
