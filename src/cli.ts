@@ -9,6 +9,7 @@ import { ConfigError } from './config/config-error';
 import type { KeywardConfig } from './config/configuration';
 import { keywardConfigModule } from './config/keyward-config.module';
 import { loadConfigFromProviders } from './config/load-config-from-providers';
+import { DataDirLockedError } from './database/data-dir-lock';
 import { DatabaseModule } from './database/database.module';
 import { ROLES, type Role } from './database/schema';
 import { DomainError } from './common/domain-error';
@@ -97,9 +98,19 @@ export async function runCli(
     io.stderr.write(`${(error as Error).message}\n`);
     return error instanceof ConfigError ? 1 : 1;
   }
-  const app = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
-    logger: false,
-  });
+  let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>>;
+  try {
+    app = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
+      logger: false,
+      // Errors at start (a DATA_DIR held by the server) come back here to be reported,
+      // instead of Nest ending the process without a word.
+      abortOnError: false,
+    });
+  } catch (error) {
+    if (!(error instanceof DataDirLockedError)) throw error;
+    io.stderr.write(`error: ${error.message}\n`);
+    return 1;
+  }
   try {
     const users = app.get(UsersService);
     const key = `${group} ${command}`;

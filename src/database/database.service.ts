@@ -2,16 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { KeywardConfig } from '../config/configuration';
+import { acquireDataDirLock } from './data-dir-lock';
 import { migrationsFolder } from './migrations-folder';
+import { PgliteWorkerClient } from './pglite-worker.client';
 import * as schema from './schema';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -22,12 +20,15 @@ const MIGRATION_LOCK_ID = 7_402_118_391;
 /**
  * The one wrapper around the database: PGlite in `DATA_DIR/pgdata` by default, PostgreSQL
  * through `pg` when `DATABASE_URL` is set. The same Drizzle schema and migrations serve both.
+ * PGlite runs in a worker thread (its queries are synchronous WASM calls) and this process
+ * holds `DATA_DIR/keyward.lock` while it is open: see docs/database.md.
  */
 @Injectable()
 export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(DatabaseService.name);
   private pool?: Pool;
-  private pglite?: PGlite;
+  private pglite?: PgliteWorkerClient;
+  private releaseLock?: () => void;
   private database?: Database;
 
   constructor(private readonly config: ConfigService<KeywardConfig, true>) {}
@@ -44,6 +45,12 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     const { url, dataDir } = this.config.get('database', { infer: true });
     if (url) {
+      // Loaded only when used: the embedded default never pays for the pg driver's memory.
+      const [{ Pool }, { drizzle: drizzlePg }, { migrate: migratePg }] = await Promise.all([
+        import('pg'),
+        import('drizzle-orm/node-postgres'),
+        import('drizzle-orm/node-postgres/migrator'),
+      ]);
       this.pool = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
       // An idle client's error (server restart) must not crash the process; the pool
       // replaces the client and the next query reports the failure to its caller.
@@ -63,12 +70,18 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       }
       this.database = db;
     } else {
-      const dir = join(dataDir, 'pgdata');
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      this.pglite = await PGlite.create(dir);
-      const db = drizzlePglite(this.pglite, { schema });
-      await migratePglite(db, { migrationsFolder: migrationsFolder() });
-      this.database = db;
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      this.releaseLock = acquireDataDirLock(dataDir);
+      try {
+        const dir = join(dataDir, 'pgdata');
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        // The worker opens (initdb on first start) and migrates before it answers.
+        this.pglite = await PgliteWorkerClient.open(dir, migrationsFolder());
+      } catch (error) {
+        this.releaseLock();
+        throw error;
+      }
+      this.database = drizzlePglite({ client: this.pglite.asPglite(), schema });
     }
     this.logger.log(`Database ready (${this.kind})`);
   }
@@ -93,7 +106,9 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.pool?.end();
     await this.pglite?.close();
+    this.releaseLock?.();
     this.pool = undefined;
     this.pglite = undefined;
+    this.releaseLock = undefined;
   }
 }

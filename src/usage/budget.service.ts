@@ -45,10 +45,11 @@ interface PendingUsage {
  * upsert, and each settlement still waits for the write that holds it. An urgent
  * settlement (a non-streamed answer waits for it: what was acknowledged is recorded) is
  * written after a `setImmediate`; a relaxed one (a stream already ended) waits up to
- * RELAXED_WRITE_DELAY_MS for others, unless an urgent one starts the write sooner. The
- * embedded PGlite runs each query on the main thread (~1 ms with its file writes), so
- * per-request upserts had capped chat throughput near 200 requests/s on one core, and a
- * write after every stream delayed the next request on the connection.
+ * RELAXED_WRITE_DELAY_MS for others, unless an urgent one starts the write sooner. An
+ * upsert on the embedded PGlite costs ~1 ms with its file writes (now on its worker thread,
+ * docs/database.md): when it ran on the main thread, per-request upserts had capped chat
+ * throughput near 200 requests/s on one core, and a write after every stream delayed the
+ * next request on the connection.
  */
 @Injectable()
 export class BudgetService {

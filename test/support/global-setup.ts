@@ -20,7 +20,7 @@ export default async function globalSetup(): Promise<void> {
       stdio: 'inherit',
     },
   );
-  if (process.env.DATABASE_URL) return;
+  // Made under `npm run test:services` too: the embedded database's own suite runs there.
   const dir = templateDir();
   if (templateReady(dir)) return;
   const building = `${dir}.building-${process.pid}`;

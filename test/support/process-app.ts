@@ -22,8 +22,14 @@ export interface ProcessApp {
   stop(): Promise<void>;
 }
 
-/** Starts `node dist/src/main.js` (built by the e2e globalSetup) and waits until it is ready. */
-export async function startProcessApp(env: Record<string, string>): Promise<ProcessApp> {
+/**
+ * Starts `node dist/src/main.js` (built by the e2e globalSetup) and waits until it is ready
+ * (a first start on an empty DATA_DIR runs initdb: give it a longer `readyTimeoutMs`).
+ */
+export async function startProcessApp(
+  env: Record<string, string>,
+  readyTimeoutMs = 30_000,
+): Promise<ProcessApp> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} missing: the e2e globalSetup builds it`);
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], {
@@ -54,7 +60,7 @@ export async function startProcessApp(env: Record<string, string>): Promise<Proc
     } catch {
       // not listening yet
     }
-    if (Date.now() - started > 30_000)
+    if (Date.now() - started > readyTimeoutMs)
       throw new Error(`Keyward did not become ready: ${output.join('')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
