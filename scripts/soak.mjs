@@ -118,6 +118,8 @@ async function main() {
       ACCESS_TOKEN_TTL: process.env.SOAK_ACCESS_TOKEN_TTL ?? '60s',
       CHAT_RPM: '1000000',
       CHAT_DAILY_TOKENS: '2000000000',
+      // Every worker refreshes from 127.0.0.1: far past the per-address limit of a real client.
+      AUTH_PUBLIC_RPM: '1000000',
     });
     children.push(keyward);
     await waitFor(`${base}/health/ready`, keyward, 'Keyward');

@@ -1,3 +1,4 @@
+import { estimateTextTokens } from '../src/chat/token-estimate';
 import OpenAI from 'openai';
 import request from 'supertest';
 import type { FaultMode } from '../tools/mock-openai/mock-openai';
@@ -189,26 +190,29 @@ describe('Chat errors SDKs act on, and the upstream as it really behaves', () =>
       }),
     );
     expect(streamedText(chunks)).toBe('Mock reply to: hi');
-    // Estimate: prompt ceil(2/4) + 4 = 5, completion ceil(17/4) = 5, per request.
-    expect(await usageTotals(user.apiKey)).toMatchObject({ totalTokens: 20, requests: 2 });
+    // Estimate (tokenizer): prompt 3 priming + 4 framing + "hi", completion the reply text.
+    const each = 3 + 4 + estimateTextTokens('hi') + estimateTextTokens('Mock reply to: hi');
+    expect(each).toBe(13);
+    expect(await usageTotals(user.apiKey)).toMatchObject({ totalTokens: 2 * each, requests: 2 });
   });
 
   it('bills a streamed tool call without usage by its arguments', async () => {
     const user = await h.newUser();
     h.mock.setFault('no_usage');
+    const tools = [
+      {
+        type: 'function' as const,
+        function: {
+          name: 'lookup',
+          parameters: { type: 'object', properties: { city: { type: 'string' } } },
+        },
+      },
+    ];
     const stream = await h.client(user.apiKey).chat.completions.create({
       model: 'gpt-4o-mini',
       messages: hi,
       stream: true,
-      tools: [
-        {
-          type: 'function',
-          function: {
-            name: 'lookup',
-            parameters: { type: 'object', properties: { city: { type: 'string' } } },
-          },
-        },
-      ],
+      tools,
     });
     const chunks = await collect(stream);
     const args = chunks
@@ -216,8 +220,10 @@ describe('Chat errors SDKs act on, and the upstream as it really behaves', () =>
       .map((delta) => delta.function?.arguments ?? '')
       .join('');
     expect(args).toBe('{"city":"hi"}');
-    // Estimate: prompt ceil(2/4) + 4 = 5, completion ceil(13/4) = 4.
-    expect(await usageTotals(user.apiKey)).toMatchObject({ totalTokens: 9, requests: 1 });
+    // Estimate (tokenizer): prompt 3 + 4 + "hi" + the tool definitions, completion the arguments.
+    const prompt = 3 + 4 + estimateTextTokens('hi') + estimateTextTokens(JSON.stringify(tools));
+    const total = prompt + estimateTextTokens('{"city":"hi"}');
+    expect(await usageTotals(user.apiKey)).toMatchObject({ totalTokens: total, requests: 1 });
   });
 
   it.each([

@@ -126,6 +126,19 @@ describe('Two instances sharing PostgreSQL and Redis', () => {
     expect((await login(a, name)).status).toBe(429);
   });
 
+  it('judges at most 5 of 60 parallel wrong passwords split over both instances (issue 14)', async () => {
+    const name = await createUser(`multi_parallel_${run}`);
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        login(i % 2 ? a : b, name, `wrong-password-${i}`).then((res) => res.status),
+      ),
+    );
+    const judged = answers.filter((status) => status === 400).length;
+    expect(judged).toBeGreaterThanOrEqual(1);
+    expect(judged).toBeLessThanOrEqual(5);
+    expect(answers.filter((status) => status !== 400).every((status) => status === 429)).toBe(true);
+  });
+
   it('shares the per-minute request limit: concurrent requests over both never exceed it', async () => {
     const name = await createUser(`multi_rpm_${run}`, { chatRpm: 4 });
     const [tokenA, tokenB] = [await tokenOf(a, name), await tokenOf(b, name)];

@@ -13,7 +13,8 @@ import { type RawResponse, sendRaw } from './support/raw-http';
 /**
  * What chat-faults.e2e-spec.ts does not already pin down (it maps each fault to a status
  * through the SDK): every fault ends within the deadline on all three chat paths, started
- * streams are billed, a failed request gives its budget reservation back, the upstream
+ * streams are billed, a failed request gives its budget reservation back (or bills all of
+ * it when upstream may have run a non-streamed call to its cap), the upstream
  * exchange is really cancelled at the deadline, and nothing leaks — no socket to the
  * upstream, no timer, no handle — once the faults are over.
  */
@@ -35,6 +36,11 @@ interface Expectation {
    * the stream started). False: refused before upstream took it on, billed nothing.
    */
   readonly billed: boolean;
+  /**
+   * A non-streamed call upstream may have run (deadline, 2xx then a broken body) bills its
+   * whole reservation: with no `max_tokens`, that is the whole (fresh) daily budget.
+   */
+  readonly wholeReservation?: boolean;
 }
 
 // The mock's faults (tools/mock-openai) on each path. never_ending_stream and malformed_sse
@@ -82,26 +88,26 @@ const CASES: [FaultMode, Record<Path, Expectation>][] = [
     // 200 with a truncated JSON body (or JSON where SSE was asked for): upstream did the work.
     'invalid_json',
     {
-      v1: { status: 502, billed: true },
+      v1: { status: 502, billed: true, wholeReservation: true },
       'v1-stream': { status: 502, billed: true },
-      rest: { status: 502, billed: true },
+      rest: { status: 502, billed: true, wholeReservation: true },
     },
   ],
   [
     'slow_headers',
     {
-      v1: { status: 504, upstreamAborted: true, billed: true },
+      v1: { status: 504, upstreamAborted: true, billed: true, wholeReservation: true },
       'v1-stream': { status: 504, upstreamAborted: true, billed: true },
-      rest: { status: 504, upstreamAborted: true, billed: true },
+      rest: { status: 504, upstreamAborted: true, billed: true, wholeReservation: true },
     },
   ],
   [
     'slow_loris',
     {
-      v1: { status: 504, upstreamAborted: true, billed: true },
+      v1: { status: 504, upstreamAborted: true, billed: true, wholeReservation: true },
       // A JSON body where SSE was expected: refused at the headers, the trickle is cut.
       'v1-stream': { status: 502, upstreamAborted: true, billed: true },
-      rest: { status: 504, upstreamAborted: true, billed: true },
+      rest: { status: 504, upstreamAborted: true, billed: true, wholeReservation: true },
     },
   ],
 ];
@@ -143,7 +149,7 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
 
   afterAll(() => h?.close(), 30_000);
 
-  function chat(path: Path): Promise<RawResponse> {
+  function chat(path: Path, as: ChatUser = user): Promise<RawResponse> {
     const messages = [{ role: 'user', content: 'one two three four five six seven eight nine' }];
     const body =
       path === 'rest'
@@ -153,14 +159,14 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
       method: 'POST',
       path: path === 'rest' ? '/api/v1/chat' : '/v1/chat/completions',
       // Keyward forwards no client header upstream, so faults go through the mock's switch.
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.apiKey}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${as.apiKey}` },
       body: JSON.stringify(body),
       timeoutMs: TIMEOUT_MS + SLACK_MS + 5000,
     });
   }
 
-  async function billed(): Promise<{ requests: number; tokens: number }> {
-    const report = await h.t.app.get(UsageService).own({ userId: user.id, authMethod: 'jwt' });
+  async function billed(as: ChatUser = user): Promise<{ requests: number; tokens: number }> {
+    const report = await h.t.app.get(UsageService).own({ userId: as.id, authMethod: 'jwt' });
     return { requests: report.totals.requests, tokens: report.totals.totalTokens };
   }
 
@@ -171,10 +177,12 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
   it.each(rows)(
     '%s on %s: ends in time, billed if upstream took it on, budget returned',
     async (fault, path, expected) => {
-      const before = await billed();
+      // A fresh budget per case: a case may spend all of it.
+      const caseUser = await h.newUser({ chatRpm: 10_000, chatDailyTokens: DAILY_TOKENS });
+      const before = await billed(caseUser);
       h.mock.reset();
       h.mock.setFault(fault);
-      const res = await chat(path);
+      const res = await chat(path, caseUser);
       h.mock.setFault(null);
 
       // A terminating answer within the deadline (one retry included: docs/reference.md
@@ -199,18 +207,25 @@ describe('Upstream faults: deadlines, billing, cancellation and leaks', () => {
       }
       // Every admitted request settles exactly once (docs/reference.md "Chat": a stream that
       // started is billed, whatever ended it); tokens only when upstream may have worked on it.
-      await eventually(async () => (await billed()).requests === before.requests + 1);
-      const after = await billed();
-      if (expected.billed) expect(after.tokens).toBeGreaterThan(before.tokens);
+      await eventually(async () => (await billed(caseUser)).requests === before.requests + 1);
+      const after = await billed(caseUser);
+      if (expected.wholeReservation) expect(after.tokens - before.tokens).toBe(DAILY_TOKENS);
+      else if (expected.billed) expect(after.tokens).toBeGreaterThan(before.tokens);
       else expect(after.tokens).toBe(before.tokens);
       if (expected.upstreamAborted) {
         // Keyward hung up on the upstream at its deadline instead of leaving it running.
         await eventually(() => h.mock.abortedRequests >= 1);
       }
-      // The reservation came back: with one worst-case reservation leaked, the daily budget
-      // (DAILY_TOKENS) would have nothing left and this would be a 429.
-      const next = await chat('v1');
-      expect({ fault, path, status: next.status }).toEqual({ fault, path, status: 200 });
+      const next = await chat('v1', caseUser);
+      if (expected.wholeReservation) {
+        // Spent, not held: the refusal says the budget is used up, not held in flight.
+        expect(next.status).toBe(429);
+        expect(next.text).toContain('used up');
+      } else {
+        // The reservation came back: with one worst-case reservation leaked, the daily
+        // budget (DAILY_TOKENS) would have nothing left and this would be a 429.
+        expect({ fault, path, status: next.status }).toEqual({ fault, path, status: 200 });
+      }
     },
     20_000,
   );

@@ -16,6 +16,7 @@ import { PassportAuthenticator } from './passport-authenticator';
 import { PassportNamesModule } from './passport-names.module';
 import { LoginThrottleService } from './login-throttle.service';
 import { LoginService } from './login.service';
+import { PublicAuthLimitService } from './public-auth-limit.service';
 import { RevocationService } from './revocation.service';
 import { SessionController } from './session.controller';
 import { SessionsRepository } from './sessions.repository';
@@ -43,6 +44,7 @@ import { WellKnownController } from './well-known.controller';
     RevocationService,
     LoginService,
     LoginThrottleService,
+    PublicAuthLimitService,
     ApiKeysRepository,
     ApiKeysService,
     TrustedIssuersService,

@@ -21,15 +21,14 @@ export class LoginService {
     ip: string,
     kind: SessionKind,
   ): Promise<IssuedSession> {
-    await this.throttle.assertAllowed(username, ip);
     // Unknown user, disabled user and wrong password take the same path and time.
-    const user = await this.users.verifyCredentials(username, password);
+    const user = await this.throttle.judge(username, ip, () =>
+      this.users.verifyCredentials(username, password),
+    );
     if (!user) {
-      await this.throttle.recordFailure(username, ip);
       await this.audit.record('login.failed', { subject: username, ip, details: { kind } });
       throw new DomainError('invalid_credentials', 'The username or password is incorrect.');
     }
-    await this.throttle.recordSuccess(username, ip);
     const session = await this.sessions.start(user, kind);
     await this.audit.record('login.succeeded', {
       actorId: user.id,

@@ -7,6 +7,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
@@ -17,6 +18,7 @@ import { SessionDto, SessionLoginDto } from './dto/session.dto';
 import { LoginService } from './login.service';
 import { Public } from './public.decorator';
 import { SESSION_PATH } from './auth-paths';
+import { PublicAuthLimitService } from './public-auth-limit.service';
 import { type IssuedSession, SessionsService } from './sessions.service';
 
 /**
@@ -34,6 +36,7 @@ export class SessionController {
     private readonly cookies: CookieService,
     private readonly csrf: CsrfService,
     private readonly audit: AuditService,
+    private readonly publicLimit: PublicAuthLimitService,
   ) {}
 
   @Public()
@@ -64,6 +67,9 @@ export class SessionController {
   @ApiOperation({ summary: 'Rotate the cookie session (new access and refresh cookies)' })
   @ApiOkResponse({ type: SessionDto })
   @ApiForbiddenResponse({ description: 'CSRF token missing, wrong, or of another session' })
+  @ApiTooManyRequestsResponse({
+    description: 'More than AUTH_PUBLIC_RPM (default 60) requests a minute from one address',
+  })
   async refresh(
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -90,6 +96,9 @@ export class SessionController {
   @ApiHeader({ name: 'X-CSRF-Token', required: true })
   @ApiOperation({ summary: 'Sign out: ends the session and clears the cookies' })
   @ApiNoContentResponse()
+  @ApiTooManyRequestsResponse({
+    description: 'More than AUTH_PUBLIC_RPM (default 60) requests a minute from one address',
+  })
   async remove(
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
@@ -106,8 +115,12 @@ export class SessionController {
     }
   }
 
-  /** The refresh cookie is the credential here; the CSRF token must belong to its session. */
+  /**
+   * The refresh cookie is the credential here; the CSRF token must belong to its session.
+   * Counted per address first: each call looks the session up in the database.
+   */
   private async authenticate(request: FastifyRequest): Promise<string> {
+    await this.publicLimit.consume(request.ip);
     const refreshToken = this.cookies.readEncrypted(request, 'refresh');
     if (!refreshToken) throw new DomainError('unauthenticated', 'No valid session cookie.');
     const session = await this.sessions.findByRefreshToken(refreshToken);

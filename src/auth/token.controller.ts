@@ -3,6 +3,7 @@ import { RouteConfig } from '@nestjs/platform-fastify';
 import {
   ApiBadRequestResponse,
   ApiConsumes,
+  ApiForbiddenResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -11,6 +12,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../common/domain-error';
 import { UseErrorFormat } from '../common/error-format.decorator';
+import { CsrfService } from '../cookies/csrf.service';
 import { FORM_BODY_ROUTE } from '../common/form-body';
 import { AUTH_PATH } from './auth-paths';
 import { isApiKeyToken } from './api-key-format';
@@ -20,6 +22,7 @@ import { RevokeRequestDto, TokenRequestDto, TokenResponseDto } from './dto/token
 import { LoginService } from './login.service';
 import { scopesForRoles } from './principal';
 import { Public } from './public.decorator';
+import { PublicAuthLimitService } from './public-auth-limit.service';
 import { SessionsService } from './sessions.service';
 
 /** The OAuth2 token and revocation endpoints; errors use RFC 6749 §5.2's format. */
@@ -32,6 +35,8 @@ export class TokenController {
     private readonly sessions: SessionsService,
     private readonly accessTokens: AccessTokenService,
     private readonly apiKeys: ApiKeysService,
+    private readonly csrf: CsrfService,
+    private readonly publicLimit: PublicAuthLimitService,
   ) {}
 
   @Public()
@@ -45,18 +50,24 @@ export class TokenController {
     summary: 'OAuth2 token endpoint: password and refresh_token grants',
     description:
       'Every refresh rotates the refresh token; presenting a rotated one again revokes the whole session. ' +
-      'Five failed passwords for one username from one IP lock that pair with a growing Retry-After.',
+      'Five failed passwords for one username from one IP lock that pair with a growing Retry-After. ' +
+      'A form post from another site (`Sec-Fetch-Site: cross-site` or a foreign `Origin`) is refused with 403 and not counted. ' +
+      'Refresh grants count against a per-address limit (AUTH_PUBLIC_RPM, default 60 a minute).',
   })
   @ApiOkResponse({ type: TokenResponseDto })
   @ApiBadRequestResponse({
     description:
       '`{error, error_description}` (invalid_grant, unsupported_grant_type, invalid_request)',
   })
-  @ApiTooManyRequestsResponse({ description: 'Locked out; see Retry-After' })
+  @ApiForbiddenResponse({ description: 'A form post from another site' })
+  @ApiTooManyRequestsResponse({ description: 'Locked out or too many requests; see Retry-After' })
   async token(
     @Body() body: TokenRequestDto,
     @Req() request: FastifyRequest,
   ): Promise<TokenResponseDto> {
+    // A hostile page can auto-submit a form here (no preflight) to lock its visitor out:
+    // refused before anything is counted. JSON from another site needs CORS anyway.
+    if (isFormPost(request)) this.csrf.assertSameOrigin(request, 'post to the token endpoint');
     let session;
     switch (body.grant_type) {
       case 'password': {
@@ -84,6 +95,7 @@ export class TokenController {
             'refresh_token is required for grant_type=refresh_token.',
           );
         }
+        await this.publicLimit.consume(request.ip);
         session = await this.sessions.refresh(body.refresh_token, 'token', { ip: request.ip });
         break;
       default:
@@ -113,7 +125,11 @@ export class TokenController {
       'A refresh token or an access token ends its whole session; a kw_ API key is revoked. Unknown tokens are ignored.',
   })
   @ApiOkResponse({ description: 'Empty body' })
+  @ApiTooManyRequestsResponse({
+    description: 'More than AUTH_PUBLIC_RPM (default 60) requests a minute from one address',
+  })
   async revoke(@Body() body: RevokeRequestDto, @Req() request: FastifyRequest): Promise<void> {
+    await this.publicLimit.consume(request.ip);
     const { token } = body;
     if (isApiKeyToken(token)) {
       await this.apiKeys.revokeByValue(token, request.ip);
@@ -127,4 +143,11 @@ export class TokenController {
     }
     await this.sessions.revokeByRefreshToken(token);
   }
+}
+
+function isFormPost(request: FastifyRequest): boolean {
+  const type = request.headers['content-type'];
+  return (
+    typeof type === 'string' && type.toLowerCase().startsWith('application/x-www-form-urlencoded')
+  );
 }

@@ -89,6 +89,9 @@ export class ChatCompletionsController {
   @ApiOperation({
     summary:
       'OpenAI chat completion; `stream: true` relays server-sent events ending with `data: [DONE]`',
+    description:
+      'Image parts: at most CHAT_MAX_IMAGES per request, each reserving its worst case on the model; ' +
+      '`image_url.url` must be a `data:image/...;base64,` URL or an `https:` URL to a public host (400 otherwise).',
   })
   @ApiBody({ schema: chatCompletionRequestOpenApi })
   @ApiOkResponse({

@@ -1,12 +1,14 @@
 import { DomainError } from '../common/domain-error';
 import { nonStreamingBody, sanitizeChatRequest, streamingBody } from './chat-request.sanitizer';
 import { chatCompletionRequestSchema } from './dto/chat-completion-request.schema';
+import { DEFAULT_IMAGE_TOKENS } from './image-policy';
 
 const limits = {
   models: ['gpt-4o-mini', 'gpt-4o'],
   defaultModel: 'gpt-4o-mini',
   maxMessages: 3,
   maxInputChars: 50,
+  images: { maxImages: 10, imageTokens: DEFAULT_IMAGE_TOKENS },
   serviceTiers: ['auto', 'default'],
   store: false,
 };

@@ -7,7 +7,8 @@ import type {
 import { DomainError } from '../common/domain-error';
 import type { ChatConfig } from '../config/chat.config';
 import type { ChatCompletionRequest, ChatMessage } from './dto/chat-completion-request.schema';
-import { checkImageParts, imageParts } from './image-parts';
+import { imageParts } from './image-parts';
+import { reserveImageTokens } from './image-policy';
 import { estimatePromptTokens, inputChars, promptTokenCeiling } from './token-estimate';
 
 /** What the upstream body is built from, once the budget has decided `max_tokens`. */
@@ -26,14 +27,17 @@ export interface SanitizedChatRequest {
   readonly maxTokensField: 'max_tokens' | 'max_completion_tokens';
   /** Upper bound of the prompt tokens: reserved before the call. */
   readonly promptCeiling: number;
-  /** Realistic guess of the prompt tokens: billed when upstream never reports usage. */
+  /**
+   * Realistic count of the prompt tokens (tokenizer; images at their reservation): billed
+   * when upstream never reports usage.
+   */
   readonly promptEstimate: number;
   readonly base: Omit<UpstreamBase, 'max_tokens' | 'max_completion_tokens' | 'user'>;
 }
 
 type ChatLimits = Pick<
   ChatConfig,
-  'models' | 'defaultModel' | 'maxMessages' | 'maxInputChars' | 'serviceTiers' | 'store'
+  'models' | 'defaultModel' | 'maxMessages' | 'maxInputChars' | 'serviceTiers' | 'store' | 'images'
 >;
 
 function invalid(detail: string, param: string, openAiCode?: string): DomainError {
@@ -192,7 +196,8 @@ export function sanitizeChatRequest(
     );
   }
   const messages = dto.messages.map(upstreamMessage);
-  checkImageParts(imageParts(dto.messages));
+  // Image parts: count and URLs checked, each reserving its worst case on this model.
+  const imageTokens = reserveImageTokens(imageParts(dto.messages), model, limits.images);
   const base = {
     model,
     messages,
@@ -216,6 +221,7 @@ export function sanitizeChatRequest(
     );
   }
   const requestedMaxTokens = dto.max_completion_tokens ?? dto.max_tokens ?? undefined;
+  let promptEstimate: number | undefined;
   return {
     model,
     clientWantsUsage: stream && dto.stream_options?.include_usage === true,
@@ -225,8 +231,12 @@ export function sanitizeChatRequest(
       dto.max_tokens != null && dto.max_completion_tokens == null
         ? 'max_tokens'
         : 'max_completion_tokens',
-    promptCeiling: promptTokenCeiling(counted),
-    promptEstimate: estimatePromptTokens(counted),
+    promptCeiling: promptTokenCeiling(counted) + imageTokens,
+    // Tokenised only if a bill needs it (a call that ended without usage).
+    get promptEstimate() {
+      promptEstimate ??= estimatePromptTokens(counted) + imageTokens;
+      return promptEstimate;
+    },
     base,
   };
 }

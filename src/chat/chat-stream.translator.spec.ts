@@ -13,7 +13,7 @@ describe(ChatStreamTranslator.name, () => {
     expect(translator.push(bytes(event.slice(10)))).toBe(event);
     expect(translator.push(bytes('data: [DONE]\r\n\r\n'))).toBe('data: [DONE]\n\n');
     expect(translator.done).toBe(true);
-    expect(translator.completionChars).toBe(5);
+    expect(translator.completionText).toBe('Hello');
   });
 
   it('records usage and strips it when the client did not ask', () => {

@@ -38,8 +38,8 @@ interface ChunkLike {
   }>;
 }
 
-function textLength(value: unknown): number {
-  return typeof value === 'string' ? value.length : 0;
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }
 
 export class ChatStreamTranslator implements SseTranslator {
@@ -49,8 +49,11 @@ export class ChatStreamTranslator implements SseTranslator {
   done = false;
   /** The last usage upstream reported. */
   usage?: StreamUsage;
-  /** Characters of generated content relayed: the estimate when usage never came. */
-  completionChars = 0;
+  /**
+   * The generated text relayed (content, refusals, tool-call arguments): tokenised for the
+   * bill only when the stream ends without usage. Bounded by the granted `max_tokens`.
+   */
+  completionText = '';
 
   constructor(private readonly passUsage: boolean) {}
 
@@ -142,10 +145,9 @@ export class ChatStreamTranslator implements SseTranslator {
     for (const choice of chunk.choices) {
       const delta = choice?.delta;
       if (!delta) continue;
-      this.completionChars += textLength(delta.content) + textLength(delta.refusal);
+      this.completionText += text(delta.content) + text(delta.refusal);
       if (Array.isArray(delta.tool_calls)) {
-        for (const call of delta.tool_calls)
-          this.completionChars += textLength(call?.function?.arguments);
+        for (const call of delta.tool_calls) this.completionText += text(call?.function?.arguments);
       }
     }
   }

@@ -79,7 +79,12 @@ export class ChatService {
       return completion;
     } catch (error) {
       if (mayHaveSpent(error, context)) {
-        used = { promptTokens: request.promptEstimate, completionTokens: 0 };
+        // A non-streamed answer is generated whole before upstream replies: when it may
+        // have run, it may have run to the cap. The whole reservation is billed.
+        used = {
+          promptTokens: request.promptCeiling,
+          completionTokens: reservation.completionTokens,
+        };
       }
       throw error;
     } finally {
@@ -116,8 +121,7 @@ export class ChatService {
     }
     return {
       pipeTo: async (sink) => {
-        // If the relay itself throws, the prompt is still billed (an estimate).
-        let used: TokenUsage = { promptTokens: request.promptEstimate, completionTokens: 0 };
+        let used: TokenUsage | undefined;
         try {
           const translator = new ChatStreamTranslator(request.clientWantsUsage);
           const { outcome } = await relayEventStream({
@@ -130,7 +134,7 @@ export class ChatService {
           // Billed whatever happened: the last usage upstream reported, else an estimate.
           used = translator.usage ?? {
             promptTokens: request.promptEstimate,
-            completionTokens: estimateTextTokens(translator.completionChars),
+            completionTokens: estimateTextTokens(translator.completionText),
           };
           if (outcome === 'timeout' || outcome === 'upstream_failed') {
             context.log.warn({ outcome }, 'chat stream ended early');
@@ -138,6 +142,9 @@ export class ChatService {
           return outcome;
         } finally {
           // The client has the whole stream already: the write may wait for company.
+          // If the relay itself threw, the prompt is still billed (counted only then: the
+          // tokenizer stays off the path of streams that end normally).
+          used ??= { promptTokens: request.promptEstimate, completionTokens: 0 };
           await this.budget.settle(reservation, request.model, used, 'relaxed', context.log);
         }
       },
@@ -160,15 +167,16 @@ export class ChatService {
 }
 
 /**
- * A failed call is billed the prompt estimate when upstream may have worked on it: the
- * client left (upstream may still have run it), the deadline passed (a non-streamed answer
- * only comes once generation is done), or upstream answered 2xx and then failed us (a cut
- * or invalid body). Refusals (an upstream error status, a connection that never carried an
- * answer, our own checks) cost nothing. When in doubt the budget errs on the hard side.
+ * A failed call is billed when upstream may have worked on it: the client left after the
+ * request went upstream (a dropped connection need not stop a non-streamed generation), the
+ * deadline passed (a non-streamed answer only comes once generation is done), or upstream
+ * answered 2xx and then failed us (a cut or invalid body). Refusals (an upstream error
+ * status, a connection that never carried an answer, our own checks, a client gone before
+ * the upstream call) cost nothing. When in doubt the budget errs on the hard side.
  */
 export function mayHaveSpent(error: unknown, context: ChatCallContext): boolean {
   return (
-    context.signal.aborted ||
+    (context.signal.aborted && context.timing.upstreamCalled) ||
     context.timing.upstreamAccepted ||
     (error instanceof DomainError && error.code === 'upstream_timeout')
   );
@@ -181,9 +189,6 @@ function completionUsage(completion: ChatCompletion, request: SanitizedChatReque
       completionTokens: completion.usage.completion_tokens,
     };
   }
-  const chars = completion.choices.reduce(
-    (sum, choice) => sum + (choice.message?.content?.length ?? 0),
-    0,
-  );
-  return { promptTokens: request.promptEstimate, completionTokens: estimateTextTokens(chars) };
+  const text = completion.choices.map((choice) => choice.message?.content ?? '').join('');
+  return { promptTokens: request.promptEstimate, completionTokens: estimateTextTokens(text) };
 }

@@ -7,7 +7,10 @@ export interface ImagePartRef {
   readonly part: ImagePart;
 }
 
-/** Every `image_url` part of the (schema-checked) messages, in order. */
+/**
+ * Every `image_url` part of the (schema-checked) messages, in order. Their policy (count,
+ * URL, reservation) is decided in `image-policy.ts`.
+ */
 export function imageParts(messages: readonly ChatMessage[]): ImagePartRef[] {
   const found: ImagePartRef[] = [];
   messages.forEach((message, index) => {
@@ -19,15 +22,4 @@ export function imageParts(messages: readonly ChatMessage[]): ImagePartRef[] {
     });
   });
   return found;
-}
-
-/**
- * The one place the image policy of a chat request is decided, called by the sanitizer with
- * every image part once the schema has checked their shape (a non-empty `url`, a known
- * `detail`). Throws a `DomainError` naming the part to refuse the request. URL rules (which
- * schemes and hosts), the image count and per-image reservations belong here.
- */
-export function checkImageParts(images: readonly ImagePartRef[]): void {
-  // Shape checks live in the schema; no further policy yet.
-  void images;
 }

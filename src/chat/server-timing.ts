@@ -28,12 +28,15 @@ export class ChatTiming {
   private upstreamMs = 0;
   /** Upstream answered a 2xx (to any attempt): it took the request on and may have spent tokens. */
   upstreamAccepted = false;
+  /** A request was handed to upstream (any attempt): it may be working on it. */
+  upstreamCalled = false;
 
   upstreamAnswered(status: number): void {
     if (status >= 200 && status < 300) this.upstreamAccepted = true;
   }
 
   upstreamStarted(): void {
+    this.upstreamCalled = true;
     this.startedAt = performance.now();
   }
 

@@ -1,16 +1,21 @@
 /**
- * Token arithmetic without a tokenizer. Two different questions, two answers:
+ * Token arithmetic. Two different questions, two answers:
  *
- * - `promptTokenCeiling`: an upper bound, for reserving budget before the upstream call.
- *   OpenAI's tokenizers are byte-level BPE, so one token always covers at least one UTF-8
- *   byte: the byte count of everything the model reads bounds its prompt tokens. Message
- *   framing and tool rendering add a few tokens each, covered by fixed allowances
+ * - `promptTokenCeiling`: an upper bound, for reserving budget before the upstream call,
+ *   computed on every request without a tokenizer. OpenAI's tokenizers are byte-level BPE,
+ *   so one token always covers at least one UTF-8 byte: the byte count of everything the
+ *   model reads bounds its prompt tokens. Message framing and tool rendering add a few
+ *   tokens each, covered by fixed allowances
  *   (https://platform.openai.com/docs/guides/text-generation#managing-tokens). Images are
- *   not text: each reserves `IMAGE_TOKEN_CEILING` (a high-detail 2048 px image costs
- *   1,105 tokens on gpt-4o; more on newer models, hence the margin). Settlement replaces
- *   the reservation by the real usage, so over-reserving only costs headroom, never money.
- * - `estimatePromptTokens` / `estimateTextTokens`: a realistic guess (about 4 characters a
- *   token for English), for billing a stream that ended before upstream reported usage.
+ *   not text: `image-policy.ts` adds each image part's worst case on the model. Settlement
+ *   replaces the reservation by the real usage, so over-reserving only costs headroom.
+ * - `estimatePromptTokens` / `estimateTextTokens`: a realistic count, for billing a call
+ *   that ended before upstream reported usage (a stream cut short). Counted with a real BPE
+ *   tokenizer (gpt-tokenizer, cl100k_base): characters/4 was ~4× low for Japanese or
+ *   Chinese text, and exact for no script. cl100k_base needs as many tokens as the newer
+ *   o200k_base or more on non-English text (its vocabulary has fewer CJK merges), so the
+ *   bill errs high, never low, on the gpt-4o family. The encoder (≈190 ms and ≈45 MB to
+ *   load) is loaded on first use: most instances never bill a stream without usage.
  */
 
 /** The message fields that reach the model, as the sanitised request carries them. */
@@ -40,9 +45,24 @@ export const MESSAGE_OVERHEAD_TOKENS = 4;
 export const REPLY_PRIMING_TOKENS = 3;
 /** Tools are rendered into a TypeScript-like namespace: a little boilerplate each. */
 export const TOOL_OVERHEAD_TOKENS = 32;
-export const IMAGE_TOKEN_CEILING = 3000;
+/** A file's allowance for one rendered page image (see `mediaCeiling`). */
+export const FILE_PAGE_TOKENS = 3000;
 
-const CHARS_PER_TOKEN = 4;
+type TokenCounter = (text: string) => number;
+let countTokens: TokenCounter | undefined;
+
+/** The tokenizer's counter, loaded on first use (see the file comment). */
+function tokenCounter(): TokenCounter {
+  if (!countTokens) {
+    // A plain require keeps the encoder's tables out of memory until a bill needs them.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const encoding = require('gpt-tokenizer/cjs/encoding/cl100k_base') as {
+      countTokens: TokenCounter;
+    };
+    countTokens = encoding.countTokens;
+  }
+  return countTokens;
+}
 
 function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');
@@ -73,16 +93,9 @@ function mediaCeiling(message: MessageForCount): number {
   let tokens = 0;
   for (const part of content as readonly ContentPartForCount[]) {
     if (part.type === 'input_audio') tokens += part.input_audio.data.length;
-    if (part.type === 'file') tokens += (part.file.file_data?.length ?? 0) + IMAGE_TOKEN_CEILING;
+    if (part.type === 'file') tokens += (part.file.file_data?.length ?? 0) + FILE_PAGE_TOKENS;
   }
   return tokens;
-}
-
-function imageCount(message: MessageForCount): number {
-  const { content } = message;
-  if (!Array.isArray(content)) return 0;
-  return (content as readonly ContentPartForCount[]).filter((part) => part.type === 'image_url')
-    .length;
 }
 
 /** Characters of input, for CHAT_MAX_INPUT_CHARS: every text the model reads. */
@@ -104,7 +117,6 @@ export function promptTokenCeiling(prompt: PromptForCount): number {
     tokens += utf8Bytes(messageText(message));
     tokens += message.name ? utf8Bytes(message.name) : 0;
     tokens += jsonBytes(message.tool_calls);
-    tokens += imageCount(message) * IMAGE_TOKEN_CEILING;
     tokens += mediaCeiling(message);
   }
   tokens += jsonBytes(prompt.tools) + (prompt.tools?.length ?? 0) * TOOL_OVERHEAD_TOKENS;
@@ -112,15 +124,19 @@ export function promptTokenCeiling(prompt: PromptForCount): number {
   return tokens;
 }
 
-export function estimateTextTokens(text: string | number): number {
-  const length = typeof text === 'number' ? text : text.length;
-  return Math.ceil(length / CHARS_PER_TOKEN);
+/** Tokens of generated or prompt text, as the tokenizer counts them. */
+export function estimateTextTokens(text: string): number {
+  return text === '' ? 0 : tokenCounter()(text);
 }
 
-/** A realistic guess of the prompt tokens, for billing when upstream never said. */
+/** A realistic count of the prompt's text tokens (images apart), for billing when upstream never said. */
 export function estimatePromptTokens(prompt: PromptForCount): number {
-  return prompt.messages.reduce(
-    (sum, message) => sum + estimateTextTokens(messageText(message)) + MESSAGE_OVERHEAD_TOKENS,
-    0,
-  );
+  let tokens = REPLY_PRIMING_TOKENS;
+  for (const message of prompt.messages) {
+    tokens += MESSAGE_OVERHEAD_TOKENS + estimateTextTokens(messageText(message));
+    if (message.name) tokens += estimateTextTokens(message.name);
+    if (message.tool_calls) tokens += estimateTextTokens(JSON.stringify(message.tool_calls));
+  }
+  if (prompt.tools) tokens += estimateTextTokens(JSON.stringify(prompt.tools));
+  return tokens;
 }

@@ -78,6 +78,7 @@ export const authConfigSchema = z
     API_KEY_MAX_SIGN_IN_AGE: duration('10m'),
     BOOTSTRAP_ADMIN_USERNAME: optionalString(),
     BOOTSTRAP_ADMIN_PASSWORD: optionalString(),
+    AUTH_PUBLIC_RPM: integer(60, 1),
   })
   .transform((env, ctx) => {
     const fail = (path: string, message: string) => {
@@ -152,6 +153,8 @@ export const authConfigSchema = z
       apiKeyMaxSignInAge: env.API_KEY_MAX_SIGN_IN_AGE,
       /** JWT clock-skew tolerance (docs/reference.md "Tokens"). */
       clockToleranceSeconds: 30,
+      /** Per address (IPv6: per /64), a minute: refresh, revoke and cookie-session routes. */
+      publicRequestsPerMinute: env.AUTH_PUBLIC_RPM,
       bootstrapAdmin: env.BOOTSTRAP_ADMIN_USERNAME
         ? { username: env.BOOTSTRAP_ADMIN_USERNAME, password: env.BOOTSTRAP_ADMIN_PASSWORD! }
         : undefined,

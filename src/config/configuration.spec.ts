@@ -152,4 +152,21 @@ describe(loadConfig.name, () => {
     expect(config.generatedSecrets.every((path) => path.startsWith(join(dir, 'data')))).toBe(true);
     expect(readFileSync(config.generatedSecrets[0], 'utf8')).toMatch(/PRIVATE KEY/);
   });
+
+  it('reads the image limits: CHAT_MAX_IMAGES and CHAT_IMAGE_TOKENS over the built-in table', () => {
+    const defaults = load({}).chat.images;
+    expect(defaults.maxImages).toBe(10);
+    expect(defaults.imageTokens['gpt-4o-mini']).toEqual({ high: 48_169, low: 2833 });
+    const custom = load({
+      CHAT_MAX_IMAGES: '2',
+      CHAT_IMAGE_TOKENS: '{"my-vision": 6000, "gpt-4o": {"high": 2000, "low": 100}}',
+    }).chat.images;
+    expect(custom.maxImages).toBe(2);
+    expect(custom.imageTokens['my-vision']).toEqual({ high: 6000, low: 6000 });
+    expect(custom.imageTokens['gpt-4o']).toEqual({ high: 2000, low: 100 });
+    expect(custom.imageTokens['gpt-4o-mini']).toEqual({ high: 48_169, low: 2833 });
+    for (const bad of ['not json', '{"m": -1}', '{"m": {"high": 1}}', '[1]']) {
+      expect(failure({ CHAT_IMAGE_TOKENS: bad }).message).toContain('CHAT_IMAGE_TOKENS');
+    }
+  });
 });

@@ -69,18 +69,21 @@ export class CsrfService {
     return false;
   }
 
-  private assertSameOrigin(request: FastifyRequest): void {
+  /**
+   * Throws 403 for a cross-site request (`Sec-Fetch-Site: cross-site`, `Origin: null`, or an
+   * Origin that is neither ours nor in CORS_ORIGINS). Requests without these headers (not
+   * from a browser) pass. Also guards the token endpoint's form posts (a hostile page's
+   * auto-submitted form must not count as a failed sign-in of the victim).
+   */
+  assertSameOrigin(request: FastifyRequest, what = 'use the session cookie'): void {
     if (request.headers['sec-fetch-site'] === 'cross-site') {
-      throw new DomainError('csrf_failed', 'Cross-site requests cannot use the session cookie.');
+      throw new DomainError('csrf_failed', `Cross-site requests cannot ${what}.`);
     }
     const origin = request.headers.origin;
     if (origin === undefined) return;
     const own = `${request.protocol}://${request.host}`;
     if (origin === 'null' || (origin !== own && !this.allowedOrigins.has(origin))) {
-      throw new DomainError(
-        'csrf_failed',
-        'The request Origin is not allowed to use the session cookie.',
-      );
+      throw new DomainError('csrf_failed', `The request Origin is not allowed to ${what}.`);
     }
   }
 }

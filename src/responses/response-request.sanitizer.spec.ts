@@ -5,7 +5,7 @@ import {
   sanitizeResponseRequest,
   streamingResponseBody,
 } from './response-request.sanitizer';
-import { IMAGE_TOKEN_CEILING } from '../chat/token-estimate';
+import { LARGEST_IMAGE_TOKENS as IMAGE_TOKEN_CEILING } from '../chat/image-policy';
 
 const limits = {
   models: ['gpt-4o-mini', 'gpt-4o'],

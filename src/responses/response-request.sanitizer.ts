@@ -2,11 +2,10 @@ import type {
   ResponseCreateParamsNonStreaming,
   ResponseCreateParamsStreaming,
 } from 'openai/resources/responses/responses';
+import { LARGEST_IMAGE_TOKENS } from '../chat/image-policy';
 import { invalidParam } from '../common/zod-body.pipe';
 import type { ChatConfig } from '../config/chat.config';
 import {
-  estimateTextTokens,
-  IMAGE_TOKEN_CEILING,
   MESSAGE_OVERHEAD_TOKENS,
   REPLY_PRIMING_TOKENS,
   TOOL_OVERHEAD_TOKENS,
@@ -154,7 +153,7 @@ export function sanitizeResponseRequest(
     REPLY_PRIMING_TOKENS +
     items * MESSAGE_OVERHEAD_TOKENS +
     measure.bytes +
-    measure.images * IMAGE_TOKEN_CEILING +
+    measure.images * LARGEST_IMAGE_TOKENS +
     Buffer.byteLength(toolsJson) +
     (dto.tools?.length ?? 0) * TOOL_OVERHEAD_TOKENS +
     Buffer.byteLength(extrasJson);
@@ -171,7 +170,10 @@ export function sanitizeResponseRequest(
     previousResponseId: dto.previous_response_id ?? undefined,
     requestedMaxTokens: dto.max_output_tokens ?? undefined,
     promptCeiling,
-    promptEstimate: estimateTextTokens(measure.chars) + items * MESSAGE_OVERHEAD_TOKENS,
+    // Bytes / 3 never under-counts CJK text (3 bytes a character, about a token each) and
+    // over-counts English (~4 characters a token) by a third: billed only when upstream
+    // reports no usage.
+    promptEstimate: Math.ceil(measure.bytes / 3) + items * MESSAGE_OVERHEAD_TOKENS,
     base,
   };
 }

@@ -33,6 +33,8 @@ export class ResponseStreamTranslator implements SseTranslator {
   responseId?: string;
   usage?: StreamUsage;
   completionChars = 0;
+  /** The relayed text, for a tokenizer count when upstream never reports usage. */
+  completionText = '';
 
   push(bytes: Uint8Array): string {
     if (this.done) return '';
@@ -115,6 +117,7 @@ export class ResponseStreamTranslator implements SseTranslator {
       typeof event.delta === 'string'
     ) {
       this.completionChars += event.delta.length;
+      this.completionText += event.delta;
     }
     if (type !== undefined && TERMINAL_EVENTS.has(type)) {
       const usage = event.response?.usage;

@@ -134,7 +134,7 @@ export class ResponsesService {
           });
           used = translator.usage ?? {
             promptTokens: request.promptEstimate,
-            completionTokens: estimateTextTokens(translator.completionChars),
+            completionTokens: estimateTextTokens(translator.completionText),
           };
           if (outcome === 'timeout' || outcome === 'upstream_failed') {
             this.logger.warn(`responses stream ended early: ${outcome}`);
@@ -222,6 +222,8 @@ function responseUsage(response: OpenAIResponse, request: SanitizedResponseReque
       completionTokens: response.usage.output_tokens,
     };
   }
-  const chars = JSON.stringify(response.output ?? []).length;
-  return { promptTokens: request.promptEstimate, completionTokens: estimateTextTokens(chars) };
+  return {
+    promptTokens: request.promptEstimate,
+    completionTokens: estimateTextTokens(JSON.stringify(response.output ?? [])),
+  };
 }

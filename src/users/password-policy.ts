@@ -17,6 +17,11 @@ export function checkPasswordPolicy(password: string, username?: string): FieldE
   if (length > PASSWORD_MAX_LENGTH) {
     return [{ field: 'password', message: `must be at most ${PASSWORD_MAX_LENGTH} characters` }];
   }
+  // A sign-in refuses control characters in every credential field (400), so a password
+  // holding one could never be used.
+  if (/\p{Cc}/u.test(password)) {
+    return [{ field: 'password', message: 'must not contain control characters' }];
+  }
   const lower = password.toLowerCase();
   if (commonPasswords.test(password) || commonPasswords.test(lower)) {
     return [{ field: 'password', message: 'is too common; choose a less guessable password' }];

@@ -1,14 +1,17 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsString, MaxLength } from 'class-validator';
+import { NoControlCharacters } from '../../common/no-control-characters.validator';
 
 export class SessionLoginDto {
   @ApiProperty({ example: 'alice' })
   @IsString()
+  @NoControlCharacters()
   @MaxLength(64)
   username!: string;
 
   @ApiProperty({ example: 'correct horse battery staple', format: 'password' })
   @IsString()
+  @NoControlCharacters()
   @MaxLength(1024)
   password!: string;
 }
