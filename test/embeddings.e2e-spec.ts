@@ -146,6 +146,9 @@ describe('Embeddings (/v1/embeddings, through the openai SDK)', () => {
       expect((res.body as { error: { param: string } }).error.param).toMatch(
         new RegExp(`^${param}`),
       );
+      if (param === 'model') {
+        expect((res.body as { error: { code: string } }).error.code).toBe('model_not_found');
+      }
       expect(upstreamCalls()).toEqual([]);
     },
   );

@@ -303,6 +303,8 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
         .send({ input: QUESTION, ...fields });
       expect(res.status).toBe(400);
       expect(res.body).toMatchObject({ error: { type: 'invalid_request_error', param } });
+      // An SDK tells a model outside the allowlist from other bad input by its code.
+      if (param === 'model') expect(res.body.error.code).toBe('model_not_found');
       expect(upstreamCalls()).toEqual([]);
     },
   );

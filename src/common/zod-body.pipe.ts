@@ -95,9 +95,10 @@ export class ZodBodyPipe<T extends z.ZodType> implements PipeTransform<unknown, 
 }
 
 /** A 400 naming the field at fault, as OpenAI's `param` and as a field error. */
-export function invalidParam(detail: string, param: string): DomainError {
+export function invalidParam(detail: string, param: string, openAiCode?: string): DomainError {
   return new DomainError('validation_failed', detail, {
     param,
+    ...(openAiCode ? { openAiCode } : {}),
     errors: [{ field: param, message: detail }],
   });
 }

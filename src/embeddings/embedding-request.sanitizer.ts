@@ -22,7 +22,11 @@ export function sanitizeEmbeddingRequest(
   limits: Limits,
 ): SanitizedEmbeddingRequest {
   if (!limits.embeddingModels.includes(dto.model)) {
-    throw invalidParam(`The model '${dto.model}' is not available for embeddings here.`, 'model');
+    throw invalidParam(
+      `The model '${dto.model}' is not available for embeddings here.`,
+      'model',
+      'model_not_found',
+    );
   }
   const inputs: ReadonlyArray<string | readonly number[]> =
     typeof dto.input === 'string'

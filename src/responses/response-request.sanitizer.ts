@@ -124,7 +124,11 @@ export function sanitizeResponseRequest(
 ): SanitizedResponseRequest {
   const model = dto.model ?? limits.defaultModel;
   if (!limits.models.includes(model)) {
-    throw invalidParam(`The model '${model}' is not available here; see GET /v1/models.`, 'model');
+    throw invalidParam(
+      `The model '${model}' is not available here; see GET /v1/models.`,
+      'model',
+      'model_not_found',
+    );
   }
   const stream = dto.stream === true;
   if (dto.stream_options && !stream) {
