@@ -11,11 +11,11 @@ import { createTestApp, type TestApp } from './support/test-app';
  */
 describe('Sign-in under attack', () => {
   let t: TestApp;
-  /** AUTH_PUBLIC_RPM, left at its default. */
+  /** AUTH_PUBLIC_RPM at its default (set explicitly: test apps on Redis raise it). */
   let PUBLIC_AUTH_REQUESTS_PER_MINUTE: number;
 
   beforeAll(async () => {
-    t = await createTestApp({ TRUST_PROXY: '127.0.0.1' });
+    t = await createTestApp({ TRUST_PROXY: '127.0.0.1', AUTH_PUBLIC_RPM: '60' });
     PUBLIC_AUTH_REQUESTS_PER_MINUTE = t.config.auth.publicRequestsPerMinute;
     expect(PUBLIC_AUTH_REQUESTS_PER_MINUTE).toBe(60);
   });
