@@ -12,6 +12,7 @@ import { EmbeddingsModule } from './embeddings/embeddings.module';
 import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { OidcModule } from './oidc/oidc.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
@@ -38,6 +39,7 @@ export class AppModule {
         CookieModule,
         UsersModule,
         AuthModule,
+        OidcModule,
         AdminModule,
         ChatModule,
         ResponsesModule,

@@ -19,6 +19,7 @@ import { LoginService } from './login.service';
 import { PublicAuthLimitService } from './public-auth-limit.service';
 import { RevocationService } from './revocation.service';
 import { SessionController } from './session.controller';
+import { SessionCookies } from './session-cookies';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 import { TokenController } from './token.controller';
@@ -41,6 +42,7 @@ import { WellKnownController } from './well-known.controller';
     AccessTokenService,
     SessionsRepository,
     SessionsService,
+    SessionCookies,
     RevocationService,
     LoginService,
     LoginThrottleService,
@@ -54,6 +56,12 @@ import { WellKnownController } from './well-known.controller';
     JwtStrategy,
     ApiKeyStrategy,
   ],
-  exports: [SessionsService, LoginService, AccessTokenService],
+  exports: [
+    SessionsService,
+    SessionCookies,
+    LoginService,
+    AccessTokenService,
+    PublicAuthLimitService,
+  ],
 })
 export class AuthModule {}

@@ -81,7 +81,11 @@ export class TokenController {
           session = await this.login.login(body.username, body.password, request.ip, 'token');
         } catch (error) {
           // RFC 6749 §5.2: wrong resource-owner credentials are invalid_grant (400).
-          if (error instanceof DomainError && error.code === 'invalid_credentials') {
+          // OIDC_ONLY's refusal (forbidden) too: this grant is not available to the user.
+          if (
+            error instanceof DomainError &&
+            (error.code === 'invalid_credentials' || error.code === 'forbidden')
+          ) {
             throw new DomainError('invalid_grant', error.detail);
           }
           throw error;

@@ -14,6 +14,7 @@ import {
   secretFilePaths,
   type SecretVariable,
 } from './environment';
+import { oidcConfigSchema } from './oidc.config';
 import { environmentSecretNames, mergeProviderSecrets, ProvidedSecrets } from './provider-secrets';
 import { secretsConfigSchema } from './secrets.config';
 
@@ -25,6 +26,7 @@ export interface KeywardConfig {
   readonly cookies: z.output<typeof cookieConfigSchema>;
   readonly chat: z.output<typeof chatConfigSchema>;
   readonly audit: z.output<typeof auditConfigSchema>;
+  readonly oidc: z.output<typeof oidcConfigSchema>;
   readonly secrets: z.output<typeof secretsConfigSchema> & {
     /** What the provider (AWS) supplied at start: the refresh compares against it. */
     readonly provided: ProvidedSecrets;
@@ -118,6 +120,7 @@ export function configFromEnvironment(
     cookies: parseNamespace(cookieConfigSchema, env),
     chat: parseNamespace(chatConfigSchema, env),
     audit: parseNamespace(auditConfigSchema, env),
+    oidc: parseNamespace(oidcConfigSchema, env),
     secrets: {
       ...secrets,
       provided,

@@ -32,7 +32,7 @@ export class UsersRepository {
 
   async insert(values: {
     username: string;
-    passwordHash: string;
+    passwordHash: string | null;
     roles: Role[];
   }): Promise<UserRow> {
     const [row] = await this.database.db.insert(users).values(values).returning();

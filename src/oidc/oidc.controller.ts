@@ -1,0 +1,202 @@
+import { Controller, Get, HttpCode, Logger, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  ApiFoundResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AuditService } from '../audit/audit.service';
+import { OIDC_PATH } from '../auth/auth-paths';
+import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
+import type { Principal } from '../auth/principal';
+import { Public } from '../auth/public.decorator';
+import { PublicAuthLimitService } from '../auth/public-auth-limit.service';
+import { SessionCookies } from '../auth/session-cookies';
+import { SessionsService } from '../auth/sessions.service';
+import { DomainError } from '../common/domain-error';
+import { CookieService } from '../cookies/cookie.service';
+import { describe, OidcClientService, type SignInTransaction } from './oidc-client.service';
+import { OidcConfigDto, OidcLogoutDto } from './oidc.dto';
+import { OidcIdentitiesRepository } from './oidc-identities.repository';
+import { OidcLoginService } from './oidc-login.service';
+import { safeReturnTo } from './return-to';
+
+/** What the console shows after a failed sign-in (`/?sso_error=<reason>`); nothing else. */
+export type SignInFailure = 'access_denied' | 'expired' | 'unavailable' | 'disabled' | 'failed';
+
+/**
+ * docs/sso.md: OpenID Connect sign-in. The browser goes to the IdP and comes back to the
+ * callback, which ends exactly like a password sign-in at `POST /api/v1/auth/session`
+ * (SessionCookies): tokens only in HttpOnly cookies, never in a URL or a page. The sign-in
+ * in progress lives in an encrypted cookie of its own for ten minutes.
+ */
+@ApiTags('session')
+@Controller(OIDC_PATH)
+export class OidcController {
+  private readonly logger = new Logger(OidcController.name);
+
+  constructor(
+    private readonly client: OidcClientService,
+    private readonly login: OidcLoginService,
+    private readonly identities: OidcIdentitiesRepository,
+    private readonly sessions: SessionsService,
+    private readonly sessionCookies: SessionCookies,
+    private readonly cookies: CookieService,
+    private readonly publicLimit: PublicAuthLimitService,
+    private readonly audit: AuditService,
+  ) {}
+
+  @Public()
+  @Get('config')
+  @ApiOperation({ summary: 'Whether the console offers "Sign in with <displayName>"' })
+  @ApiOkResponse({ type: OidcConfigDto })
+  config(): OidcConfigDto {
+    return { enabled: this.client.enabled, displayName: this.client.displayName };
+  }
+
+  @Public()
+  @Get('login')
+  @ApiOperation({
+    summary: 'Start single sign-on: 302 to the identity provider',
+    description:
+      'Authorization code flow with PKCE (S256), state and nonce. `returnTo` is a path on this ' +
+      'origin (anything else becomes `/`). 404 when OIDC_ISSUER is not set.',
+  })
+  @ApiQuery({ name: 'returnTo', required: false, example: '/docs' })
+  @ApiFoundResponse({ description: 'To the identity provider (or to the console with sso_error)' })
+  @ApiNotFoundResponse({ description: 'Single sign-on is not configured' })
+  async start(
+    @Query('returnTo') returnTo: unknown,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const settings = this.client.oidc;
+    await this.publicLimit.consume(request.ip);
+    const redirectUrl = settings.redirectUrl ?? `${this.origin(request)}${OIDC_PATH}/callback`;
+    let started;
+    try {
+      started = await this.client.startSignIn(redirectUrl, safeReturnTo(returnTo));
+    } catch (error) {
+      this.logger.warn(`Single sign-on could not start: ${describe(error)}`);
+      return this.redirect(reply, '/?sso_error=unavailable');
+    }
+    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(started.transaction), {
+      access: 0,
+      refresh: 0,
+    });
+    return this.redirect(reply, started.url.toString());
+  }
+
+  @Public()
+  @Get('callback')
+  @ApiOperation({
+    summary: 'The identity provider sends the browser back here',
+    description:
+      'Checks state, redeems the code (PKCE), validates the ID token (issuer, audience, ' +
+      'signature, expiry, nonce), creates or updates the user, then sets the same cookies as ' +
+      'POST /api/v1/auth/session and redirects to returnTo. Any failure redirects to ' +
+      '`/?sso_error=access_denied|expired|unavailable|disabled|failed`, without a session.',
+  })
+  @ApiFoundResponse({ description: 'To returnTo, or to the console with sso_error' })
+  async callback(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const settings = this.client.oidc;
+    await this.publicLimit.consume(request.ip);
+    const transaction = readTransaction(this.cookies.readEncrypted(request, 'oidc'));
+    // One use: whatever happens next, this sign-in's state and verifier are gone.
+    this.cookies.clear(reply, 'oidc');
+    if (!transaction) return this.fail(reply, request, 'expired', 'no sign-in in progress');
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+    let session;
+    try {
+      const verified = await this.client.finishSignIn(query, transaction);
+      session = await this.login.signIn(settings, verified, request.ip);
+    } catch (error) {
+      return this.fail(reply, request, failureOf(error), describe(error));
+    }
+    this.sessionCookies.issue(reply, session);
+    return this.redirect(reply, transaction.returnTo);
+  }
+
+  @Post('logout')
+  @RequireScopes('keys')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Sign out, and end the identity provider session too when it supports it',
+    description:
+      'Ends this session and clears the session cookies like DELETE /api/v1/auth/session; for a ' +
+      'single-sign-on session, answers the IdP end_session_endpoint URL (with id_token_hint and ' +
+      'post_logout_redirect_uri) for the browser to visit. Needs X-CSRF-Token with the cookie session.',
+  })
+  @ApiOkResponse({ type: OidcLogoutDto })
+  async logout(
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<OidcLogoutDto> {
+    if (!principal.sessionId) {
+      throw new DomainError('validation_failed', 'This credential has no session to end.');
+    }
+    const idToken = await this.identities.idTokenOf(principal.sessionId);
+    await this.sessions.revoke(principal.sessionId, 'logout');
+    this.sessionCookies.clear(reply);
+    await this.audit.record('logout', {
+      actorId: principal.userId,
+      subject: principal.sessionId,
+      ip: request.ip,
+      details: { sso: Boolean(idToken) },
+    });
+    if (!idToken || !this.client.enabled) return { endSessionUrl: null };
+    const settings = this.client.oidc;
+    const target = settings.postLogoutRedirectUrl ?? `${this.origin(request)}/`;
+    return { endSessionUrl: (await this.client.endSessionUrl(idToken, target)) ?? null };
+  }
+
+  private async fail(
+    reply: FastifyReply,
+    request: FastifyRequest,
+    reason: SignInFailure,
+    cause: string,
+  ): Promise<void> {
+    await this.audit.record('login.sso_failed', { ip: request.ip, details: { reason } });
+    this.logger.warn(`Single sign-on failed (${reason}): ${cause}`);
+    this.redirect(reply, `/?sso_error=${reason}`);
+  }
+
+  private redirect(reply: FastifyReply, location: string): void {
+    void reply.code(302).header('cache-control', 'no-store').header('location', location).send();
+  }
+
+  /** This server's origin as the browser sees it (TRUST_PROXY decides the forwarded parts). */
+  private origin(request: FastifyRequest): string {
+    return `${request.protocol}://${request.host}`;
+  }
+}
+
+function readTransaction(value: string | undefined): SignInTransaction | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value) as Partial<SignInTransaction>;
+    const fields = ['state', 'nonce', 'codeVerifier', 'redirectUrl', 'returnTo'] as const;
+    return fields.every((field) => typeof parsed[field] === 'string')
+      ? (parsed as SignInTransaction)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The reason the console may show; details stay in the log. */
+function failureOf(error: unknown): SignInFailure {
+  if (error instanceof DomainError) {
+    if (error.code === 'service_unavailable') return 'unavailable';
+    if (error.code === 'forbidden') return 'disabled';
+    return 'failed';
+  }
+  // openid-client's AuthorizationResponseError: the IdP answered `error=...`.
+  const idpError = (error as { error?: unknown } | undefined)?.error;
+  if (idpError === 'access_denied') return 'access_denied';
+  return 'failed';
+}
