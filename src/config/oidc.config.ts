@@ -127,7 +127,7 @@ export const oidcConfigSchema = z
       redirectUrl: env.OIDC_REDIRECT_URL,
       postLogoutRedirectUrl: env.OIDC_POST_LOGOUT_REDIRECT_URL,
       roleClaim: env.OIDC_ROLE_CLAIM,
-      roleMap: roleMap as ReadonlyMap<string, readonly RoleGrant[]>,
+      roleMap: roleMap,
       oidcOnly: env.OIDC_ONLY,
       /** Usernames (any case) that keep password sign-in under OIDC_ONLY, if they are admins. */
       breakGlassUsers: env.OIDC_BREAK_GLASS_USERS.map((name) => name.toLowerCase()),

@@ -99,7 +99,7 @@ export class OidcClientService {
     const claims = tokens.claims();
     if (!claims || !tokens.id_token) throw new Error('the token response has no ID token');
     return {
-      claims: claims as VerifiedSignIn['claims'],
+      claims: claims,
       idToken: tokens.id_token,
     };
   }
