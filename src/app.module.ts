@@ -13,6 +13,7 @@ import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { OidcModule } from './oidc/oidc.module';
+import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
@@ -36,6 +37,7 @@ export class AppModule {
         AuditModule,
         SecretsModule,
         LimitsModule,
+        PricingModule,
         CookieModule,
         UsersModule,
         AuthModule,
