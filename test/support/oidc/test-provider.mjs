@@ -1,6 +1,6 @@
 // A real OpenID Provider for the single-sign-on suites: oidc-provider (OpenID certified) over
 // https with a CA made here, run as its own Node process (it is ESM with many dependencies,
-// which Jest's module loader cannot load). Prints one JSON line: {issuer, caPem}.
+// which Jest's module loader cannot load). Prints one JSON line: {issuer, caPem, certPem}.
 //
 // Test controls (plain JSON over the same https server, for the suites only):
 //   POST /__test/setup   {redirectUris, postLogoutRedirectUris, clientSecret}  creates the OP
@@ -227,6 +227,6 @@ const server = createServer({ key: leaf.private, cert: `${leaf.cert}` }, (req, r
 
 server.listen(0, '127.0.0.1', () => {
   issuer = `https://localhost:${server.address().port}`;
-  process.stdout.write(`${JSON.stringify({ issuer, caPem: caKeys.cert })}\n`);
+  process.stdout.write(`${JSON.stringify({ issuer, caPem: caKeys.cert, certPem: leaf.cert })}\n`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

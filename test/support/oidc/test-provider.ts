@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
@@ -19,7 +20,20 @@ export class TestProvider {
     private readonly child: ChildProcess,
     readonly issuer: string,
     readonly caPem: string,
+    private readonly certPem: string,
   ) {}
+
+  /**
+   * Chromium flag that trusts exactly the OP's certificate (by its key), so the browser keeps
+   * checking every other certificate.
+   */
+  get chromiumTrustArg(): string {
+    const spki = new X509Certificate(this.certPem).publicKey.export({
+      type: 'spki',
+      format: 'der',
+    });
+    return `--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`;
+  }
 
   /**
    * Starts the OP and makes this process trust its CA, as NODE_EXTRA_CA_CERTS would for a
@@ -34,9 +48,9 @@ export class TestProvider {
       lines.once('line', resolve);
       child.once('exit', (code) => reject(new Error(`test OP exited (${code})`)));
     });
-    const { issuer, caPem } = JSON.parse(line) as { issuer: string; caPem: string };
+    const { issuer, caPem, certPem } = JSON.parse(line) as Record<string, string>;
     setDefaultCACertificates([...getCACertificates('default'), caPem]);
-    return new TestProvider(child, issuer, caPem);
+    return new TestProvider(child, issuer, caPem, certPem);
   }
 
   async setup(keywardUrl: string): Promise<void> {
