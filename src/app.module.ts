@@ -17,6 +17,7 @@ import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
+import { TeamsModule } from './teams/teams.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -40,6 +41,7 @@ export class AppModule {
         PricingModule,
         CookieModule,
         UsersModule,
+        TeamsModule,
         AuthModule,
         OidcModule,
         AdminModule,
