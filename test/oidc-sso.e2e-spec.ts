@@ -1,4 +1,5 @@
 import { AuditService } from '../src/audit/audit.service';
+import { TeamsService } from '../src/teams/teams.service';
 import { UsersService } from '../src/users/users.service';
 import { createUser, PASSWORD } from './support/auth-helpers';
 import { CookieJar, step, TestProvider, walkToCallback } from './support/oidc/test-provider';
@@ -130,6 +131,47 @@ describe('OIDC sign-in (HTTP)', () => {
     expect(changed.some((row) => row.subject === before.id && row.details.via === 'sso')).toBe(
       true,
     );
+  });
+
+  it('manages the membership of the teams OIDC_ROLE_MAP names, and only those', async () => {
+    const teams = t.app.get(TeamsService);
+    const ops = await teams.create({ name: 'ops' }, {});
+    const other = await teams.create({ name: uniqueName('other') }, {});
+    const sub = uniqueName('sub');
+    await op.setUsers({ [sub]: { preferred_username: uniqueName('tm'), groups: ['ops'] } });
+    const first = await signIn(sub);
+    const id = (await who(first.jar)).id;
+    const admin = { userId: id, roles: ['admin'] } as unknown as Parameters<
+      TeamsService['members']
+    >[0];
+    expect((await teams.members(admin, ops.id)).map((m) => [m.userId, m.role])).toEqual([
+      [id, 'member'],
+    ]);
+    // A membership an admin gave in a team the map does not name is left alone.
+    await teams.putMember(admin, other.id, id, 'team_admin');
+    await op.setUsers({ [sub]: { preferred_username: 'tm', groups: [] } });
+    await signIn(sub);
+    expect(await teams.members(admin, ops.id)).toEqual([]);
+    expect((await teams.members(admin, other.id)).map((m) => m.role)).toEqual(['team_admin']);
+    const removed = await events('team.member_removed');
+    expect(removed.some((row) => row.subject === ops.id && row.details.via === 'sso')).toBe(true);
+  });
+
+  it('creates one user when the first sign-ins of a subject race', async () => {
+    const sub = uniqueName('sub');
+    await op.setUsers({ [sub]: { preferred_username: uniqueName('race') } });
+    const ready = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const { jar, idpUrl } = await start();
+        return { jar, callback: await walkToCallback(jar, idpUrl, sub, url) };
+      }),
+    );
+    const done = await Promise.all(ready.map(({ jar, callback }) => step(jar, callback)));
+    expect(done.map((d) => d.location)).toEqual(ready.map(() => `${url}/`));
+    const ids = await Promise.all(ready.map(async ({ jar }) => (await who(jar)).id));
+    expect(new Set(ids).size).toBe(1);
+    const created = (await events('user.jit_created')).filter((row) => row.details.sub === sub);
+    expect(created).toHaveLength(1);
   });
 
   it('turns a disabled user away without a session', async () => {

@@ -1,10 +1,6 @@
 import { z } from 'zod';
-import { ROLES, type Role } from '../database/schema';
+import { ROLES, type Role, TEAM_ROLES, type TeamRole } from '../database/schema';
 import { boolean, commaList, optionalString } from './schema-helpers';
-
-/** A team's roles (the teams feature's `team_members.role`). */
-export const TEAM_ROLES = ['member', 'team_admin'] as const;
-export type TeamRole = (typeof TEAM_ROLES)[number];
 
 /** What one IdP group grants: a Keyward role, or a role in a named team. */
 export type RoleGrant =
@@ -128,6 +124,14 @@ export const oidcConfigSchema = z
       postLogoutRedirectUrl: env.OIDC_POST_LOGOUT_REDIRECT_URL,
       roleClaim: env.OIDC_ROLE_CLAIM,
       roleMap: roleMap,
+      /** Every team the map names: sign-ins manage the user's membership of these only. */
+      managedTeams: [
+        ...new Set(
+          [...roleMap.values()].flatMap((grants) =>
+            grants.flatMap((grant) => (grant.kind === 'team' ? [grant.team] : [])),
+          ),
+        ),
+      ],
       oidcOnly: env.OIDC_ONLY,
       /** Usernames (any case) that keep password sign-in under OIDC_ONLY, if they are admins. */
       breakGlassUsers: env.OIDC_BREAK_GLASS_USERS.map((name) => name.toLowerCase()),

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, sql, TransactionRollbackError } from 'drizzle-orm';
 import { DatabaseService } from '../database/database.service';
 import { oidcIdentities, oidcSessions, type Role, type UserRow, users } from '../database/schema';
 import { isUniqueViolation } from '../users/users.repository';
@@ -80,5 +80,5 @@ export class OidcIdentitiesRepository {
 }
 
 function isRollback(error: unknown): boolean {
-  return error instanceof Error && error.name === 'TransactionRollbackError';
+  return error instanceof TransactionRollbackError;
 }

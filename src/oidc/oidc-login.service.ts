@@ -45,7 +45,11 @@ export class OidcLoginService {
         { id: user.id, ip, via: 'sso' },
       );
     }
-    await this.teams.apply(user.id, access.teams);
+    await this.teams.apply(user.id, access.teams, settings.managedTeams, {
+      id: user.id,
+      ip,
+      via: 'sso',
+    });
     const session = await this.sessions.start(user, 'cookie');
     await this.identities.saveIdToken(session.sessionId, verified.idToken);
     await this.audit.record('login.sso', {

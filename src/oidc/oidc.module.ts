@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { TeamsModule } from '../teams/teams.module';
 import { UsersModule } from '../users/users.module';
 import { OidcClientService } from './oidc-client.service';
 import { OidcController } from './oidc.controller';
@@ -9,7 +10,7 @@ import { TeamGrants } from './team-grants';
 
 /** Single sign-on with an OpenID Connect identity provider (docs/sso.md). */
 @Module({
-  imports: [AuthModule, UsersModule],
+  imports: [AuthModule, UsersModule, TeamsModule],
   controllers: [OidcController],
   providers: [OidcClientService, OidcLoginService, OidcIdentitiesRepository, TeamGrants],
 })

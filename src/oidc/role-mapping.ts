@@ -1,5 +1,5 @@
-import type { RoleGrant, TeamRole } from '../config/oidc.config';
-import type { Role } from '../database/schema';
+import type { RoleGrant } from '../config/oidc.config';
+import type { Role, TeamRole } from '../database/schema';
 
 /** What the IdP's groups grant at this sign-in. */
 export interface MappedAccess {

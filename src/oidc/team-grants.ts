@@ -1,23 +1,32 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { TeamRole } from '../config/oidc.config';
+import type { TeamRole } from '../database/schema';
+import { TeamsService } from '../teams/teams.service';
+import type { Actor } from '../users/users.service';
 
 /**
- * SEAM (issue 16 × teams): applies the `team:<name>:<role>` grants of OIDC_ROLE_MAP to a
- * user at each single sign-on. The teams feature is not part of this code yet, so the
- * grants are parsed, validated and computed (role-mapping.ts) but only logged here. Wiring:
- * resolve each team by name, then set the user's membership to the role, and remove the
- * memberships of teams the map names that no group grants any more.
+ * Applies the `team:<name>:<role>` grants of OIDC_ROLE_MAP at each single sign-on: the user's
+ * membership of every team the map names becomes what their groups grant (removed when no
+ * group grants it any more). Teams are created by admins, never by a sign-in: a name with no
+ * team is logged and skipped.
  */
 @Injectable()
 export class TeamGrants {
   private readonly logger = new Logger(TeamGrants.name);
 
-  // eslint-disable-next-line @typescript-eslint/require-await
-  async apply(userId: string, teams: ReadonlyMap<string, TeamRole>): Promise<void> {
-    if (teams.size === 0) return;
-    this.logger.warn(
-      `OIDC_ROLE_MAP grants team roles (${[...teams.keys()].join(', ')}) to user ${userId}, ` +
-        'but teams are not available in this build: the grants are not applied',
-    );
+  constructor(private readonly teams: TeamsService) {}
+
+  async apply(
+    userId: string,
+    grants: ReadonlyMap<string, TeamRole>,
+    managedTeams: readonly string[],
+    actor: Actor,
+  ): Promise<void> {
+    if (managedTeams.length === 0) return;
+    const missing = await this.teams.syncMemberships(userId, grants, managedTeams, actor);
+    if (missing.length > 0) {
+      this.logger.warn(
+        `OIDC_ROLE_MAP names teams that do not exist, skipped: ${missing.join(', ')}`,
+      );
+    }
   }
 }
