@@ -7,6 +7,7 @@
 //   POST /__test/users   {id: {preferred_username, email, name, groups}}       replaces users
 //   POST /__test/tamper  {mode: issuer|audience|expired|alg-none}  rewrites the next ID token
 // The login page asks only for an account id (no password): the suites test Keyward, not the OP.
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:https';
 import { SignJWT, exportJWK, generateKeyPair, decodeJwt } from 'jose';
 import Provider from 'oidc-provider';
@@ -14,14 +15,19 @@ import selfsigned from 'selfsigned';
 
 export const CLIENT_ID = 'keyward-test';
 
-const caKeys = await selfsigned.generate([{ name: 'commonName', value: 'Keyward test CA' }], {
-  keySize: 2048,
-  algorithm: 'sha256',
-  extensions: [
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-  ],
-});
+// A name of its own per run: a test process that trusted an earlier run's CA must not pick
+// that one (same name, other key) to check this run's certificate.
+const caKeys = await selfsigned.generate(
+  [{ name: 'commonName', value: `Keyward test CA ${randomUUID()}` }],
+  {
+    keySize: 2048,
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    ],
+  },
+);
 const leaf = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
   keySize: 2048,
   algorithm: 'sha256',
