@@ -227,19 +227,20 @@ function ssoErrorFromUrl() {
 }
 
 async function signOut() {
-  let endSessionUrl = null;
+  let redirectTo = null;
   if (sso.enabled) {
-    // Also answers where to end the identity provider's session (RP-initiated logout).
+    // Also answers where to go so the identity provider's session ends (RP-initiated logout):
+    // a same-origin route that redirects there; the ID token never reaches this page.
     const response = await api('/api/v1/auth/oidc/logout', { method: 'POST' }).catch(() => null);
-    endSessionUrl = response ? (await response.json()).endSessionUrl : null;
+    redirectTo = response ? (await response.json()).redirectTo : null;
   } else {
     await api('/api/v1/auth/session', { method: 'DELETE' }).catch(() => undefined);
   }
   chatAbort?.abort();
   conversation.length = 0;
   $('#transcript').replaceChildren(emptyNote);
-  if (endSessionUrl) {
-    window.location.assign(endSessionUrl);
+  if (typeof redirectTo === 'string' && redirectTo.startsWith('/api/v1/auth/oidc/')) {
+    window.location.assign(redirectTo);
     return;
   }
   showSignIn('You are signed out.');

@@ -307,20 +307,50 @@ describe('OIDC sign-in (HTTP)', () => {
     });
   });
 
-  it('logs out at the IdP too: the answer names the end_session_endpoint with id_token_hint', async () => {
+  it('logs out at the IdP too: a same-origin redirect to end_session_endpoint with id_token_hint, once', async () => {
     const sub = uniqueName('sub');
     await op.setUsers({ [sub]: { preferred_username: uniqueName('lo') } });
     const { jar } = await signIn(sub);
-    const res = await fetch(`${url}/api/v1/auth/oidc/logout`, {
+    const res = await step(jar, `${url}/api/v1/auth/oidc/logout`, {
       method: 'POST',
-      headers: { cookie: jar.header(url), 'x-csrf-token': jar.get(url, 'kw_csrf')! },
+      headers: { 'x-csrf-token': jar.get(url, 'kw_csrf')! },
     });
-    expect(res.status).toBe(200);
-    const { endSessionUrl } = (await res.json()) as { endSessionUrl: string };
-    const end = new URL(endSessionUrl);
-    expect(end.origin).toBe(op.issuer);
-    expect(end.searchParams.get('id_token_hint')).toMatch(/^ey/);
-    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${url}/`);
+    expect(res.response.status).toBe(200);
+    const text = await res.response.text();
+    // No token reaches page script: only a same-origin route.
+    expect(JSON.parse(text)).toEqual({ redirectTo: '/api/v1/auth/oidc/end-session' });
+    expect(text).not.toContain('eyJ');
     expect((await me(jar)).status).toBe(401);
+    const end = await step(jar, `${url}/api/v1/auth/oidc/end-session`);
+    expect(end.response.status).toBe(302);
+    const target = new URL(end.location!);
+    expect(target.origin).toBe(op.issuer);
+    expect(target.searchParams.get('id_token_hint')).toMatch(/^ey/);
+    expect(target.searchParams.get('post_logout_redirect_uri')).toBe(`${url}/`);
+    // Once: the cookie is cleared and the stored ID token deleted.
+    const again = await step(jar, `${url}/api/v1/auth/oidc/end-session`);
+    expect(again.location).toBe(`${url}/`);
+  });
+
+  it('answers null for a local session (nothing to end at the IdP)', async () => {
+    const jar = new CookieJar();
+    // The break-glass admin (created by the OIDC_ONLY test, or here) signs in with a password.
+    if (!(await t.app.get(UsersService).findByUsername(breakGlass))) {
+      await t.app
+        .get(UsersService)
+        .create({ username: breakGlass, password: PASSWORD, roles: ['admin'] });
+    }
+    const session = await step(jar, `${url}/api/v1/auth/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: breakGlass, password: PASSWORD }),
+    });
+    expect(session.response.status).toBe(200);
+    const res = await step(jar, `${url}/api/v1/auth/oidc/logout`, {
+      method: 'POST',
+      headers: { 'x-csrf-token': jar.get(url, 'kw_csrf')! },
+    });
+    expect(await res.response.json()).toEqual({ redirectTo: null });
+    expect(jar.get(url, 'kw_access')).toBeUndefined();
   });
 });

@@ -19,10 +19,15 @@ const PUBLIC_ROUTES = [
   'GET /api/v1/auth/oidc/config',
   'GET /api/v1/auth/oidc/login', // 302 to the IdP; 404 while OIDC_ISSUER is unset
   'GET /api/v1/auth/oidc/callback', // the IdP's redirect; 404 while OIDC_ISSUER is unset
+  'GET /api/v1/auth/oidc/end-session', // after logout: 302 to the IdP; 404 while unset
 ].sort();
 
 /** Public GET routes that answer 404 in this suite: single sign-on is not configured here. */
-const NOT_CONFIGURED = new Set(['/api/v1/auth/oidc/login', '/api/v1/auth/oidc/callback']);
+const NOT_CONFIGURED = new Set([
+  '/api/v1/auth/oidc/login',
+  '/api/v1/auth/oidc/callback',
+  '/api/v1/auth/oidc/end-session',
+]);
 
 describe('Route inventory (deny by default)', () => {
   let t: TestApp;

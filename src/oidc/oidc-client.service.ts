@@ -104,6 +104,12 @@ export class OidcClientService {
     };
   }
 
+  /** Whether the IdP advertises RP-initiated logout (`end_session_endpoint`). */
+  async supportsEndSession(): Promise<boolean> {
+    const configuration = await this.configuration().catch(() => undefined);
+    return Boolean(configuration?.serverMetadata().end_session_endpoint);
+  }
+
   /**
    * RP-initiated logout: the IdP's `end_session_endpoint` with the session's ID token as
    * hint, or undefined when the IdP advertises none (or cannot be reached).

@@ -70,6 +70,15 @@ export class OidcIdentitiesRepository {
     await this.database.db.insert(oidcSessions).values({ sessionId, idToken });
   }
 
+  /** The ID token of the session, deleted as it is read (RP-initiated logout uses it once). */
+  async takeIdToken(sessionId: string): Promise<string | undefined> {
+    const [row] = await this.database.db
+      .delete(oidcSessions)
+      .where(eq(oidcSessions.sessionId, sessionId))
+      .returning({ idToken: oidcSessions.idToken });
+    return row?.idToken;
+  }
+
   async idTokenOf(sessionId: string): Promise<string | undefined> {
     const [row] = await this.database.db
       .select({ idToken: oidcSessions.idToken })

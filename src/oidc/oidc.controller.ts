@@ -126,9 +126,11 @@ export class OidcController {
   @ApiOperation({
     summary: 'Sign out, and end the identity provider session too when it supports it',
     description:
-      'Ends this session and clears the session cookies like DELETE /api/v1/auth/session; for a ' +
-      'single-sign-on session, answers the IdP end_session_endpoint URL (with id_token_hint and ' +
-      'post_logout_redirect_uri) for the browser to visit. Needs X-CSRF-Token with the cookie session.',
+      'Ends this session and clears the session cookies like DELETE /api/v1/auth/session. For a ' +
+      'single-sign-on session and an IdP with an end_session_endpoint, `redirectTo` is ' +
+      '`/api/v1/auth/oidc/end-session`, where the browser goes next: that route redirects to the ' +
+      "IdP's logout (RP-initiated logout, with id_token_hint), so the ID token never reaches page " +
+      'script. Otherwise `redirectTo` is null. Needs X-CSRF-Token with the cookie session.',
   })
   @ApiOkResponse({ type: OidcLogoutDto })
   async logout(
@@ -148,10 +150,35 @@ export class OidcController {
       ip: request.ip,
       details: { sso: Boolean(idToken) },
     });
-    if (!idToken || !this.client.enabled) return { endSessionUrl: null };
+    if (!idToken || !this.client.enabled || !(await this.client.supportsEndSession())) {
+      return { redirectTo: null };
+    }
+    // Only the (ended) session's id travels, encrypted, for the next request to find its ID token.
+    const logout: PendingLogout = { endSession: principal.sessionId };
+    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(logout), { access: 0, refresh: 0 });
+    return { redirectTo: `${OIDC_PATH}/end-session` };
+  }
+
+  @Public()
+  @Get('end-session')
+  @ApiOperation({
+    summary: "After POST logout: 302 to the identity provider's logout",
+    description:
+      "Redirects to the IdP's end_session_endpoint with id_token_hint and " +
+      'post_logout_redirect_uri, once, for the session the logout just ended (encrypted cookie); ' +
+      'without one, to the console.',
+  })
+  @ApiFoundResponse({ description: "To the IdP's logout, or to the console" })
+  async endSession(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const settings = this.client.oidc;
+    await this.publicLimit.consume(request.ip);
+    const pending = readPendingLogout(this.cookies.readEncrypted(request, 'oidc'));
+    this.cookies.clear(reply, 'oidc');
+    // One use: the ID token is taken from the database and removed with it.
+    const idToken = pending && (await this.identities.takeIdToken(pending.endSession));
     const target = settings.postLogoutRedirectUrl ?? `${this.origin(request)}/`;
-    return { endSessionUrl: (await this.client.endSessionUrl(idToken, target)) ?? null };
+    const url = idToken && (await this.client.endSessionUrl(idToken, target));
+    return this.redirect(reply, url ?? '/');
   }
 
   private async fail(
@@ -172,6 +199,23 @@ export class OidcController {
   /** This server's origin as the browser sees it (TRUST_PROXY decides the forwarded parts). */
   private origin(request: FastifyRequest): string {
     return `${request.protocol}://${request.host}`;
+  }
+}
+
+/** What POST logout leaves for GET end-session: the ended session whose ID token to send. */
+interface PendingLogout {
+  readonly endSession: string;
+}
+
+function readPendingLogout(value: string | undefined): PendingLogout | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value) as Partial<PendingLogout>;
+    return typeof parsed.endSession === 'string' && /^[0-9a-f-]{36}$/.test(parsed.endSession)
+      ? { endSession: parsed.endSession }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

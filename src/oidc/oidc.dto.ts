@@ -12,9 +12,11 @@ export class OidcLogoutDto {
   @ApiProperty({
     type: String,
     nullable: true,
+    example: '/api/v1/auth/oidc/end-session',
     description:
-      "The identity provider's end-session URL (RP-initiated logout) to send the browser to, " +
-      'or null when the session was not a single sign-on or the IdP offers none',
+      "Where to send the browser so the identity provider's session ends too (a same-origin " +
+      'route that redirects to the IdP), or null when the session was not a single sign-on or ' +
+      'the IdP offers no logout',
   })
-  endSessionUrl!: string | null;
+  redirectTo!: string | null;
 }
