@@ -242,6 +242,12 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         body: { username: 'fuzz_created', password: PASSWORD, roles: ['user'] },
       },
       'PATCH /api/v1/admin/users/:id': { as: 'admin', body: { chatRpm: 1_000_000 } },
+      'GET /api/v1/auth/oidc/config': { as: 'user' },
+      // Single sign-on is not configured here: these answer 404 (a browser flow; fuzzed only).
+      'GET /api/v1/auth/oidc/login': { as: 'victim', query: 'returnTo=/' },
+      'GET /api/v1/auth/oidc/callback': { as: 'victim', query: 'code=x&state=y' },
+      'GET /api/v1/auth/oidc/end-session': { as: 'victim' },
+      'POST /api/v1/auth/oidc/logout': { as: 'victim', body: {} },
     } satisfies Record<string, Plan>);
   }, 60_000);
 

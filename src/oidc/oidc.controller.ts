@@ -24,6 +24,9 @@ import { OidcIdentitiesRepository } from './oidc-identities.repository';
 import { OidcLoginService } from './oidc-login.service';
 import { safeReturnTo } from './return-to';
 
+/** kw_oidc's lifetime is fixed by its policy entry (10 min), whatever a session's would be. */
+const NO_SESSION = { access: 0, refresh: 0 };
+
 /** What the console shows after a failed sign-in (`/?sso_error=<reason>`); nothing else. */
 export type SignInFailure = 'access_denied' | 'expired' | 'unavailable' | 'disabled' | 'failed';
 
@@ -83,10 +86,7 @@ export class OidcController {
       this.logger.warn(`Single sign-on could not start: ${describe(error)}`);
       return this.redirect(reply, '/?sso_error=unavailable');
     }
-    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(started.transaction), {
-      access: 0,
-      refresh: 0,
-    });
+    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(started.transaction), NO_SESSION);
     return this.redirect(reply, started.url.toString());
   }
 
@@ -155,7 +155,7 @@ export class OidcController {
     }
     // Only the (ended) session's id travels, encrypted, for the next request to find its ID token.
     const logout: PendingLogout = { endSession: principal.sessionId };
-    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(logout), { access: 0, refresh: 0 });
+    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(logout), NO_SESSION);
     return { redirectTo: `${OIDC_PATH}/end-session` };
   }
 
