@@ -16,6 +16,8 @@ import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
+import { RequestLogModule } from './spend/request-log.module';
+import { SpendModule } from './spend/spend.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -37,6 +39,7 @@ export class AppModule {
         SecretsModule,
         LimitsModule,
         PricingModule,
+        RequestLogModule,
         CookieModule,
         UsersModule,
         AuthModule,
@@ -46,6 +49,7 @@ export class AppModule {
         EmbeddingsModule,
         HealthModule,
         MetricsModule,
+        SpendModule,
       ],
     };
   }

@@ -22,7 +22,8 @@ describe('GET /metrics', () => {
     expect(res.text).toMatch(
       /keyward_http_requests_total\{method="DELETE",route="\/api\/v1\/keys\/:id",status="401"\} 1/,
     );
-    expect(res.text).toContain('keyward_process_cpu_seconds_total');
+    expect(res.text).toMatch(/^process_cpu_seconds_total /m);
+    expect(res.text).toMatch(/^nodejs_heap_size_used_bytes /m);
     expect(res.text).not.toContain('00000000-0000-4000-8000-000000000000');
   });
 

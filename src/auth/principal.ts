@@ -21,6 +21,8 @@ export interface Principal {
   /** When the user behind a session signed in (`auth_time`, epoch seconds). */
   readonly authTime?: number;
   readonly apiKeyId?: string;
+  /** The team of a team-owned API key: its calls belong to the team. */
+  readonly teamId?: string;
   /** Issuer of an external (JWT_TRUSTED_ISSUERS) token. */
   readonly issuer?: string;
 }
