@@ -18,6 +18,8 @@ import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
 import { TeamsModule } from './teams/teams.module';
+import { RequestLogModule } from './spend/request-log.module';
+import { SpendModule } from './spend/spend.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -39,6 +41,7 @@ export class AppModule {
         SecretsModule,
         LimitsModule,
         PricingModule,
+        RequestLogModule,
         CookieModule,
         UsersModule,
         TeamsModule,
@@ -50,6 +53,7 @@ export class AppModule {
         EmbeddingsModule,
         HealthModule,
         MetricsModule,
+        SpendModule,
       ],
     };
   }

@@ -8,6 +8,7 @@ import { ConfigError } from './config-error';
 import { cookieConfigSchema } from './cookie.config';
 import { databaseConfigSchema } from './database.config';
 import { pricingConfigSchema } from './pricing.config';
+import { requestLogConfigSchema } from './request-log.config';
 import { ensureDevelopmentSecrets } from './dev-secrets';
 import {
   type RawEnvironment,
@@ -27,6 +28,7 @@ export interface KeywardConfig {
   readonly cookies: z.output<typeof cookieConfigSchema>;
   readonly chat: z.output<typeof chatConfigSchema>;
   readonly pricing: z.output<typeof pricingConfigSchema>;
+  readonly requestLog: z.output<typeof requestLogConfigSchema>;
   readonly audit: z.output<typeof auditConfigSchema>;
   readonly oidc: z.output<typeof oidcConfigSchema>;
   readonly secrets: z.output<typeof secretsConfigSchema> & {
@@ -122,6 +124,7 @@ export function configFromEnvironment(
     cookies: parseNamespace(cookieConfigSchema, env),
     chat: parseNamespace(chatConfigSchema, env),
     pricing: parseNamespace(pricingConfigSchema, env),
+    requestLog: parseNamespace(requestLogConfigSchema, env),
     audit: parseNamespace(auditConfigSchema, env),
     oidc: parseNamespace(oidcConfigSchema, env),
     secrets: {
