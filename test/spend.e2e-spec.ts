@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { DatabaseService } from '../src/database/database.service';
 import { RequestLogWriter } from '../src/spend/request-log.writer';
 import {
   type ChatHarness,
@@ -302,5 +303,43 @@ describe('Request log and spend (admin API)', () => {
         .set('Authorization', `Bearer ${admin.jwt}`);
       expect({ query, status: bad.status }).toEqual({ query, status: 400 });
     }
+  });
+
+  it('prunes rows after REQUEST_LOG_DAYS and content after REQUEST_LOG_CONTENT_DAYS', async () => {
+    const writer = h.t.app.get(RequestLogWriter);
+    const database = h.t.app.get(DatabaseService);
+    const userId = `prune-${Date.now()}`;
+    const day = 24 * 60 * 60 * 1000;
+    const base = {
+      userId,
+      keyId: null,
+      teamId: null,
+      route: '/v1/chat/completions',
+      model: 'gpt-4o-mini',
+      status: '200',
+      promptTokens: 1,
+      cachedTokens: 0,
+      completionTokens: 1,
+      reasoningTokens: 0,
+      costNanos: 750,
+      keywardMs: 1,
+      upstreamMs: 1,
+      ttftMs: null,
+      stream: false,
+    };
+    writer.add({ ...base, requestId: 'old', time: new Date(Date.now() - 31 * day) });
+    writer.add({ ...base, requestId: 'recent', time: new Date(Date.now() - 8 * day) });
+    await writer.flush();
+    // Content as a team that logs it would have stored it (8 days old: past the 7-day default).
+    await database.run(
+      `UPDATE request_log SET content = '{"prompt":"p","completion":"c"}' WHERE user_id = $1`,
+      [userId],
+    );
+    expect(await writer.prune()).toBeGreaterThanOrEqual(1);
+    const left = await database.query<{ request_id: string; content: unknown }>(
+      'SELECT request_id, content FROM request_log WHERE user_id = $1',
+      [userId],
+    );
+    expect(left).toEqual([{ request_id: 'recent', content: null }]);
   });
 });
