@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigService } from '@nestjs/config';
-import { loadConfig } from '../config/configuration';
+import { type KeywardConfig, loadConfig } from '../config/configuration';
 import type { DatabaseService } from '../database/database.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { redact } from './redaction';
@@ -39,7 +39,10 @@ const teams: TeamLookup = {
 
 function setUp(env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'kw-request-log-'));
-  const config = new ConfigService(loadConfig({ DATA_DIR: dir, ...env }, dir));
+  const config = new ConfigService(loadConfig({ DATA_DIR: dir, ...env }, dir)) as ConfigService<
+    KeywardConfig,
+    true
+  >;
   const database = new RecordingDatabase();
   const metrics = new MetricsService(config);
   const writer = new RequestLogWriter(
