@@ -18,6 +18,7 @@ import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
 import { RequestLogModule } from './spend/request-log.module';
 import { SpendModule } from './spend/spend.module';
+import { TeamsModule } from './teams/teams.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -42,6 +43,7 @@ export class AppModule {
         RequestLogModule,
         CookieModule,
         UsersModule,
+        TeamsModule,
         AuthModule,
         AdminModule,
         ChatModule,

@@ -200,7 +200,7 @@ describe('Request log and spend (admin API)', () => {
     await request(h.t.server)
       .get('/api/v1/teams/00000000-0000-4000-8000-000000000000/spend')
       .set('Authorization', `Bearer ${user.jwt}`)
-      .expect(403);
+      .expect(404);
   });
 
   it('exports CSV with every matching row, streamed, formula-looking cells neutralised', async () => {
@@ -341,5 +341,97 @@ describe('Request log and spend (admin API)', () => {
       [userId],
     );
     expect(left).toEqual([{ request_id: 'recent', content: null }]);
+  });
+
+  it("logs a team key's calls under its team, with redacted content only when the team logs it; team admins read their own team", async () => {
+    const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+    const team = async (logContent: boolean) =>
+      (
+        (
+          await request(h.t.server)
+            .post('/api/v1/admin/teams')
+            .set(bearer(admin.jwt))
+            .send({ name: `spend-${logContent}-${Date.now()}`, logContent })
+            .expect(201)
+        ).body as { id: string }
+      ).id;
+    const [logging, quiet] = [await team(true), await team(false)];
+    const lead = await h.newUser();
+    const other = await h.newUser();
+    for (const [teamId, userId] of [
+      [logging, lead.id],
+      [quiet, lead.id],
+      [quiet, other.id],
+    ]) {
+      await request(h.t.server)
+        .put(`/api/v1/teams/${teamId}/members/${userId}`)
+        .set(bearer(admin.jwt))
+        .send({ role: 'team_admin' })
+        .expect(200);
+    }
+    const keyOf = async (teamId: string) =>
+      (
+        (
+          await request(h.t.server)
+            .post('/api/v1/keys')
+            .set(bearer(lead.jwt))
+            .send({ name: 'team key', teamId, scopes: ['chat'] })
+            .expect(201)
+        ).body as { key: string }
+      ).key;
+    const prompt = 'reach me at lead@example.com with sk-abcdefghijklmnop';
+    for (const teamId of [logging, quiet]) {
+      await h
+        .client(await keyOf(teamId))
+        .chat.completions.create({
+          model: 'gpt-4o-mini',
+          messages: [{ role: 'user', content: prompt }],
+        });
+    }
+
+    const read = async (teamId: string, token: string, status = 200) =>
+      (
+        await request(h.t.server)
+          .get(`/api/v1/teams/${teamId}/requests`)
+          .set(bearer(token))
+          .expect(status)
+      ).body as { requests: Row[] };
+    const [logged] = (await read(logging, lead.jwt)).requests;
+    expect(logged).toMatchObject({ teamId: logging, userId: lead.id, status: '200' });
+    expect(logged.content).toEqual({
+      prompt: JSON.stringify([{ role: 'user', content: 'reach me at [REDACTED] with [REDACTED]' }]),
+      completion: 'Mock reply to: reach me at [REDACTED] with [REDACTED]',
+    });
+    const quietRows = (await read(quiet, other.jwt)).requests;
+    expect(quietRows).toHaveLength(1);
+    expect(quietRows[0].teamId).toBe(quiet);
+    expect(quietRows[0].content).toBeUndefined();
+    // Another team's admin sees nothing of this team: the 404 of a team that does not exist.
+    await read(logging, other.jwt, 404);
+    await request(h.t.server)
+      .get(`/api/v1/teams/${logging}/spend`)
+      .set(bearer(other.jwt))
+      .expect(404);
+
+    const spend = await request(h.t.server)
+      .get(`/api/v1/teams/${logging}/spend`)
+      .query({ groupBy: 'key' })
+      .set(bearer(lead.jwt))
+      .expect(200);
+    const series = (
+      spend.body as { series: { key: string; label: string; points: { requests: number }[] }[] }
+    ).series;
+    expect(series).toHaveLength(1);
+    expect(series[0]).toMatchObject({ key: logged.keyId, label: 'team key' });
+    expect(series[0].points[0].requests).toBe(1);
+
+    // The admin view by team labels the series with the team's name.
+    const byTeam = await request(h.t.server)
+      .get('/api/v1/admin/spend')
+      .query({ groupBy: 'team' })
+      .set(bearer(admin.jwt))
+      .expect(200);
+    const labels = (byTeam.body as { series: { key: string; label: string }[] }).series;
+    expect(labels.find((s) => s.key === logging)?.label).toMatch(/^spend-true-/);
   });
 });

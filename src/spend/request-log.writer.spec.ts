@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigService } from '@nestjs/config';
-import { type KeywardConfig, loadConfig } from '../config/configuration';
+import { loadConfig } from '../config/configuration';
 import type { DatabaseService } from '../database/database.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { redact } from './redaction';
@@ -34,19 +34,15 @@ class RecordingDatabase {
 const teams: TeamLookup = {
   logsContent: (teamId) => Promise.resolve(teamId === 't-log'),
   names: () => Promise.resolve(new Map<string, string>()),
-  isTeamAdmin: () => Promise.resolve(false),
 };
 
 function setUp(env: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'kw-request-log-'));
-  const config = new ConfigService(loadConfig({ DATA_DIR: dir, ...env }, dir)) as ConfigService<
-    KeywardConfig,
-    true
-  >;
+  const config = loadConfig({ DATA_DIR: dir, ...env }, dir);
   const database = new RecordingDatabase();
-  const metrics = new MetricsService(config);
+  const metrics = new MetricsService(new ConfigService(config));
   const writer = new RequestLogWriter(
-    config,
+    new ConfigService(config),
     database as unknown as DatabaseService,
     metrics,
     teams,
