@@ -381,12 +381,10 @@ describe('Request log and spend (admin API)', () => {
       ).key;
     const prompt = 'reach me at lead@example.com with sk-abcdefghijklmnop';
     for (const teamId of [logging, quiet]) {
-      await h
-        .client(await keyOf(teamId))
-        .chat.completions.create({
-          model: 'gpt-4o-mini',
-          messages: [{ role: 'user', content: prompt }],
-        });
+      await h.client(await keyOf(teamId)).chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: prompt }],
+      });
     }
 
     const read = async (teamId: string, token: string, status = 200) =>
