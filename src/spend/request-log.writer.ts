@@ -94,6 +94,12 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
   private lastDropLog = 0;
   /** Rows dropped since start (buffer full). */
   dropped = 0;
+  /**
+   * Content of buffered rows, decided when the row is queued: the call's request and answer
+   * (the closure holds them) are released at once, and only a content-logging team's
+   * redacted, capped text waits in the buffer.
+   */
+  private readonly contents = new WeakMap<RequestLogEntry, Promise<CallContent | null>>();
 
   constructor(
     config: ConfigService<KeywardConfig, true>,
@@ -134,7 +140,14 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
       this.drop(1);
       return;
     }
-    this.buffer.push(entry);
+    const { content, ...row } = entry;
+    if (content && entry.teamId !== null) {
+      this.contents.set(
+        row,
+        this.contentOf(entry.teamId, content).catch(() => null),
+      );
+    }
+    this.buffer.push(row);
     if (this.buffer.length >= this.config.batchRows) this.startWrite();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.startWrite(), this.config.flushMs);
@@ -192,7 +205,7 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
     const params: unknown[] = [];
     const rows: string[] = [];
     for (const entry of batch) {
-      const content = await this.contentOf(entry);
+      const content = (await this.contents.get(entry)) ?? null;
       const values = [
         entry.time.toISOString(),
         entry.requestId,
@@ -224,14 +237,13 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
   }
 
   /** Redacted content for a team that logs it; null otherwise (and on any doubt). */
-  private async contentOf(entry: RequestLogEntry): Promise<CallContent | null> {
-    if (!entry.content || entry.teamId === null) return null;
-    const logs = await this.teams.logsContent(entry.teamId).catch(() => false);
+  private async contentOf(teamId: string, content: () => CallContent): Promise<CallContent | null> {
+    const logs = await this.teams.logsContent(teamId).catch(() => false);
     if (!logs) return null;
-    const content = entry.content();
+    const { prompt, completion } = content();
     return {
-      prompt: redact(content.prompt.slice(0, MAX_CONTENT_CHARS), this.config.redact),
-      completion: redact(content.completion.slice(0, MAX_CONTENT_CHARS), this.config.redact),
+      prompt: redact(prompt.slice(0, MAX_CONTENT_CHARS), this.config.redact),
+      completion: redact(completion.slice(0, MAX_CONTENT_CHARS), this.config.redact),
     };
   }
 
