@@ -211,7 +211,7 @@ describe('Request log and spend (admin API)', () => {
     });
     // A row whose text cells look like formulas, through the real writer.
     const writer = h.t.app.get(RequestLogWriter);
-    writer.add({
+    void writer.add({
       time: new Date(),
       requestId: '=HYPERLINK("http://evil.example","x")',
       userId: user.id,
@@ -327,8 +327,8 @@ describe('Request log and spend (admin API)', () => {
       ttftMs: null,
       stream: false,
     };
-    writer.add({ ...base, requestId: 'old', time: new Date(Date.now() - 31 * day) });
-    writer.add({ ...base, requestId: 'recent', time: new Date(Date.now() - 8 * day) });
+    void writer.add({ ...base, requestId: 'old', time: new Date(Date.now() - 31 * day) });
+    void writer.add({ ...base, requestId: 'recent', time: new Date(Date.now() - 8 * day) });
     await writer.flush();
     // Content as a team that logs it would have stored it (8 days old: past the 7-day default).
     await database.run(

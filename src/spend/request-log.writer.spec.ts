@@ -76,9 +76,9 @@ function entry(overrides: Partial<RequestLogEntry> = {}): RequestLogEntry {
 describe('RequestLogWriter', () => {
   it('writes buffered rows as one multi-row INSERT', async () => {
     const { writer, database } = setUp({ REQUEST_LOG_FLUSH_MS: '60000' });
-    writer.add(entry({ requestId: 'a' }));
-    writer.add(entry({ requestId: 'b' }));
-    writer.add(entry({ requestId: 'c' }));
+    void writer.add(entry({ requestId: 'a' }));
+    void writer.add(entry({ requestId: 'b' }));
+    void writer.add(entry({ requestId: 'c' }));
     expect(database.statements).toHaveLength(0); // nothing on the caller's path
     await writer.flush();
     expect(database.statements).toHaveLength(1);
@@ -90,8 +90,8 @@ describe('RequestLogWriter', () => {
       REQUEST_LOG_FLUSH_MS: '60000',
       REQUEST_LOG_BATCH_ROWS: '2',
     });
-    writer.add(entry());
-    writer.add(entry());
+    void writer.add(entry());
+    void writer.add(entry());
     await new Promise((resolve) => setImmediate(resolve));
     expect(database.rows).toHaveLength(2);
     await writer.flush();
@@ -104,7 +104,7 @@ describe('RequestLogWriter', () => {
       REQUEST_LOG_MAX_BUFFER: '3',
     });
     database.down = true;
-    for (let i = 0; i < 10; i += 1) writer.add(entry({ requestId: `r${i}` }));
+    for (let i = 0; i < 10; i += 1) void writer.add(entry({ requestId: `r${i}` }));
     await writer.flush();
     expect(writer.dropped).toBe(7);
     expect(await metrics.requestLogDropped.get()).toMatchObject({ values: [{ value: 7 }] });
@@ -123,9 +123,9 @@ describe('RequestLogWriter', () => {
       prompt: 'mail bob@example.com key sk-abcdefghijklmnop card 4111 1111 1111 1111 secret-42',
       completion: 'use kw_abcdefghijkl',
     });
-    writer.add(entry({ teamId: 't-log', content }));
-    writer.add(entry({ teamId: 't-quiet', content }));
-    writer.add(entry({ teamId: null, content }));
+    void writer.add(entry({ teamId: 't-log', content }));
+    void writer.add(entry({ teamId: 't-quiet', content }));
+    void writer.add(entry({ teamId: null, content }));
     await writer.flush();
     const stored = database.rows.map((row) => row[17]);
     expect(JSON.parse(stored[0] as string)).toEqual({
@@ -141,5 +141,19 @@ describe('redact', () => {
     const patterns = [/a+/gu, /\d/gu];
     expect(redact('aa1 b a2', patterns)).toBe('[REDACTED][REDACTED] b [REDACTED][REDACTED]');
     expect(redact('aa1 b a2', patterns)).toBe('[REDACTED][REDACTED] b [REDACTED][REDACTED]');
+  });
+});
+
+describe('RequestLogWriter at shutdown', () => {
+  it('writes what is buffered, then hands later rows their write to wait for', async () => {
+    const { writer, database } = setUp({ REQUEST_LOG_FLUSH_MS: '60000' });
+    expect(writer.add(entry({ requestId: 'before' }))).toBeUndefined();
+    await writer.beforeApplicationShutdown();
+    expect(database.rows.map((row) => row[1])).toEqual(['before']);
+    // A stream finishing during shutdown: its settlement waits for this promise.
+    const write = writer.add(entry({ requestId: 'during' }));
+    expect(write).toBeInstanceOf(Promise);
+    await write;
+    expect(database.rows.map((row) => row[1])).toEqual(['before', 'during']);
   });
 });

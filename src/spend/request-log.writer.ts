@@ -129,16 +129,26 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
     clearInterval(this.pruneTimer);
   }
 
-  /** Shutdown: what is buffered is written before the database closes. */
+  /**
+   * Shutdown: what is buffered is written now; calls that are still finishing (streams the
+   * HTTP server waits for) have their rows written at once, and their settlement waits for
+   * the write (see `add`), so every row is in before the database closes.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
     await this.flush();
   }
 
-  /** Queues a row; never waits, never throws. */
-  add(entry: RequestLogEntry): void {
+  private closing = false;
+
+  /**
+   * Queues a row; never throws. Returns nothing (nobody waits) except during shutdown, when it
+   * returns the write that holds the row, for the settling call to wait on.
+   */
+  add(entry: RequestLogEntry): Promise<void> | undefined {
     if (this.buffer.length >= this.config.maxBuffer) {
       this.drop(1);
-      return;
+      return undefined;
     }
     const { content, ...row } = entry;
     if (content && entry.teamId !== null) {
@@ -148,11 +158,13 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
       );
     }
     this.buffer.push(row);
+    if (this.closing) return this.flush();
     if (this.buffer.length >= this.config.batchRows) this.startWrite();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.startWrite(), this.config.flushMs);
       this.timer.unref();
     }
+    return undefined;
   }
 
   /** Writes everything queued so far and waits for it (tests, reports, shutdown). */
