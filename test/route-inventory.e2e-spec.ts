@@ -44,6 +44,10 @@ describe('Route inventory (deny by default)', () => {
         'GET /api/v1/teams/:id/keys',
         'POST /api/v1/keys/:id/rotate',
         'PATCH /api/v1/admin/keys/:id',
+        'GET /api/v1/admin/requests',
+        'GET /api/v1/admin/spend',
+        'GET /api/v1/teams/:id/requests',
+        'GET /api/v1/teams/:id/spend',
       ]),
     );
   });
@@ -66,6 +70,9 @@ describe('Route inventory (deny by default)', () => {
     expect(scopesOf('POST /api/v1/auth/logout-all')).toEqual(['keys']);
     expect(scopesOf('GET /metrics')).toEqual(['admin']);
     expect(scopesOf('POST /api/v1/keys')).toEqual(['keys']);
+    expect(scopesOf('GET /api/v1/admin/requests')).toEqual(['admin']);
+    expect(scopesOf('GET /api/v1/admin/spend')).toEqual(['admin']);
+    expect(scopesOf('GET /api/v1/teams/:id/spend')).toEqual(['usage']);
   });
 
   it('answers 401 with WWW-Authenticate on every other route without credentials', async () => {
