@@ -169,13 +169,16 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
 
   /** Writes everything queued so far and waits for it (tests, reports, shutdown). */
   async flush(): Promise<void> {
-    while (this.buffer.length > 0 || this.writing) {
-      if (!this.writing) this.startWrite();
-      const writing = this.writing;
-      await writing;
-      // A failed write put its rows back: stop rather than spin against a database that is down.
+    // At most two writes, so a reader never waits on a busy instance's endless stream of rows:
+    // the one in flight, then one of everything queued by now.
+    if (this.writing) {
+      await this.writing;
+      // It failed and put its rows back: the database is down, do not hammer it.
       if (this.lastWriteFailed) return;
     }
+    if (this.buffer.length === 0) return;
+    this.startWrite();
+    await this.writing;
   }
 
   private lastWriteFailed = false;
@@ -186,9 +189,11 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
     if (this.writing) return;
     this.writing = this.writeAll().finally(() => {
       this.writing = undefined;
-      // Rows that came during the write, or were put back after a failure, go next time.
+      // Rows that came during the write, or were put back after a failure, go next time:
+      // at once when a full batch waits (unless the database just failed), else after the interval.
       if (this.buffer.length > 0 && !this.timer) {
-        this.timer = setTimeout(() => this.startWrite(), this.config.flushMs);
+        const full = this.buffer.length >= this.config.batchRows && !this.lastWriteFailed;
+        this.timer = setTimeout(() => this.startWrite(), full ? 0 : this.config.flushMs);
         this.timer.unref();
       }
     });
@@ -196,8 +201,11 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
 
   private async writeAll(): Promise<void> {
     this.lastWriteFailed = false;
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.config.batchRows);
+    // The rows queued when the write starts; later ones go with the next write.
+    let remaining = this.buffer.length;
+    while (remaining > 0) {
+      const batch = this.buffer.splice(0, Math.min(this.config.batchRows, remaining));
+      remaining -= batch.length;
       try {
         await this.insert(batch);
       } catch (error) {
