@@ -53,7 +53,10 @@ export class SessionsRepository {
    * (absolute expiry = the token's `exp`). It exists so that the token has a `sid` that
    * disabling the client revokes at once, like any other session.
    */
-  async createClientSession(userId: string, expiresAt: Date): Promise<{ id: string; authTime: Date }> {
+  async createClientSession(
+    userId: string,
+    expiresAt: Date,
+  ): Promise<{ id: string; authTime: Date }> {
     const [session] = await this.database.db
       .insert(authSessions)
       .values({ userId, kind: 'client', absoluteExpiresAt: expiresAt, authTime: new Date() })
@@ -206,7 +209,11 @@ export class SessionsRepository {
     return rows.map((row) => row.id);
   }
 
-  async revokeAllForUser(userId: string, reason: string, exceptSessionId?: string): Promise<string[]> {
+  async revokeAllForUser(
+    userId: string,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<string[]> {
     const rows = await this.database.db
       .update(authSessions)
       .set({ revokedAt: sql`now()`, revokeReason: reason })

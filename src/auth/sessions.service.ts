@@ -158,12 +158,7 @@ export class SessionsService implements OnModuleInit {
         if (!user || user.disabled)
           throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
         // auth_time stays that of the sign-in: a refresh proves possession, not identity.
-        const access = this.accessTokens.issue(
-          user,
-          outcome.sessionId,
-          outcome.authTime,
-          options,
-        );
+        const access = this.accessTokens.issue(user, outcome.sessionId, outcome.authTime, options);
         return {
           sessionId: outcome.sessionId,
           userId: user.id,
@@ -185,7 +180,11 @@ export class SessionsService implements OnModuleInit {
   }
 
   /** Every session of the user, except `exceptSessionId` when given (a password change). */
-  async revokeAllForUser(userId: string, reason: string, exceptSessionId?: string): Promise<number> {
+  async revokeAllForUser(
+    userId: string,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<number> {
     const ids = await this.repository.revokeAllForUser(userId, reason, exceptSessionId);
     await this.revocation.revoke(ids);
     return ids.length;

@@ -31,6 +31,15 @@ export function setupOpenApi(app: NestFastifyApplication, secureCookies: boolean
         { type: 'http', scheme: 'bearer', bearerFormat: 'JWT or kw_ API key' },
         'bearer',
       )
+      // Machine clients on the introspection endpoint (not a default requirement).
+      .addBasicAuth(
+        {
+          type: 'http',
+          scheme: 'basic',
+          description: 'Machine client: client_id and client_secret',
+        },
+        'client',
+      )
       .addCookieAuth(
         cookieName('access', secureCookies),
         { type: 'apiKey', in: 'cookie' },

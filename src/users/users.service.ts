@@ -102,30 +102,6 @@ export class UsersService {
     }
   }
 
-  /**
-   * The service user of a machine client (docs/clients.md): same id as the client, a
-   * username derived from it, and a password hash that matches nothing (not a PHC string,
-   * so argon2 refuses it), on top of `verifyCredentials` skipping machine users.
-   */
-  async createMachineUser(id: string, roles: Role[], actor: Actor = {}): Promise<User> {
-    const user = toUser(
-      await this.repository.insert({
-        id,
-        username: `client-${id}`,
-        passwordHash: '!machine',
-        roles,
-        machine: true,
-      }),
-    );
-    await this.audit.record('user.created', {
-      actorId: actor.id,
-      subject: user.id,
-      ip: actor.ip,
-      details: { username: user.username, roles, machine: true },
-    });
-    return user;
-  }
-
   async get(id: string): Promise<User> {
     const row = await this.repository.findById(id);
     if (!row) throw new DomainError('not_found', 'No such user.');
@@ -217,7 +193,9 @@ export class UsersService {
   async changeOwnPassword(id: string, password: string, actor: Actor = {}): Promise<void> {
     const user = await this.get(id);
     this.assertPassword(password, user.username);
-    const row = await this.repository.update(id, { passwordHash: await this.hasher.hash(password) });
+    const row = await this.repository.update(id, {
+      passwordHash: await this.hasher.hash(password),
+    });
     if (!row) throw new DomainError('not_found', 'No such user.');
     await this.audit.record('user.password_changed', {
       actorId: actor.id,
