@@ -165,7 +165,7 @@ export class AccessTokenService {
         audience: audiences,
         clockTolerance: this.auth.clockToleranceSeconds,
       });
-      return typeof payload === 'object' ? (payload) : undefined;
+      return typeof payload === 'object' ? payload : undefined;
     } catch {
       return undefined;
     }
