@@ -380,7 +380,7 @@ describe('Machine clients (client_credentials), RFC 8707 resources and RFC 7662 
       active: false,
     });
 
-    const [head, , signature] = (machine as string).split('.');
+    const [head, , signature] = machine.split('.');
     const tampered = `${head}.${Buffer.from(JSON.stringify({ sub: 'x', iss: 'keyward' })).toString('base64url')}.${signature}`;
     for (const garbage of ['', 'garbage', 'a.b.c', tampered, user.apiKey, 'x'.repeat(8000)]) {
       const res = await introspect(garbage);
