@@ -404,4 +404,24 @@ describe('Machine clients (client_credentials), RFC 8707 resources and RFC 7662 
     });
     expect(res.body.grant_types_supported).toContain('client_credentials');
   });
+
+  it('documents the new routes in OpenAPI, with the introspection endpoint on client credentials', async () => {
+    const doc = await request(h.t.server).get('/docs-json').expect(200);
+    const paths = doc.body.paths as Record<string, Record<string, { security?: unknown }>>;
+    expect(Object.keys(paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/admin/clients',
+        '/api/v1/admin/clients/{id}/rotate',
+        '/api/v1/admin/clients/{id}',
+        '/api/v1/auth/introspect',
+        '/api/v1/auth/password',
+      ]),
+    );
+    expect(paths['/api/v1/auth/introspect'].post.security).toEqual([{ client: [] }]);
+    expect(doc.body.components.securitySchemes.client).toMatchObject({
+      type: 'http',
+      scheme: 'basic',
+    });
+    expect(JSON.stringify(doc.body)).not.toMatch(/kwcs_[A-Za-z0-9_-]{43}/);
+  });
 });
