@@ -172,9 +172,13 @@ describe(loadConfig.name, () => {
       '["https://a#b"]',
       '[1]',
     ]) {
-      expect(failure({ JWT_RESOURCES: bad }).message).toMatch(/^Configuration error: JWT_RESOURCES /);
+      expect(failure({ JWT_RESOURCES: bad }).message).toMatch(
+        /^Configuration error: JWT_RESOURCES /,
+      );
     }
-    expect(failure({ JWT_RESOURCES: '["keyward-api"]' }).message).toMatch(/^Configuration error: JWT_RESOURCES /);
+    expect(failure({ JWT_RESOURCES: '["keyward-api"]' }).message).toMatch(
+      /^Configuration error: JWT_RESOURCES /,
+    );
     expect(
       failure({
         JWT_AUDIENCE: 'https://keyward.example',
