@@ -195,6 +195,11 @@ describe('Machine clients (client_credentials), RFC 8707 resources and RFC 7662 
       'Basic !!!',
       basic('not-a-uuid', client.clientSecret),
       basic('00000000-0000-4000-8000-000000000000', client.clientSecret),
+      // Form-encoded NUL and control characters, an over-long id: refused, never a 500.
+      basic(`${client.clientId}\u0000`, client.clientSecret),
+      basic(client.clientId, `${client.clientSecret}\r\n`),
+      basic('x'.repeat(5000), client.clientSecret),
+      `Basic ${Buffer.from(`${client.clientId}%E0%A4%A:x`).toString('base64')}`,
     ]) {
       const res = await request(h.t.server)
         .post('/api/v1/auth/token')

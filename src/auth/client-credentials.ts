@@ -9,6 +9,8 @@ export interface ClientCredentials {
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/** As the body fields (TokenRequestDto): longer is not a Keyward client id or secret. */
+const MAX_PART = 256;
 
 /** RFC 6749 §2.3.1: both parts are form-urlencoded before the Basic encoding. */
 function formDecode(value: string): string {
@@ -50,14 +52,22 @@ export function readClientCredentials(
       });
     }
     const clientId = formDecode(decoded.slice(0, colon));
+    const clientSecret = formDecode(decoded.slice(colon + 1));
+    // `%00` and friends decode to control characters: never let them reach a key or a log row.
+    if (
+      CONTROL.test(clientId) ||
+      CONTROL.test(clientSecret) ||
+      clientId.length > MAX_PART ||
+      clientSecret.length > MAX_PART
+    ) {
+      throw new DomainError('invalid_client', 'Malformed client credentials.', {
+        headers: { 'WWW-Authenticate': 'Basic realm="keyward"' },
+      });
+    }
     if (body.client_id !== undefined && body.client_id !== clientId) {
       throw new DomainError('validation_failed', 'client_id differs from the Basic credentials.');
     }
-    return {
-      clientId,
-      clientSecret: formDecode(decoded.slice(colon + 1)),
-      method: 'client_secret_basic',
-    };
+    return { clientId, clientSecret, method: 'client_secret_basic' };
   }
   if (body.client_id !== undefined && body.client_secret !== undefined) {
     return {
