@@ -435,6 +435,9 @@ describe('Machine clients (client_credentials), RFC 8707 resources and RFC 7662 
       ]),
     );
     expect(paths['/api/v1/auth/introspect'].post.security).toEqual([{ client: [] }]);
+    expect(doc.body.components.securitySchemes.oauth2.flows.password.tokenUrl).toBe(
+      `${PUBLIC_URL}/api/v1/auth/token`,
+    );
     expect(doc.body.components.securitySchemes.client).toMatchObject({
       type: 'http',
       scheme: 'basic',
