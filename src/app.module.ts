@@ -16,6 +16,9 @@ import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
+import { TeamsModule } from './teams/teams.module';
+import { RequestLogModule } from './spend/request-log.module';
+import { SpendModule } from './spend/spend.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -37,8 +40,10 @@ export class AppModule {
         SecretsModule,
         LimitsModule,
         PricingModule,
+        RequestLogModule,
         CookieModule,
         UsersModule,
+        TeamsModule,
         AuthModule,
         AdminModule,
         ChatModule,
@@ -46,6 +51,7 @@ export class AppModule {
         EmbeddingsModule,
         HealthModule,
         MetricsModule,
+        SpendModule,
       ],
     };
   }

@@ -45,6 +45,11 @@ describe('Route inventory (deny by default)', () => {
         'POST /api/v1/admin/clients',
         'POST /api/v1/admin/clients/:id/rotate',
         'PATCH /api/v1/admin/clients/:id',
+        'POST /api/v1/admin/teams',
+        'PUT /api/v1/teams/:id/members/:userId',
+        'GET /api/v1/teams/:id/keys',
+        'POST /api/v1/keys/:id/rotate',
+        'PATCH /api/v1/admin/keys/:id',
       ]),
     );
   });
