@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
+import { forgeJwt } from './support/auth-helpers';
 import { type ChatHarness, type ChatUser, startChatHarness } from './support/chat-harness';
 
 const BILLING = 'https://billing.corp.example';
@@ -396,6 +397,24 @@ describe('Machine clients (client_credentials), RFC 8707 resources and RFC 7662 
     expect((await introspect(session.body.access_token).expect(200)).body).toEqual({
       active: false,
     });
+
+    // Signed with Keyward's own key for a live session, but expired beyond the 30 s skew; and
+    // a token of Keyward's key for another audience than Keyward's or a JWT_RESOURCES one.
+    const live = decodeJwt(machine);
+    const ownKey = { kind: 'es256' as const, key: h.t.config.auth.keys.signing.key };
+    const ownHeader = { alg: 'ES256', typ: 'at+jwt', kid: h.t.config.auth.keys.signing.kid };
+    const now = Math.floor(Date.now() / 1000);
+    const expired = forgeJwt(ownHeader, { ...live, iat: now - 700, exp: now - 31 }, ownKey);
+    const foreignAudience = forgeJwt(
+      ownHeader,
+      { ...live, aud: 'https://elsewhere.example' },
+      ownKey,
+    );
+    const control = forgeJwt(ownHeader, { ...live, jti: 'control' }, ownKey);
+    expect((await introspect(control).expect(200)).body.active).toBe(true);
+    for (const token of [expired, foreignAudience]) {
+      expect((await introspect(token).expect(200)).body).toEqual({ active: false });
+    }
 
     const [head, , signature] = machine.split('.');
     const tampered = `${head}.${Buffer.from(JSON.stringify({ sub: 'x', iss: 'keyward' })).toString('base64url')}.${signature}`;
