@@ -646,8 +646,9 @@ async function runOnly(only, targets, context) {
     return;
   }
   const names = {
-    auth: ['me_jwt', 'me_key', 'me_cookie', 'live'],
-    chat: ['keyward', 'keyward_sse'],
+    auth: ['bare', 'me_jwt', 'me_key', 'me_cookie', 'live'],
+    // The limits beside Keyward: ratios read from one run.
+    chat: ['proxy', 'keyward', 'proxy_sse', 'keyward_sse'],
   }[only];
   if (!names) throw new Error(`--only: auth, chat or seq, not ${only}`);
   await runLoad(targets, [[only, names]], context);
