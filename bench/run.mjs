@@ -134,6 +134,28 @@ function procMiB(pid, field) {
   }
 }
 const rssMiB = (pid) => procMiB(pid, 'VmRSS');
+
+/**
+ * CPU time a process used so far (user + system, all its threads: the PGlite worker and
+ * Argon2's included), in milliseconds; NaN when it cannot be read. Per request, it is the
+ * cost of serving one, which machine load moves far less than requests per second.
+ */
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 const peakRssMiB = (pid) => procMiB(pid, 'VmHWM');
 const f0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : 'n/a');
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
@@ -363,20 +385,23 @@ function loadTargets(origins, { jwt, apiKey, cookie }) {
     'x-portkey-provider': 'openai',
     'x-portkey-custom-host': `${origins.mock}/v1`,
   };
+  const server = (origin) => Object.keys(origins).find((name) => origins[name] === origin);
   const post = (origin, headers, body, keyward) => ({
     url: `${origin}${CHAT_PATH}`,
     method: 'POST',
     headers,
     body,
     keyward,
+    server: server(origin),
   });
   const me = `${origins.keyward}/api/v1/auth/me`;
+  const onKeyward = { keyward: true, server: 'keyward' };
   return {
-    bare: { url: `${origins.bare}/api/v1/auth/me` },
-    me_jwt: { url: me, headers: { authorization: `Bearer ${jwt}` }, keyward: true },
-    me_key: { url: me, headers: { authorization: `Bearer ${apiKey}` }, keyward: true },
-    me_cookie: { url: me, headers: { cookie }, keyward: true },
-    live: { url: `${origins.keyward}/health/live`, keyward: true },
+    bare: { url: `${origins.bare}/api/v1/auth/me`, server: 'bare' },
+    me_jwt: { url: me, headers: { authorization: `Bearer ${jwt}` }, ...onKeyward },
+    me_key: { url: me, headers: { authorization: `Bearer ${apiKey}` }, ...onKeyward },
+    me_cookie: { url: me, headers: { cookie }, ...onKeyward },
+    live: { url: `${origins.keyward}/health/live`, ...onKeyward },
     mock: post(origins.mock, mockAuth, CHAT_BODY),
     proxy: post(origins.proxy, json, CHAT_BODY),
     portkey: post(origins.portkey, portkeyHeaders, CHAT_BODY),
@@ -404,11 +429,15 @@ async function probeTargets(targets, names) {
 }
 
 /** Phase 3: autocannon load in groups of alternating rounds (targets left out are skipped). */
-async function runLoad(targets, groups, { log, rss, problems, keywardPid }) {
+async function runLoad(targets, groups, { log, rss, problems, keywardPid, pids = {} }) {
   const load = {};
   groups = groups.map(([label, names]) => [label, names.filter((name) => targets[name])]);
   async function slot(name, duration) {
+    const pid = pids[targets[name].server];
+    const cpuBefore = pid ? cpuMs(pid) : Number.NaN;
     const result = await cannon({ ...targets[name], duration });
+    // Server CPU per completed request, in microseconds.
+    result.cpuUsPerRequest = ((cpuMs(pid) - cpuBefore) * 1000) / Math.max(1, result.requests.total);
     const failed = result.non2xx + result.errors + result.timeouts;
     if (failed > 0) problems.push(`${name}: ${failed} failed of ${result.requests.total}`);
     return result;
@@ -424,7 +453,10 @@ async function runLoad(targets, groups, { log, rss, problems, keywardPid }) {
         (load[name] ??= []).push(result);
         log(
           `  round ${round + 1} ${name.padEnd(12)} ${result.requests.average.toFixed(0).padStart(7)} rps` +
-            `  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms`,
+            `  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms` +
+            (Number.isFinite(result.cpuUsPerRequest)
+              ? `  server CPU ${result.cpuUsPerRequest.toFixed(0)} µs/request`
+              : ''),
         );
         if (targets[name].keyward)
           rss.push({ phase: `${name} round ${round + 1}`, mib: rssMiB(keywardPid) });
@@ -579,7 +611,10 @@ async function main() {
     }
     const keywardPid = servers.keyward.child.pid;
     const rss = [{ phase: 'after start', mib: servers.keyward.idleMiB }];
-    const context = { log, rss, problems, keywardPid };
+    const pids = Object.fromEntries(
+      Object.entries(servers).map(([name, server]) => [name, server.child.pid]),
+    );
+    const context = { log, rss, problems, keywardPid, pids };
 
     if (opts.only) {
       await runOnly(opts.only, targets, context);
