@@ -12,9 +12,13 @@ import { EmbeddingsModule } from './embeddings/embeddings.module';
 import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
+import { TeamsModule } from './teams/teams.module';
+import { RequestLogModule } from './spend/request-log.module';
+import { SpendModule } from './spend/spend.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -35,8 +39,11 @@ export class AppModule {
         AuditModule,
         SecretsModule,
         LimitsModule,
+        PricingModule,
+        RequestLogModule,
         CookieModule,
         UsersModule,
+        TeamsModule,
         AuthModule,
         AdminModule,
         ChatModule,
@@ -44,6 +51,7 @@ export class AppModule {
         EmbeddingsModule,
         HealthModule,
         MetricsModule,
+        SpendModule,
       ],
     };
   }
