@@ -74,6 +74,19 @@ const SERIALIZERS = {
 };
 
 /**
+ * Standard output for the server's logs, written asynchronously: a line is queued and
+ * written by the next `write` when none is in flight, so under load many lines go out in
+ * one system call instead of one blocking `write` each (issue 17's profile: the per-request
+ * access line's synchronous write was ~6% of a proxied chat call's CPU). No timer and no
+ * size threshold: an idle server's line is written at once. pino flushes what is queued
+ * synchronously when the process exits (its `on-exit` hook), so the last lines of a
+ * shutdown or a crash are not lost.
+ */
+export function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false });
+}
+
+/**
  * One pino logger for Fastify's request logs and Nest's own messages. JSON encoding
  * escapes control characters in user input (`\n` becomes `\\n`), so a crafted username
  * cannot forge a log line.
