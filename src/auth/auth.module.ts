@@ -15,7 +15,11 @@ import { ApiKeysService } from './api-keys.service';
 import { AuthController } from './auth.controller';
 import { AuthenticationGuard } from './authentication.guard';
 import { CredentialReader } from './credential-reader';
+import { IntrospectionService } from './introspection.service';
 import { JwtStrategy } from './jwt.strategy';
+import { MachineClientsRepository } from './machine-clients.repository';
+import { MachineClientsService } from './machine-clients.service';
+import { PasswordChangeService } from './password-change.service';
 import { PassportAuthenticator } from './passport-authenticator';
 import { PassportNamesModule } from './passport-names.module';
 import { LoginThrottleService } from './login-throttle.service';
@@ -68,6 +72,10 @@ import { WellKnownController } from './well-known.controller';
     PassportAuthenticator,
     JwtStrategy,
     ApiKeyStrategy,
+    MachineClientsRepository,
+    MachineClientsService,
+    IntrospectionService,
+    PasswordChangeService,
   ],
   exports: [
     SessionsService,
@@ -75,6 +83,7 @@ import { WellKnownController } from './well-known.controller';
     LoginService,
     AccessTokenService,
     PublicAuthLimitService,
+    MachineClientsService,
   ],
 })
 export class AuthModule {}

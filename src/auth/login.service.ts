@@ -6,7 +6,12 @@ import type { KeywardConfig } from '../config/configuration';
 import type { OidcConfig } from '../config/oidc.config';
 import { UsersService } from '../users/users.service';
 import { LoginThrottleService } from './login-throttle.service';
-import { type IssuedSession, type SessionKind, SessionsService } from './sessions.service';
+import {
+  type IssuedSession,
+  type SessionKind,
+  type SessionOptions,
+  SessionsService,
+} from './sessions.service';
 
 /** Password sign-in for both the token endpoint and the browser session. */
 @Injectable()
@@ -28,6 +33,7 @@ export class LoginService {
     password: string,
     ip: string,
     kind: SessionKind,
+    options: SessionOptions = {},
   ): Promise<IssuedSession> {
     const breakGlassOnly = this.oidc.enabled && this.oidc.oidcOnly;
     // docs/sso.md "OIDC_ONLY": passwords are off but for the break-glass admins. Decided from
@@ -53,7 +59,7 @@ export class LoginService {
       await this.audit.record('login.failed', { subject: username, ip, details: { kind } });
       throw new DomainError('invalid_credentials', 'The username or password is incorrect.');
     }
-    const session = await this.sessions.start(user, kind);
+    const session = await this.sessions.start(user, kind, options);
     await this.audit.record('login.succeeded', {
       actorId: user.id,
       subject: session.sessionId,

@@ -1,4 +1,5 @@
 import { Controller, Get, HttpCode, Logger, Post, Query, Req, Res } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import {
   ApiFoundResponse,
   ApiNotFoundResponse,
@@ -17,6 +18,8 @@ import { PublicAuthLimitService } from '../auth/public-auth-limit.service';
 import { SessionCookies } from '../auth/session-cookies';
 import { SessionsService } from '../auth/sessions.service';
 import { DomainError } from '../common/domain-error';
+import { type AppConfig, publicUrl } from '../config/app.config';
+import type { KeywardConfig } from '../config/configuration';
 import { CookieService } from '../cookies/cookie.service';
 import { describe, OidcClientService, type SignInTransaction } from './oidc-client.service';
 import { OidcConfigDto, OidcLogoutDto } from './oidc.dto';
@@ -40,6 +43,7 @@ export type SignInFailure = 'access_denied' | 'expired' | 'unavailable' | 'disab
 @Controller(OIDC_PATH)
 export class OidcController {
   private readonly logger = new Logger(OidcController.name);
+  private readonly app: AppConfig;
 
   constructor(
     private readonly client: OidcClientService,
@@ -50,7 +54,10 @@ export class OidcController {
     private readonly cookies: CookieService,
     private readonly publicLimit: PublicAuthLimitService,
     private readonly audit: AuditService,
-  ) {}
+    config: ConfigService<KeywardConfig, true>,
+  ) {
+    this.app = config.get('app', { infer: true });
+  }
 
   @Public()
   @Get('config')
@@ -78,7 +85,7 @@ export class OidcController {
   ): Promise<void> {
     const settings = this.client.oidc;
     await this.publicLimit.consume(request.ip);
-    const redirectUrl = settings.redirectUrl ?? `${this.origin(request)}${OIDC_PATH}/callback`;
+    const redirectUrl = settings.redirectUrl ?? this.url(request, `${OIDC_PATH}/callback`);
     let started;
     try {
       started = await this.client.startSignIn(redirectUrl, safeReturnTo(returnTo));
@@ -176,7 +183,7 @@ export class OidcController {
     this.cookies.clear(reply, 'oidc');
     // One use: the ID token is taken from the database and removed with it.
     const idToken = pending && (await this.identities.takeIdToken(pending.endSession));
-    const target = settings.postLogoutRedirectUrl ?? `${this.origin(request)}/`;
+    const target = settings.postLogoutRedirectUrl ?? this.url(request, '/');
     const url = idToken && (await this.client.endSessionUrl(idToken, target));
     return this.redirect(reply, url ?? '/');
   }
@@ -196,9 +203,12 @@ export class OidcController {
     void reply.code(302).header('cache-control', 'no-store').header('location', location).send();
   }
 
-  /** This server's origin as the browser sees it (TRUST_PROXY decides the forwarded parts). */
-  private origin(request: FastifyRequest): string {
-    return `${request.protocol}://${request.host}`;
+  /**
+   * A URL of ours to register at the IdP: under PUBLIC_URL when set, else under the origin the
+   * request came to (TRUST_PROXY decides the forwarded parts).
+   */
+  private url(request: FastifyRequest, path: string): string {
+    return publicUrl(this.app, path, `${request.protocol}://${request.host}`);
   }
 }
 
