@@ -1,12 +1,17 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RequestLog } from '../logging/request-log';
+import type { MeteredUsage } from '../pricing/metered-usage';
+import { PricingService } from '../pricing/pricing.service';
+import { COUNTER_TTL_SECONDS, counterKey, type CounterUnit, usageSubject } from './budget-counters';
 import {
   BUDGET_STORE,
+  type BudgetCounter,
   type BudgetStore,
   type Reservation,
   type ReserveResult,
 } from './budget-store';
-import type { RequestLog } from '../logging/request-log';
+import { type PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
 import { type UsageEntry, UsageRepository } from './usage.repository';
 import { utcDay } from './utc-day';
 
@@ -14,6 +19,28 @@ export interface TokenUsage {
   readonly promptTokens: number;
   readonly completionTokens: number;
 }
+
+/**
+ * What a settled call used: a `MeteredUsage` (meteredFromUpstream: cached and reasoning
+ * tokens priced exactly), or just the two totals (estimates), read as nothing cached.
+ */
+export type SettledUsage = TokenUsage & Partial<MeteredUsage>;
+
+/** Whose call it is: the user, and the key and team when the call came with a key. */
+export interface CallOwner {
+  readonly userId: string;
+  readonly apiKeyId?: string;
+  readonly teamId?: string;
+}
+
+/** One counter a call must fit in, with its unit (the store sees only the numbers). */
+export interface UnitCounter extends BudgetCounter {
+  readonly unit: CounterUnit;
+}
+
+export type ReserveOutcome =
+  | { readonly granted: true; readonly reservation: Reservation }
+  | Extract<ReserveResult, { granted: false }>;
 
 const PERSIST_ATTEMPTS = 3;
 /**
@@ -25,6 +52,15 @@ export const RELAXED_WRITE_DELAY_MS = 25;
 
 /** `urgent`: someone waits for the write (a non-streamed answer is sent after it). */
 export type SettleUrgency = 'urgent' | 'relaxed';
+
+/** Settlements of one (key or team, day) waiting for the next usage write, summed. */
+interface PendingPolicyUsage {
+  tokens: number;
+  costNanos: number;
+  requests: number;
+  readonly subject: string;
+  readonly day: string;
+}
 
 /** Settlements of one (user, day, model) waiting for the next usage write, summed. */
 interface PendingUsage {
@@ -56,6 +92,7 @@ interface PendingUsage {
 export class BudgetService {
   private readonly logger = new Logger(BudgetService.name);
   private pending = new Map<string, PendingUsage>();
+  private pendingPolicy = new Map<string, PendingPolicyUsage>();
   private writing?: Promise<void>;
   /** A relaxed write waiting for company; an urgent settlement starts it at once. */
   private delayed?: { timer: NodeJS.Timeout; start: () => void };
@@ -63,34 +100,102 @@ export class BudgetService {
   constructor(
     @Inject(BUDGET_STORE) private readonly store: BudgetStore,
     private readonly usage: UsageRepository,
+    private readonly policyUsage: PolicyUsageRepository,
+    private readonly pricing: PricingService,
   ) {}
 
+  /**
+   * Reserves on every counter at once (all or nothing, atomic across instances on Redis):
+   * the grant's `completionTokens` is what every counter allows. A refusal names the counter
+   * (its index in `counters`).
+   */
+  async reserve(
+    owner: CallOwner,
+    day: string,
+    counters: readonly UnitCounter[],
+    maxCompletionTokens: number,
+  ): Promise<ReserveOutcome> {
+    const result = await this.store.reserve({ counters, maxCompletionTokens });
+    if (!result.granted) return result;
+    return {
+      granted: true,
+      reservation: {
+        ...result.hold,
+        userId: owner.userId,
+        ...(owner.apiKeyId ? { apiKeyId: owner.apiKeyId } : {}),
+        ...(owner.teamId ? { teamId: owner.teamId } : {}),
+        day,
+        units: counters.map((counter) => counter.unit),
+      },
+    };
+  }
+
+  /** Just the user's daily token budget (the counter every call has). */
   tryReserve(
     userId: string,
     limit: number,
     promptTokens: number,
     maxCompletionTokens: number,
-  ): Promise<ReserveResult> {
-    return this.store.reserve({ userId, day: utcDay(), limit, promptTokens, maxCompletionTokens });
+  ): Promise<ReserveOutcome> {
+    const day = utcDay();
+    return this.reserve(
+      { userId },
+      day,
+      [userDailyTokens(userId, day, limit, promptTokens)],
+      maxCompletionTokens,
+    );
   }
 
   /** Frees a reservation that was never used (nothing was sent upstream): no usage row. */
   async release(reservation: Reservation): Promise<void> {
-    await this.store.settle(reservation, 0).catch((error: unknown) => {
-      this.logger.error(`budget release failed: ${(error as Error).message}`);
-    });
+    await this.store
+      .settle(
+        reservation,
+        reservation.counters.map(() => 0),
+      )
+      .catch((error: unknown) => {
+        this.logger.error(`budget release failed: ${(error as Error).message}`);
+      });
   }
 
-  /** Bills a finished request (any outcome) and frees its reservation. Never throws. */
+  /**
+   * Bills a finished request (any outcome) and frees its reservation: the single settle point
+   * of every route (chat, /v1/chat/completions, /v1/responses, /v1/embeddings). Writes the
+   * user's usage row and the key's and team's spend (policy_usage: tokens and exact nano-USD
+   * from the price table), then settles each counter to the real tokens or cost. Never throws.
+   */
   async settle(
     reservation: Reservation,
     model: string,
-    used: TokenUsage,
+    used: SettledUsage,
     urgency: SettleUrgency = 'urgent',
     log?: RequestLog,
   ): Promise<void> {
     const promptTokens = Math.max(0, Math.round(used.promptTokens));
     const completionTokens = Math.max(0, Math.round(used.completionTokens));
+    const tokens = promptTokens + completionTokens;
+    const costNanos = this.pricing.costNanos(model, {
+      promptTokens,
+      completionTokens,
+      cachedTokens: Math.max(0, Math.round(used.cachedTokens ?? 0)),
+      reasoningTokens: Math.max(0, Math.round(used.reasoningTokens ?? 0)),
+      images: used.images,
+    });
+    const policy: PolicyUsageEntry[] = [];
+    if (reservation.apiKeyId)
+      policy.push({
+        subject: usageSubject('key', reservation.apiKeyId),
+        day: reservation.day,
+        tokens,
+        costNanos,
+      });
+    if (reservation.teamId)
+      policy.push({
+        subject: usageSubject('team', reservation.teamId),
+        day: reservation.day,
+        tokens,
+        costNanos,
+      });
     await this.persist(
       {
         userId: reservation.userId,
@@ -99,10 +204,14 @@ export class BudgetService {
         promptTokens,
         completionTokens,
       },
+      policy,
       urgency,
     );
     await this.store
-      .settle(reservation, promptTokens + completionTokens)
+      .settle(
+        reservation,
+        reservation.units.map((unit) => (unit === 'tokens' ? tokens : costNanos)),
+      )
       .catch((error: unknown) => {
         const message = (error as Error).message;
         if (log) log.error({ err: { message } }, 'budget settle failed');
@@ -110,7 +219,22 @@ export class BudgetService {
       });
   }
 
-  private persist(entry: UsageEntry, urgency: SettleUrgency): Promise<void> {
+  private persist(
+    entry: UsageEntry,
+    policy: readonly PolicyUsageEntry[],
+    urgency: SettleUrgency,
+  ): Promise<void> {
+    for (const item of policy) {
+      const key = `${item.subject}\u0000${item.day}`;
+      let batch = this.pendingPolicy.get(key);
+      if (!batch) {
+        batch = { subject: item.subject, day: item.day, tokens: 0, costNanos: 0, requests: 0 };
+        this.pendingPolicy.set(key, batch);
+      }
+      batch.tokens += item.tokens;
+      batch.costNanos += item.costNanos;
+      batch.requests += 1;
+    }
     return new Promise((resolve) => {
       const key = `${entry.userId}\u0000${entry.day}\u0000${entry.model}`;
       let batch = this.pending.get(key);
@@ -171,34 +295,48 @@ export class BudgetService {
 
   /** Writes what is pending, then what arrived meanwhile, until nothing is left. */
   private async writePending(): Promise<void> {
-    while (this.pending.size > 0) {
+    while (this.pending.size > 0 || this.pendingPolicy.size > 0) {
       const batches = [...this.pending.values()];
+      const policy = [...this.pendingPolicy.values()];
       this.pending = new Map();
-      await Promise.all(
-        batches.map(async (batch) => {
-          await this.write(batch);
-          for (const resolve of batch.written) resolve();
+      this.pendingPolicy = new Map();
+      // A settlement is released once its user row and its key's and team's rows are written.
+      await Promise.all([
+        ...batches.map((batch) => {
+          const entry: UsageEntry = {
+            ...batch.entry,
+            promptTokens: batch.promptTokens,
+            completionTokens: batch.completionTokens,
+          };
+          return this.write('usage', { ...entry, requests: batch.requests }, () =>
+            this.usage.add(entry, batch.requests),
+          );
         }),
-      );
+        ...policy.map((batch) =>
+          this.write('key/team usage', { ...batch }, () =>
+            this.policyUsage.add(batch, batch.requests),
+          ),
+        ),
+      ]);
+      for (const batch of batches) for (const resolve of batch.written) resolve();
     }
   }
 
-  private async write(batch: PendingUsage): Promise<void> {
-    const entry: UsageEntry = {
-      ...batch.entry,
-      promptTokens: batch.promptTokens,
-      completionTokens: batch.completionTokens,
-    };
+  private async write(
+    what: string,
+    record: Record<string, unknown>,
+    add: () => Promise<void>,
+  ): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.usage.add(entry, batch.requests);
+        await add();
         return;
       } catch (error) {
         if (attempt >= PERSIST_ATTEMPTS) {
           // The in-process counter still holds the tokens, so the budget stays hard here;
           // the line carries what is needed to reconcile the table by hand.
           this.logger.error(
-            `usage not recorded after ${attempt} attempts: ${JSON.stringify({ ...entry, requests: batch.requests, error: (error as Error).message })}`,
+            `${what} not recorded after ${attempt} attempts: ${JSON.stringify({ ...record, error: (error as Error).message })}`,
           );
           return;
         }
@@ -206,4 +344,21 @@ export class BudgetService {
       }
     }
   }
+}
+
+/** The user's daily token budget as a counter: every call has it. */
+export function userDailyTokens(
+  userId: string,
+  day: string,
+  limit: number,
+  promptTokens: number,
+): UnitCounter {
+  return {
+    key: counterKey({ owner: 'user', unit: 'tokens', period: 'day', day, id: userId }),
+    unit: 'tokens',
+    limit,
+    base: promptTokens,
+    perToken: 1,
+    ttlSeconds: COUNTER_TTL_SECONDS.day,
+  };
 }
