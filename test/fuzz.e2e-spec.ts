@@ -149,6 +149,8 @@ interface Plan {
   readonly query?: string;
   /** A valid path parameter, when the default one (a victim or a random UUID) is not. */
   readonly id?: string;
+  /** The whole valid path, for routes with several parameters. */
+  readonly path?: string;
 }
 
 describe('Fuzzing every route through the real pipeline (fast-check)', () => {
@@ -200,6 +202,32 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
     routes = listRoutes(h.t);
     responseId = (await h.client(user.apiKey).responses.create({ input: 'hi' })).id;
     const hello = [{ role: 'user', content: 'hi' }];
+    // A team the user administers (the victim is a member), and keys to rotate and disable.
+    const teamId = (
+      (
+        await request(h.t.server)
+          .post('/api/v1/admin/teams')
+          .set('Authorization', `Bearer ${admin.jwt}`)
+          .send({ name: 'fuzz team' })
+          .expect(201)
+      ).body as { id: string }
+    ).id;
+    await request(h.t.server)
+      .put(`/api/v1/teams/${teamId}/members/${user.id}`)
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .send({ role: 'team_admin' })
+      .expect(200);
+    const keyId = async () =>
+      (
+        (
+          await request(h.t.server)
+            .post('/api/v1/keys')
+            .set('Authorization', `Bearer ${user.jwt}`)
+            .send({ name: 'fuzz policy key' })
+            .expect(201)
+        ).body as { id: string }
+      ).id;
+    const [rotatedKey, disabledKey] = [await keyId(), await keyId()];
     Object.assign(plans, {
       'GET /.well-known/jwks.json': { as: 'user' },
       'GET /.well-known/oauth-authorization-server': { as: 'user' },
@@ -242,6 +270,25 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         body: { username: 'fuzz_created', password: PASSWORD, roles: ['user'] },
       },
       'PATCH /api/v1/admin/users/:id': { as: 'admin', body: { chatRpm: 1_000_000 } },
+      'POST /api/v1/admin/teams': { as: 'admin', body: { name: 'fuzz created team', rpm: 5 } },
+      'GET /api/v1/admin/teams': { as: 'admin' },
+      'GET /api/v1/admin/teams/:id': { as: 'admin', id: teamId },
+      'PATCH /api/v1/admin/teams/:id': { as: 'admin', id: teamId, body: { dailyUsd: 100 } },
+      'DELETE /api/v1/admin/teams/:id': { as: 'admin' },
+      'GET /api/v1/teams': { as: 'user' },
+      'GET /api/v1/teams/:id/members': { as: 'user', id: teamId },
+      'PUT /api/v1/teams/:id/members/:userId': {
+        as: 'user',
+        path: `/api/v1/teams/${teamId}/members/${victim.id}`,
+        body: { role: 'member' },
+      },
+      'DELETE /api/v1/teams/:id/members/:userId': { as: 'user' },
+      'GET /api/v1/teams/:id/keys': { as: 'user', id: teamId },
+      'DELETE /api/v1/teams/:id/keys/:keyId': { as: 'user' },
+      'POST /api/v1/keys/:id/rotate': { as: 'user', id: rotatedKey, body: { graceSeconds: 0 } },
+      'GET /api/v1/admin/keys': { as: 'admin', query: `userId=${user.id}` },
+      'PATCH /api/v1/admin/keys/:id': { as: 'admin', id: disabledKey, body: { disabled: false } },
+      'DELETE /api/v1/admin/keys/:id': { as: 'admin' },
     } satisfies Record<string, Plan>);
   }, 60_000);
 
@@ -294,6 +341,8 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
   }
 
   function pathOf(route: Route, id = pathId(route)) {
+    const whole = plans[`${route.method} ${route.path}`]?.path;
+    if (whole && id === pathId(route)) return whole;
     return route.path.replace(/:[A-Za-z]+/g, percent(id));
   }
 
