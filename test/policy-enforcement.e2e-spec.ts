@@ -71,6 +71,38 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
     expect(h.mock.requests).toHaveLength(1);
   });
 
+  it('applies the key policy on every model route: Responses, embeddings and /api/v1/chat', async () => {
+    const user = await h.newUser();
+    const { key } = await newKey(user, { models: ['gpt-4o-mini'] });
+    const client = h.client(key);
+    const responses = apiError(
+      await client.responses.create({ model: 'gpt-4o', input: 'hi' }).catch((e: unknown) => e),
+    );
+    expect(responses.status).toBe(400);
+    expect(responses.code).toBe('model_not_found');
+    const embeddings = apiError(
+      await client.embeddings
+        .create({ model: 'text-embedding-3-small', input: 'hi' })
+        .catch((e: unknown) => e),
+    );
+    expect(embeddings.status).toBe(400);
+    expect(embeddings.code).toBe('model_not_found');
+    const simple = await request(h.t.server)
+      .post('/api/v1/chat')
+      .set(bearer(key))
+      .send({ model: 'gpt-4o', messages: hi })
+      .expect(400);
+    expect(simple.body.detail).toMatch(/not allowed for this API key/);
+    expect(h.mock.requests).toHaveLength(0);
+    await client.responses.create({ model: 'gpt-4o-mini', input: 'hi' });
+    // A key's token budget counts every route together.
+    const small = await newKey(user, { dailyTokens: 30 });
+    await h.client(small.key).embeddings.create({ model: 'text-embedding-3-small', input: 'hi' });
+    await chat(small.key);
+    const spend = (await keySpend(user, small.id)).spend as { todayTokens: number };
+    expect(spend.todayTokens).toBeGreaterThan(HI_PROMPT + HI_REPLY);
+  });
+
   it("refuses a model outside the team's allowlist for the team's keys only", async () => {
     const team = await newTeam({ models: ['gpt-4o'] });
     await request(h.t.server)
@@ -113,6 +145,22 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
       monthUsd: (HI_PROMPT * MINI_IN + HI_REPLY * MINI_OUT) / 1e9,
     });
     expect(listed.lastUsedAt).not.toBeNull();
+  });
+
+  it("refuses a call whose prompt alone costs more than the team's monthly USD budget (team.monthly_usd)", async () => {
+    const team = await newTeam({ monthlyUsd: 0.000001 }); // 1000 nano-USD < 9 × 150
+    await request(h.t.server)
+      .put(`/api/v1/teams/${team}/members/${admin.id}`)
+      .set(bearer(admin.jwt))
+      .send({ role: 'team_admin' })
+      .expect(200);
+    const { key } = await newKey(admin, { teamId: team });
+    const error = await refusal(key);
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('insufficient_quota');
+    expect(error.param).toBe('team.monthly_usd');
+    expect(error.message).toMatch(/1st of next month/);
+    expect(h.mock.requests).toHaveLength(0);
   });
 
   it('refuses an unpriced model for a USD-budgeted key with 400 before the call; a token-only key may call it', async () => {
