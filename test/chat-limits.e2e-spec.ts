@@ -155,6 +155,10 @@ describe('Chat limits, budgets and usage', () => {
           completionTokens: 10,
           totalTokens: 20,
           requests: 2,
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          // gpt-4o: 10 × 2.5 + 10 × 10 USD per 1M tokens.
+          costUsd: 0.000125,
         },
         {
           day: today,
@@ -163,6 +167,9 @@ describe('Chat limits, budgets and usage', () => {
           completionTokens: 5,
           totalTokens: 10,
           requests: 1,
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          costUsd: 0.00000375,
         },
       ]);
       expect(res.body.totals).toEqual({
@@ -170,6 +177,9 @@ describe('Chat limits, budgets and usage', () => {
         completionTokens: 15,
         totalTokens: 30,
         requests: 3,
+        cachedTokens: 0,
+        reasoningTokens: 0,
+        costUsd: 0.00012875,
       });
       expect(res.body.limits).toEqual({ requestsPerMinute: 60, dailyTokens: 12345, usedToday: 30 });
     });

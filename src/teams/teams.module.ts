@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { UsersModule } from '../users/users.module';
 import { AdminTeamsController } from './admin-teams.controller';
 import { TeamsController } from './teams.controller';
+import { TeamsLookup } from './teams-lookup';
 import { TeamsRepository } from './teams.repository';
 import { TeamsService } from './teams.service';
 
@@ -12,7 +13,7 @@ import { TeamsService } from './teams.service';
 @Module({
   imports: [UsersModule],
   controllers: [AdminTeamsController, TeamsController],
-  providers: [TeamsRepository, TeamsService],
-  exports: [TeamsService],
+  providers: [TeamsRepository, TeamsService, TeamsLookup],
+  exports: [TeamsService, TeamsLookup],
 })
 export class TeamsModule {}

@@ -2,10 +2,6 @@ import { Logger } from '@nestjs/common';
 import { BudgetService, RELAXED_WRITE_DELAY_MS } from './budget.service';
 import { MemoryBudgetStore } from './memory-budget.store';
 import type { PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
-import { PricingService } from '../pricing/pricing.service';
-import { DEFAULT_PRICES, toNanoPrice } from '../pricing/price-table';
-import type { ConfigService } from '@nestjs/config';
-import type { KeywardConfig } from '../config/configuration';
 import type { UsageEntry, UsageRepository } from './usage.repository';
 
 /** The usage table in memory: what was written, in order, and a switch to make writes fail. */
@@ -39,20 +35,16 @@ class FakePolicyUsageRepository {
   }
 }
 
-const pricing = new PricingService({
-  get: () => ({
-    table: Object.fromEntries(Object.entries(DEFAULT_PRICES).map(([m, p]) => [m, toNanoPrice(p)])),
-  }),
-} as unknown as ConfigService<KeywardConfig, true>);
-
 function setUp(limit = 1000) {
   const usage = new FakeUsageRepository();
   const store = new MemoryBudgetStore(() => usage.dayTotal());
   const budget = new BudgetService(
     store,
     usage as unknown as UsageRepository,
+    undefined,
+    undefined,
+    undefined,
     new FakePolicyUsageRepository() as unknown as PolicyUsageRepository,
-    pricing,
   );
   const reserve = async (prompt: number, max: number) => {
     const result = await budget.tryReserve('u1', limit, prompt, max);
@@ -111,6 +103,10 @@ describe(BudgetService.name, () => {
           model: 'm',
           promptTokens: 10,
           completionTokens: 5,
+          // Built without a price table: no cost; no details reported.
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          costNanos: 0,
         },
         requests: 1,
       },

@@ -1,9 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RequestLog } from '../logging/request-log';
-import type { MeteredUsage } from '../pricing/metered-usage';
-import { PricingService } from '../pricing/pricing.service';
-import { COUNTER_TTL_SECONDS, counterKey, type CounterUnit, usageSubject } from './budget-counters';
 import {
   BUDGET_STORE,
   type BudgetCounter,
@@ -11,20 +7,26 @@ import {
   type Reservation,
   type ReserveResult,
 } from './budget-store';
+import { MetricsService } from '../metrics/metrics.service';
+import type { MeteredUsage } from '../pricing/metered-usage';
+import { PricingService } from '../pricing/pricing.service';
+import type { CallRecord } from '../spend/call-record';
+import { RequestLogWriter } from '../spend/request-log.writer';
+import { COUNTER_TTL_SECONDS, counterKey, type CounterUnit, usageSubject } from './budget-counters';
 import { type PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
 import { type UsageEntry, UsageRepository } from './usage.repository';
 import { utcDay } from './utc-day';
 
+/**
+ * What a call used: totals, and when upstream reported them, the cached share of the prompt
+ * and the reasoning share of the completion (0 when unknown: estimates, cut streams).
+ */
 export interface TokenUsage {
   readonly promptTokens: number;
   readonly completionTokens: number;
+  readonly cachedTokens?: number;
+  readonly reasoningTokens?: number;
 }
-
-/**
- * What a settled call used: a `MeteredUsage` (meteredFromUpstream: cached and reasoning
- * tokens priced exactly), or just the two totals (estimates), read as nothing cached.
- */
-export type SettledUsage = TokenUsage & Partial<MeteredUsage>;
 
 /** Whose call it is: the user, and the key and team when the call came with a key. */
 export interface CallOwner {
@@ -66,8 +68,11 @@ interface PendingPolicyUsage {
 interface PendingUsage {
   promptTokens: number;
   completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  costNanos: number;
   requests: number;
-  readonly entry: Omit<UsageEntry, 'promptTokens' | 'completionTokens'>;
+  readonly entry: Pick<UsageEntry, 'userId' | 'day' | 'model'>;
   /** Resolved once the write holding these settlements is done (or given up). */
   readonly written: Array<() => void>;
 }
@@ -100,8 +105,12 @@ export class BudgetService {
   constructor(
     @Inject(BUDGET_STORE) private readonly store: BudgetStore,
     private readonly usage: UsageRepository,
-    private readonly policyUsage: PolicyUsageRepository,
-    private readonly pricing: PricingService,
+    // Optional so the unit tests can build the service bare: no cost, no log, no metrics.
+    @Optional() private readonly pricing?: PricingService,
+    @Optional() private readonly requestLog?: RequestLogWriter,
+    @Optional() private readonly metrics?: MetricsService,
+    /** Per-key and per-team spend (key and team budgets, `GET /api/v1/keys`). */
+    @Optional() private readonly policyUsage?: PolicyUsageRepository,
   ) {}
 
   /**
@@ -159,28 +168,25 @@ export class BudgetService {
   }
 
   /**
-   * Bills a finished request (any outcome) and frees its reservation: the single settle point
-   * of every route (chat, /v1/chat/completions, /v1/responses, /v1/embeddings). Writes the
-   * user's usage row and the key's and team's spend (policy_usage: tokens and exact nano-USD
-   * from the price table), then settles each counter to the real tokens or cost. Never throws.
+   * Bills a finished request (any outcome) and frees its reservation. Never throws. The one
+   * place a call's usage becomes money, for every route (chat, /v1/chat/completions,
+   * /v1/responses, /v1/embeddings): its cost (price table) goes into the user's usage row and
+   * the key's and team's spend (policy_usage), each budget counter settles to the real tokens
+   * or cost, and with `call` the same figures go to the request log and the metrics, so they
+   * all agree.
    */
   async settle(
     reservation: Reservation,
     model: string,
-    used: SettledUsage,
+    used: TokenUsage,
     urgency: SettleUrgency = 'urgent',
-    log?: RequestLog,
+    call?: CallRecord,
   ): Promise<void> {
-    const promptTokens = Math.max(0, Math.round(used.promptTokens));
-    const completionTokens = Math.max(0, Math.round(used.completionTokens));
+    const metered = meteredOf(used);
+    const { promptTokens, completionTokens } = metered;
+    const costNanos = this.pricing?.costNanos(model, metered) ?? 0;
+    if (call) this.record(call, reservation.userId, model, metered, costNanos);
     const tokens = promptTokens + completionTokens;
-    const costNanos = this.pricing.costNanos(model, {
-      promptTokens,
-      completionTokens,
-      cachedTokens: Math.max(0, Math.round(used.cachedTokens ?? 0)),
-      reasoningTokens: Math.max(0, Math.round(used.reasoningTokens ?? 0)),
-      images: used.images,
-    });
     const policy: PolicyUsageEntry[] = [];
     if (reservation.apiKeyId)
       policy.push({
@@ -203,10 +209,14 @@ export class BudgetService {
         model,
         promptTokens,
         completionTokens,
+        cachedTokens: metered.cachedTokens,
+        reasoningTokens: metered.reasoningTokens,
+        costNanos,
       },
       policy,
       urgency,
     );
+    const log = call?.log;
     await this.store
       .settle(
         reservation,
@@ -217,6 +227,48 @@ export class BudgetService {
         if (log) log.error({ err: { message } }, 'budget settle failed');
         else this.logger.error(`budget settle failed: ${message}`);
       });
+  }
+
+  /** The call's request-log row and metrics (buffered: nothing here waits). */
+  private record(
+    call: CallRecord,
+    userId: string,
+    model: string,
+    metered: MeteredUsage,
+    costNanos: number,
+  ): void {
+    const figures = call.timing.figures();
+    const teamId = call.principal.teamId ?? null;
+    this.requestLog?.add({
+      time: call.timing.requestStartedAtDate,
+      requestId: call.requestId,
+      userId,
+      keyId: call.principal.apiKeyId ?? null,
+      teamId,
+      route: call.route,
+      model,
+      status: call.status,
+      promptTokens: metered.promptTokens,
+      cachedTokens: metered.cachedTokens,
+      completionTokens: metered.completionTokens,
+      reasoningTokens: metered.reasoningTokens,
+      costNanos,
+      ...figures,
+      stream: call.stream,
+      content: call.content,
+    });
+    this.metrics?.observeCall({
+      model,
+      teamId,
+      status: call.status,
+      promptTokens: metered.promptTokens,
+      cachedTokens: metered.cachedTokens,
+      completionTokens: metered.completionTokens,
+      reasoningTokens: metered.reasoningTokens,
+      costNanos,
+      upstreamMs: figures.upstreamMs,
+      ttftMs: figures.ttftMs,
+    });
   }
 
   private persist(
@@ -243,6 +295,9 @@ export class BudgetService {
           entry: { userId: entry.userId, day: entry.day, model: entry.model },
           promptTokens: 0,
           completionTokens: 0,
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          costNanos: 0,
           requests: 0,
           written: [],
         };
@@ -250,6 +305,9 @@ export class BudgetService {
       }
       batch.promptTokens += entry.promptTokens;
       batch.completionTokens += entry.completionTokens;
+      batch.cachedTokens += entry.cachedTokens;
+      batch.reasoningTokens += entry.reasoningTokens;
+      batch.costNanos += entry.costNanos;
       batch.requests += 1;
       batch.written.push(resolve);
       this.scheduleWrite(urgency);
@@ -307,6 +365,9 @@ export class BudgetService {
             ...batch.entry,
             promptTokens: batch.promptTokens,
             completionTokens: batch.completionTokens,
+            cachedTokens: batch.cachedTokens,
+            reasoningTokens: batch.reasoningTokens,
+            costNanos: batch.costNanos,
           };
           return this.write('usage', { ...entry, requests: batch.requests }, () =>
             this.usage.add(entry, batch.requests),
@@ -314,7 +375,7 @@ export class BudgetService {
         }),
         ...policy.map((batch) =>
           this.write('key/team usage', { ...batch }, () =>
-            this.policyUsage.add(batch, batch.requests),
+            this.policyUsage ? this.policyUsage.add(batch, batch.requests) : Promise.resolve(),
           ),
         ),
       ]);
@@ -344,6 +405,19 @@ export class BudgetService {
       }
     }
   }
+}
+
+/** Whole, non-negative counts; the cached and reasoning shares clamped to their totals. */
+function meteredOf(used: TokenUsage): MeteredUsage {
+  const whole = (value: number | undefined) => Math.max(0, Math.round(value ?? 0));
+  const promptTokens = whole(used.promptTokens);
+  const completionTokens = whole(used.completionTokens);
+  return {
+    promptTokens,
+    cachedTokens: Math.min(whole(used.cachedTokens), promptTokens),
+    completionTokens,
+    reasoningTokens: Math.min(whole(used.reasoningTokens), completionTokens),
+  };
 }
 
 /** The user's daily token budget as a counter: every call has it. */
