@@ -289,6 +289,10 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       'GET /api/v1/admin/keys': { as: 'admin', query: `userId=${user.id}` },
       'PATCH /api/v1/admin/keys/:id': { as: 'admin', id: disabledKey, body: { disabled: false } },
       'DELETE /api/v1/admin/keys/:id': { as: 'admin' },
+      'GET /api/v1/admin/requests': { as: 'admin', query: 'limit=5' },
+      'GET /api/v1/admin/spend': { as: 'admin', query: 'groupBy=model' },
+      'GET /api/v1/teams/:id/requests': { as: 'user', id: teamId, query: 'limit=5' },
+      'GET /api/v1/teams/:id/spend': { as: 'user', id: teamId, query: 'groupBy=key' },
     } satisfies Record<string, Plan>);
   }, 60_000);
 
@@ -825,7 +829,10 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         const body = plan.body ? serialize(obj(plan.body)) : undefined;
         const res = await sendAs(credential, route.method, path, body);
         assertDocumented(path, res);
-        if (tokenInQuery && !route.isPublic) {
+        // The router refuses a path parameter over 100 characters (400) before any guard runs.
+        const routerRefused = rawId.length > 100 && res.status === 400;
+        if (routerRefused) expect(res.text).toMatch(/over-long path segment/);
+        if (tokenInQuery && !route.isPublic && !routerRefused) {
           expect({ path, status: res.status }).toEqual({ path, status: 401 });
         }
         assertPrototypesClean();
