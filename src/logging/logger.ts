@@ -3,7 +3,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Query parameters whose values never reach a log line. */
 const SENSITIVE_QUERY =
-  /([?&](?:access_token|refresh_token|token|api_key|key|password|code)=)[^&]*/gi;
+  /([?&](?:access_token|refresh_token|token|api_key|key|password|code|client_secret)=)[^&]*/gi;
 
 /**
  * Paths pino removes from every log object. Fastify's request serializer logs no headers,
@@ -19,6 +19,9 @@ export const REDACT_PATHS = [
   'headers["set-cookie"]',
   '*.password',
   '*.newPassword',
+  '*.currentPassword',
+  '*.client_secret',
+  '*.clientSecret',
   '*.token',
   '*.access_token',
   '*.refresh_token',

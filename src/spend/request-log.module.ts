@@ -1,8 +1,7 @@
 import { Global, Module } from '@nestjs/common';
-import { RequestLogWriter } from './request-log.writer';
-import { TeamsLookup } from '../teams/teams-lookup';
 import { TeamsModule } from '../teams/teams.module';
-import { TEAM_LOOKUP } from './team-lookup';
+import { RequestLogWriter } from './request-log.writer';
+import { TEAM_LOOKUP, TeamsServiceLookup } from './team-lookup';
 
 /**
  * The request log's writer (one per instance), used where calls are settled; global so the
@@ -10,9 +9,8 @@ import { TEAM_LOOKUP } from './team-lookup';
  */
 @Global()
 @Module({
-  // Teams answer what the log asks about them (content opt-in, names, team admins).
   imports: [TeamsModule],
-  providers: [RequestLogWriter, { provide: TEAM_LOOKUP, useExisting: TeamsLookup }],
+  providers: [RequestLogWriter, { provide: TEAM_LOOKUP, useClass: TeamsServiceLookup }],
   exports: [RequestLogWriter, TEAM_LOOKUP],
 })
 export class RequestLogModule {}

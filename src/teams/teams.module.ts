@@ -2,7 +2,6 @@ import { Module } from '@nestjs/common';
 import { UsersModule } from '../users/users.module';
 import { AdminTeamsController } from './admin-teams.controller';
 import { TeamsController } from './teams.controller';
-import { TeamsLookup } from './teams-lookup';
 import { TeamsRepository } from './teams.repository';
 import { TeamsService } from './teams.service';
 
@@ -13,7 +12,7 @@ import { TeamsService } from './teams.service';
 @Module({
   imports: [UsersModule],
   controllers: [AdminTeamsController, TeamsController],
-  providers: [TeamsRepository, TeamsService, TeamsLookup],
-  exports: [TeamsService, TeamsLookup],
+  providers: [TeamsRepository, TeamsService],
+  exports: [TeamsService],
 })
 export class TeamsModule {}

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { DatabaseService } from '../database/database.service';
 import { type TeamRole, type TeamRow, teamMembers, teams, users } from '../database/schema';
 import type { PolicyLimitsColumns } from '../policy/policy-limits';
@@ -32,16 +32,6 @@ export class TeamsRepository {
   async findById(id: string): Promise<TeamRow | undefined> {
     const [row] = await this.database.db.select().from(teams).where(eq(teams.id, id)).limit(1);
     return row;
-  }
-
-  /** Names of the teams that exist among `ids`. */
-  async namesOf(ids: readonly string[]): Promise<Map<string, string>> {
-    if (ids.length === 0) return new Map();
-    const rows = await this.database.db
-      .select({ id: teams.id, name: teams.name })
-      .from(teams)
-      .where(inArray(teams.id, [...ids]));
-    return new Map(rows.map((row) => [row.id, row.name]));
   }
 
   async update(id: string, values: TeamValues): Promise<TeamRow | undefined> {

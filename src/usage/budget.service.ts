@@ -185,7 +185,8 @@ export class BudgetService {
     const metered = meteredOf(used);
     const { promptTokens, completionTokens } = metered;
     const costNanos = this.pricing?.costNanos(model, metered) ?? 0;
-    if (call) this.record(call, reservation.userId, model, metered, costNanos);
+    // During shutdown the log write is returned, and waited for with the usage write.
+    const logged = call && this.record(call, reservation.userId, model, metered, costNanos);
     const tokens = promptTokens + completionTokens;
     const policy: PolicyUsageEntry[] = [];
     if (reservation.apiKeyId)
@@ -216,6 +217,7 @@ export class BudgetService {
       policy,
       urgency,
     );
+    await logged;
     const log = call?.log;
     await this.store
       .settle(
@@ -236,10 +238,10 @@ export class BudgetService {
     model: string,
     metered: MeteredUsage,
     costNanos: number,
-  ): void {
+  ): Promise<void> | undefined {
     const figures = call.timing.figures();
     const teamId = call.principal.teamId ?? null;
-    this.requestLog?.add({
+    const logged = this.requestLog?.add({
       time: call.timing.requestStartedAtDate,
       requestId: call.requestId,
       userId,
@@ -269,6 +271,7 @@ export class BudgetService {
       upstreamMs: figures.upstreamMs,
       ttftMs: figures.ttftMs,
     });
+    return logged;
   }
 
   private persist(
