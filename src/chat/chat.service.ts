@@ -130,7 +130,8 @@ export class ChatService {
         reservation,
         request.model,
         used,
-        'urgent',
+        // A successful answer does not wait for its usage write (SettleUrgency).
+        answered ? 'answered' : 'urgent',
         callRecord(context, CHAT_ROUTE, {
           stream: false,
           status,

@@ -70,7 +70,8 @@ export class EmbeddingsService {
         reservation,
         request.model,
         used,
-        'urgent',
+        // A successful answer does not wait for its usage write (SettleUrgency).
+        status === '200' ? 'answered' : 'urgent',
         callRecord(context, '/v1/embeddings', {
           stream: false,
           status,

@@ -96,7 +96,8 @@ export class ResponsesService {
         reservation,
         request.model,
         used,
-        'urgent',
+        // A successful answer does not wait for its usage write (SettleUrgency).
+        status === '200' ? 'answered' : 'urgent',
         callRecord(context, RESPONSES_ROUTE, {
           stream: false,
           status,

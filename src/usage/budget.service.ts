@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+} from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BUDGET_STORE,
@@ -52,8 +58,17 @@ const PERSIST_ATTEMPTS = 3;
  */
 export const RELAXED_WRITE_DELAY_MS = 25;
 
-/** `urgent`: someone waits for the write (a non-streamed answer is sent after it). */
-export type SettleUrgency = 'urgent' | 'relaxed';
+/**
+ * `urgent`: the caller waits for the usage write, started at once. `relaxed`: the caller
+ * waits, the write waits up to RELAXED_WRITE_DELAY_MS for company (a stream already ended).
+ * `answered`: a non-streamed answer that succeeded. The budget counters settle to the real
+ * usage first, and the caller does not wait for the write: it starts at once in the
+ * background, usage reports flush it (read-your-writes on this instance) and a graceful
+ * shutdown waits for it. The answer then costs no database write (~1 ms on the embedded
+ * database); a crash between the answer and the write loses that one usage row, exactly as for
+ * a stream whose client already has its answer.
+ */
+export type SettleUrgency = 'urgent' | 'relaxed' | 'answered';
 
 /** Settlements of one (key or team, day) waiting for the next usage write, summed. */
 interface PendingPolicyUsage {
@@ -94,8 +109,10 @@ interface PendingUsage {
  * next request on the connection.
  */
 @Injectable()
-export class BudgetService {
+export class BudgetService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BudgetService.name);
+  /** Writes of `answered` settlements nobody waits for: shutdown waits for them. */
+  private readonly background = new Set<Promise<unknown>>();
   private pending = new Map<string, PendingUsage>();
   private pendingPolicy = new Map<string, PendingPolicyUsage>();
   private writing?: Promise<void>;
@@ -203,7 +220,7 @@ export class BudgetService {
         tokens,
         costNanos,
       });
-    await this.persist(
+    const persisted = this.persist(
       {
         userId: reservation.userId,
         day: reservation.day,
@@ -215,9 +232,28 @@ export class BudgetService {
         costNanos,
       },
       policy,
-      urgency,
+      urgency === 'answered' ? 'urgent' : urgency,
     );
+    const settleCounters = () => this.settleCounters(reservation, tokens, costNanos, call);
+    if (urgency === 'answered') {
+      await settleCounters();
+      const written = Promise.all([persisted, logged]);
+      this.background.add(written);
+      void written.finally(() => this.background.delete(written));
+      return;
+    }
+    await persisted;
     await logged;
+    await settleCounters();
+  }
+
+  /** Each budget counter settles to the real tokens or cost. Never throws. */
+  private async settleCounters(
+    reservation: Reservation,
+    tokens: number,
+    costNanos: number,
+    call: CallRecord | undefined,
+  ): Promise<void> {
     const log = call?.log;
     await this.store
       .settle(
@@ -229,6 +265,12 @@ export class BudgetService {
         if (log) log.error({ err: { message } }, 'budget settle failed');
         else this.logger.error(`budget settle failed: ${message}`);
       });
+  }
+
+  /** Shutdown: the usage writes of answers already sent are done before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all([...this.background]);
+    await this.flush();
   }
 
   /** The call's request-log row and metrics (buffered: nothing here waits). */
