@@ -856,7 +856,8 @@ function requestsPath() {
 }
 
 async function loadRequests(cursor = null) {
-  const page = await apiJson(`${requestsPath()}${query({ ...requestFilters(), cursor })}`);
+  const limit = $('#req-limit').value;
+  const page = await apiJson(`${requestsPath()}${query({ ...requestFilters(), limit, cursor })}`);
   const rows = page.requests.map(requestRow);
   if (cursor) $('#requests-rows').append(...rows);
   else fillTable($('#requests-rows'), rows, 'No requests match.');
