@@ -12,6 +12,7 @@ import { EmbeddingsModule } from './embeddings/embeddings.module';
 import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
@@ -35,6 +36,7 @@ export class AppModule {
         AuditModule,
         SecretsModule,
         LimitsModule,
+        PricingModule,
         CookieModule,
         UsersModule,
         AuthModule,

@@ -7,6 +7,7 @@ import { chatConfigSchema } from './chat.config';
 import { ConfigError } from './config-error';
 import { cookieConfigSchema } from './cookie.config';
 import { databaseConfigSchema } from './database.config';
+import { pricingConfigSchema } from './pricing.config';
 import { ensureDevelopmentSecrets } from './dev-secrets';
 import {
   type RawEnvironment,
@@ -24,6 +25,7 @@ export interface KeywardConfig {
   readonly auth: z.output<typeof authConfigSchema>;
   readonly cookies: z.output<typeof cookieConfigSchema>;
   readonly chat: z.output<typeof chatConfigSchema>;
+  readonly pricing: z.output<typeof pricingConfigSchema>;
   readonly audit: z.output<typeof auditConfigSchema>;
   readonly secrets: z.output<typeof secretsConfigSchema> & {
     /** What the provider (AWS) supplied at start: the refresh compares against it. */
@@ -117,6 +119,7 @@ export function configFromEnvironment(
     auth: parseNamespace(authConfigSchema, env),
     cookies: parseNamespace(cookieConfigSchema, env),
     chat: parseNamespace(chatConfigSchema, env),
+    pricing: parseNamespace(pricingConfigSchema, env),
     audit: parseNamespace(auditConfigSchema, env),
     secrets: {
       ...secrets,
