@@ -165,6 +165,15 @@ describeBrowser('Console admin pages (Chromium)', () => {
     }
   }
 
+  /** The request log is written in batches: press `button` until `shown` is there. */
+  async function showUntil(page: Page, button: string, shown: Locator): Promise<void> {
+    for (let i = 0; i < 40 && (await shown.count()) === 0; i += 1) {
+      await page.getByRole('button', { name: button }).click();
+      await page.waitForTimeout(250);
+    }
+    await shown.first().waitFor({ timeout: 1000 });
+  }
+
   /** The request log is written in batches: poll the page's Filter until rows show up. */
   async function waitForRequestRows(page: Page, atLeast: number): Promise<void> {
     const rows = page.locator('#requests-rows tr[data-status]');
@@ -412,9 +421,8 @@ describeBrowser('Console admin pages (Chromium)', () => {
     await page.getByRole('heading', { level: 2, name: 'Spend' }).waitFor();
     await page.getByLabel('Group by').selectOption('model');
     await page.getByLabel('Range').selectOption('7');
-    await page.getByRole('button', { name: 'Show spend' }).click();
     const rows = page.locator('#spend-rows');
-    await rows.locator('tr', { hasText: 'gpt-4o-mini' }).waitFor();
+    await showUntil(page, 'Show spend', rows.locator('tr', { hasText: 'gpt-4o-mini' }));
     await rows.locator('tr', { hasText: /^gpt-4o\s/ }).waitFor();
     const mini = await rows.locator('tr', { hasText: 'gpt-4o-mini' }).locator('td').allInnerTexts();
     expect(mini[1]).toBe('2'); // requests
@@ -482,9 +490,10 @@ describeBrowser('Console admin pages (Chromium)', () => {
     // Ten rows a page: "Load more" follows the cursor to the next ones.
     await page.getByLabel('Rows per page').selectOption('10');
     await page.getByRole('button', { name: 'Filter' }).click();
-    await expect.poll(() => rows.count()).toBe(10);
+    await page.locator('#requests-rows tr:nth-child(11)').waitFor({ state: 'detached' });
+    await page.locator('#requests-rows tr[data-status]:nth-child(10)').waitFor();
     await page.getByRole('button', { name: 'Load more' }).click();
-    await expect.poll(() => rows.count()).toBeGreaterThan(10);
+    await page.locator('#requests-rows tr[data-status]:nth-child(11)').waitFor();
     const times = await rows
       .locator('time')
       .evaluateAll((nodes) => nodes.map((node) => node.getAttribute('datetime') ?? ''));
@@ -542,7 +551,11 @@ describeBrowser('Console admin pages (Chromium)', () => {
       'model',
       'key',
     ]);
-    await page.locator('#spend-rows tr', { hasText: admin.username }).waitFor();
+    await showUntil(
+      page,
+      'Show spend',
+      page.locator('#spend-rows tr', { hasText: admin.username }),
+    );
 
     await goTo(page, 'Requests');
     expect(await page.locator('#req-scope option').allInnerTexts()).toEqual([`Team ${XSS}`]);
