@@ -90,7 +90,10 @@ function updateNav() {
   }
 }
 
-/** After sign-in: the chat at once (focus in the message box), then the pages this user may see. */
+/**
+ * After sign-in: the page the address names if this user may see it, else the chat. The chat
+ * comes at once (focus in the message box); the other pages need the user's teams first.
+ */
 export async function enterPages(user) {
   session.user = user;
   session.isAdmin = user.roles.includes('admin');
@@ -98,10 +101,13 @@ export async function enterPages(user) {
   current = null;
   updateNav();
   $('#nav').hidden = false;
-  const first = showPage(pageFromAddress());
-  session.teams = await loadMyTeams();
+  const wanted = location.hash.slice(1);
+  if (!Object.hasOwn(PAGES, wanted) || wanted === 'chat') await showPage('chat');
+  session.teams = await loadMyTeams().catch((error) => {
+    notify('error', `Could not load your teams: ${error.message}`);
+    return [];
+  });
   updateNav();
-  await first;
   if (pageFromAddress() !== current) await showPage(pageFromAddress());
 }
 
@@ -248,7 +254,7 @@ function listField(selector) {
 
 function limitsText(policy) {
   const parts = [
-    ['rpm', policy.rpm, formatNumber, '/min'],
+    ['requests', policy.rpm, formatNumber, '/min'],
     ['tokens', policy.dailyTokens, formatNumber, '/day'],
     ['tokens', policy.monthlyTokens, formatNumber, '/month'],
     ['', policy.dailyUsd, formatUsd, '/day'],

@@ -160,8 +160,9 @@ export const formatNumber = (value) =>
   value === null || value === undefined ? '–' : integer.format(value);
 export const formatUsd = (value) =>
   value === null || value === undefined ? '–' : usd.format(value);
+/** `2026-11-30 14:05 UTC`: one zone for everyone reading the same log. */
 export const formatTime = (iso) =>
-  iso ? new Date(iso).toLocaleString('en-GB', { timeZone: 'UTC' }) + ' UTC' : '–';
+  iso ? `${new Date(iso).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '–';
 export const formatDate = (iso) => (iso ? new Date(iso).toISOString().slice(0, 10) : '–');
 
 /** A table row of cells; a cell is text or a node. */

@@ -113,6 +113,7 @@ describeBrowser('Console admin pages (Chromium)', () => {
 
   async function openConsole(who: TestUser, page = ''): Promise<Opened> {
     const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
+    context.setDefaultTimeout(10_000); // a missing element fails naming its locator
     const tab = await context.newPage();
     const problems: string[] = [];
     tab.on('console', (message) => {
@@ -259,7 +260,7 @@ describeBrowser('Console admin pages (Chromium)', () => {
     await row.waitFor();
     expect(await row.locator('td').first().innerText()).toBe(XSS);
     expect(await row.innerText()).toMatch(
-      /600 rpm\/min · 1,000,000 tokens\/day · \$250\.00\/month/,
+      /600 requests\/min · 1,000,000 tokens\/day · \$250\.00\/month/,
     );
     await expectNoInjection(page);
 
@@ -296,7 +297,7 @@ describeBrowser('Console admin pages (Chromium)', () => {
     await form.getByLabel('Keep prompt and completion text').check();
     await page.getByRole('button', { name: 'Save team' }).click();
     await notice(page, /saved/).waitFor();
-    await rowWith(table, XSS).filter({ hasText: '1,200 rpm/min' }).waitFor();
+    await rowWith(table, XSS).filter({ hasText: '1,200 requests/min' }).waitFor();
     const saved = (
       await asAdmin(request(t.server).get(`/api/v1/admin/teams/${team!.id}`)).expect(200)
     ).body as Team;
@@ -361,7 +362,10 @@ describeBrowser('Console admin pages (Chromium)', () => {
     expect(await row.locator('td').nth(3).innerText()).toMatch(/UTC$/); // last used
     expect(await row.locator('td').nth(5).innerText()).toMatch(/^[1-9][\d,]* tokens · \$0\.\d+/);
     const teamKeys = page.locator('#team-keys-rows');
-    await page.locator('#team-keys').getByLabel('Team').selectOption({ label: XSS });
+    await page
+      .locator('#team-keys')
+      .getByLabel('Team', { exact: true })
+      .selectOption({ label: XSS });
     await teamKeys.locator('tr', { hasText: `ci ${XSS}` }).waitFor();
     await expectNoInjection(page);
     await screenshot(page, 'keys');
