@@ -790,11 +790,17 @@ function drawSpend(report, measure, days) {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'),
       scales: { x: { time: true } },
       axes: [
-        axis,
+        // One tick per day at most, labelled with the date (the buckets are UTC days).
+        {
+          ...axis,
+          space: 60,
+          incrs: [86_400, 7 * 86_400, 30 * 86_400],
+          values: (_u, ticks) => ticks.map((tick) => formatDate(tick * 1000).slice(5)),
+        },
         { ...axis, values: (_u, ticks) => ticks.map((tick) => measure.format(tick)), size: 80 },
       ],
       series: [
-        {},
+        { label: 'Day', value: (_u, value) => (value === null ? '–' : formatDate(value * 1000)) },
         ...report.series.map((series, i) => ({
           label: series.label ?? series.key,
           stroke: COLOURS[i % COLOURS.length],
@@ -882,7 +888,7 @@ function requestRow(row) {
       )
     : row.model;
   const tr = tableRow([
-    el('time', { dateTime: row.time, textContent: formatTime(row.time) }),
+    el('time', { dateTime: row.time, textContent: formatTime(row.time).replace(' UTC', '') }),
     row.username ?? row.userId,
     row.keyId ? `${row.keyId.slice(0, 8)}…` : '–',
     row.teamId ? teamName(row.teamId) : '–',

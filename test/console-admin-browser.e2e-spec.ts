@@ -355,12 +355,18 @@ describeBrowser('Console admin pages (Chromium)', () => {
       stream: true,
     });
     for await (const chunk of stream) void chunk;
-    await page.reload();
+    // Usage is counted in batches: reload until this month's spend shows the calls.
     const own = page.locator('#own-keys-rows');
     const row = own.locator('tr', { hasText: `ci ${XSS}` });
-    await row.waitFor();
+    const spent = /^[1-9][\d,]* tokens · \$0\.\d+/;
+    for (let i = 0; i < 40; i += 1) {
+      await page.reload();
+      await row.waitFor();
+      if (spent.test(await row.locator('td').nth(5).innerText())) break;
+      await page.waitForTimeout(250);
+    }
     expect(await row.locator('td').nth(3).innerText()).toMatch(/UTC$/); // last used
-    expect(await row.locator('td').nth(5).innerText()).toMatch(/^[1-9][\d,]* tokens · \$0\.\d+/);
+    expect(await row.locator('td').nth(5).innerText()).toMatch(spent);
     const teamKeys = page.locator('#team-keys-rows');
     await page
       .locator('#team-keys')
@@ -426,9 +432,15 @@ describeBrowser('Console admin pages (Chromium)', () => {
     await page.getByLabel('Group by').selectOption('model');
     await page.getByLabel('Range').selectOption('7');
     const rows = page.locator('#spend-rows');
-    await showUntil(page, 'Show spend', rows.locator('tr', { hasText: 'gpt-4o-mini' }));
-    await rows.locator('tr', { hasText: /^gpt-4o\s/ }).waitFor();
-    const mini = await rows.locator('tr', { hasText: 'gpt-4o-mini' }).locator('td').allInnerTexts();
+    /** The table row of one series, by its exact label. */
+    const series = (label: string) =>
+      rows.locator('tr').filter({ has: page.locator('td:first-child', { hasText: label }) });
+    await showUntil(page, 'Show spend', series('gpt-4o-mini'));
+    await rows
+      .locator('tr')
+      .filter({ has: page.getByText('gpt-4o', { exact: true }) })
+      .waitFor();
+    const mini = await series('gpt-4o-mini').locator('td').allInnerTexts();
     expect(mini[1]).toBe('2'); // requests
     expect(mini[4]).toMatch(/^\$0\.0*[1-9]/); // cost > 0
 
@@ -485,10 +497,10 @@ describeBrowser('Console admin pages (Chromium)', () => {
     const models = await rows.locator('td:nth-child(6)').allInnerTexts();
     expect(models.length).toBeGreaterThanOrEqual(2);
     expect(new Set(models)).toEqual(new Set(['gpt-4o-mini']));
-    await page.getByLabel('HTTP status').fill('599');
+    await page.getByLabel('Status', { exact: true }).fill('599');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.locator('#requests-rows', { hasText: 'No requests match.' }).waitFor();
-    await page.getByLabel('HTTP status').fill('');
+    await page.getByLabel('Status', { exact: true }).fill('');
     await page.getByLabel('Model name').fill('');
 
     // Ten rows a page: "Load more" follows the cursor to the next ones.
