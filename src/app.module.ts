@@ -16,6 +16,7 @@ import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
+import { TeamsModule } from './teams/teams.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -39,6 +40,7 @@ export class AppModule {
         PricingModule,
         CookieModule,
         UsersModule,
+        TeamsModule,
         AuthModule,
         AdminModule,
         ChatModule,

@@ -39,6 +39,11 @@ describe('Route inventory (deny by default)', () => {
         'GET /v1/responses/:id',
         'DELETE /v1/responses/:id',
         'POST /v1/embeddings',
+        'POST /api/v1/admin/teams',
+        'PUT /api/v1/teams/:id/members/:userId',
+        'GET /api/v1/teams/:id/keys',
+        'POST /api/v1/keys/:id/rotate',
+        'PATCH /api/v1/admin/keys/:id',
       ]),
     );
   });

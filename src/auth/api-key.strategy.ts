@@ -25,6 +25,6 @@ export class ApiKeyStrategy extends PassportStrategy(Strategy, 'api-key') {
   async validate(request: FastifyRequest): Promise<Principal | false> {
     const credential = this.credentials.read(request);
     if (credential?.kind !== 'api_key') return false;
-    return (await this.apiKeys.authenticate(credential.token)) ?? false;
+    return (await this.apiKeys.authenticate(credential.token, request.ip)) ?? false;
   }
 }

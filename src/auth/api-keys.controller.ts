@@ -20,7 +20,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { ApiKeysService } from './api-keys.service';
 import { CurrentPrincipal, RequireScopes } from './auth.decorators';
-import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto } from './dto/api-key.dto';
+import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RotateApiKeyDto } from './dto/api-key.dto';
 import type { Principal } from './principal';
 
 /** Own API keys. Needs the `keys` scope, which sign-in sessions have and API keys never do. */
@@ -46,10 +46,29 @@ export class ApiKeysController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List own active API keys (never the keys themselves)' })
+  @ApiOperation({
+    summary:
+      'List own active API keys (never the keys themselves), with last use and spend today and this month',
+  })
   @ApiOkResponse({ type: ApiKeyDto, isArray: true })
   list(@CurrentPrincipal() principal: Principal): Promise<ApiKeyDto[]> {
     return this.apiKeys.list(principal.userId);
+  }
+
+  @Post(':id/rotate')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Rotate a key: a new secret (shown once), same id, policy and spend; the old secret is refused at once, or after graceSeconds',
+  })
+  @ApiOkResponse({ type: CreatedApiKeyDto })
+  rotate(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', new ParseUUIDPipe({ version: '4' })) id: string,
+    @Body() body: RotateApiKeyDto,
+    @Req() request: FastifyRequest,
+  ): Promise<CreatedApiKeyDto> {
+    return this.apiKeys.rotate(principal, id, body.graceSeconds, request.ip);
   }
 
   @Delete(':id')

@@ -4,10 +4,23 @@ import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
 import type { KeywardConfig } from '../config/configuration';
 import type { ApiKeyRow, ApiKeyScope } from '../database/schema';
-import { UsersService } from '../users/users.service';
+import {
+  addressAllowed,
+  limitsColumns,
+  limitsView,
+  normalizeCidrs,
+  type PolicyLimitsInput,
+  type PolicyLimitsView,
+} from '../policy/policy-limits';
+import { usdFromNanos } from '../pricing/pricing.service';
+import { TeamsService } from '../teams/teams.service';
+import { BudgetService } from '../usage/budget.service';
+import { PolicyUsageRepository } from '../usage/policy-usage.repository';
+import { utcDay } from '../usage/utc-day';
+import { type Actor, UsersService } from '../users/users.service';
 import { API_KEY_PATTERN, API_KEY_PREFIX } from './api-key-format';
 import { ApiKeysRepository } from './api-keys.repository';
-import type { Principal } from './principal';
+import type { KeyPolicy, Principal } from './principal';
 import { randomToken, sha256 } from './secure-random';
 
 /** A revoked key or a disabled owner is refused on every instance within this time. */
@@ -16,27 +29,76 @@ const CACHE_MAX_ENTRIES = 10_000;
 /** `last_used_at` is written at most this often per key, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
-export interface ApiKeyView {
+export interface KeySpend {
+  todayTokens: number;
+  monthTokens: number;
+  todayUsd: number;
+  monthUsd: number;
+}
+
+export interface ApiKeyView extends PolicyLimitsView {
   id: string;
   name: string;
   prefix: string;
   scopes: ApiKeyScope[];
+  teamId: string | null;
+  allowedCidrs: string[] | null;
+  disabled: boolean;
   expiresAt: string | null;
   lastUsedAt: string | null;
   createdAt: string;
+  /** Today's and this month's (UTC) spend, from the counters the key's budgets use. */
+  spend: KeySpend;
 }
 
-export function toApiKeyView(row: ApiKeyRow): ApiKeyView {
+export interface AdminApiKeyView extends ApiKeyView {
+  userId: string;
+  username: string;
+}
+
+export interface CreateKeyInput extends PolicyLimitsInput {
+  name: string;
+  scopes?: ApiKeyScope[];
+  expiresInDays?: number;
+  expiresAt?: string;
+  teamId?: string;
+  allowedCidrs?: string[] | null;
+}
+
+const NO_SPEND: KeySpend = { todayTokens: 0, monthTokens: 0, todayUsd: 0, monthUsd: 0 };
+
+export function toApiKeyView(row: ApiKeyRow, spend: KeySpend = NO_SPEND): ApiKeyView {
   return {
     id: row.id,
     name: row.name,
     prefix: row.prefix,
     scopes: row.scopes,
+    teamId: row.teamId,
+    ...limitsView(row),
+    allowedCidrs: row.allowedCidrs,
+    disabled: row.disabled,
     expiresAt: row.expiresAt?.toISOString() ?? null,
     lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
     createdAt: row.createdAt.toISOString(),
+    spend,
   };
 }
+
+function keyPolicyOf(row: ApiKeyRow): KeyPolicy {
+  return {
+    name: row.name,
+    rpm: row.rpm,
+    dailyTokens: row.dailyTokens,
+    monthlyTokens: row.monthlyTokens,
+    dailyNanos: row.dailyNanos,
+    monthlyNanos: row.monthlyNanos,
+    models: row.models,
+    allowedCidrs: row.allowedCidrs,
+  };
+}
+
+/** The longest grace an old secret may keep after a rotation: a week. */
+export const MAX_ROTATION_GRACE_SECONDS = 7 * 86400;
 
 @Injectable()
 export class ApiKeysService implements OnModuleInit {
@@ -49,6 +111,9 @@ export class ApiKeysService implements OnModuleInit {
     private readonly repository: ApiKeysRepository,
     private readonly audit: AuditService,
     private readonly users: UsersService,
+    private readonly teams: TeamsService,
+    private readonly budget: BudgetService,
+    private readonly policyUsage: PolicyUsageRepository,
     config: ConfigService<KeywardConfig, true>,
   ) {
     this.maxSignInAgeSeconds = config.get('auth', { infer: true }).apiKeyMaxSignInAge;
@@ -70,11 +135,30 @@ export class ApiKeysService implements OnModuleInit {
         });
       }
     });
+    // A deleted team's keys are revoked (kept as history): no key outlives its team's limits.
+    this.teams.onTeamDeleted(async (teamId, actor) => {
+      const rows = await this.repository.revokeAllForTeam(teamId);
+      for (const row of rows) this.forget(row);
+      if (rows.length) {
+        await this.audit.record('api_key.revoked', {
+          actorId: actor.id,
+          subject: teamId,
+          ip: actor.ip,
+          details: { reason: 'team_deleted', keys: rows.map((row) => row.id) },
+        });
+      }
+    });
+  }
+
+  /** Drops a key's cached verdicts (current and previous secret) on this instance. */
+  private forget(row: ApiKeyRow): void {
+    this.cache.delete(row.keyHash);
+    if (row.previousKeyHash) this.cache.delete(row.previousKeyHash);
   }
 
   async create(
     owner: Principal,
-    input: { name: string; scopes?: ApiKeyScope[]; expiresInDays?: number },
+    input: CreateKeyInput,
     ip?: string,
   ): Promise<ApiKeyView & { key: string }> {
     this.assertRecentSignIn(owner);
@@ -82,10 +166,13 @@ export class ApiKeysService implements OnModuleInit {
     if (scopes.includes('admin') && !owner.roles.includes('admin')) {
       throw new DomainError('forbidden', 'Only admins can create keys with the admin scope.');
     }
+    if (input.teamId !== undefined) await this.assertTeamKeyAllowed(owner, input.teamId);
+    const allowedCidrs =
+      input.allowedCidrs === undefined || input.allowedCidrs === null
+        ? null
+        : normalizeCidrs(input.allowedCidrs);
+    const expiresAt = this.expiryOf(input);
     const key = `${API_KEY_PREFIX}${randomToken()}`;
-    const expiresAt = input.expiresInDays
-      ? new Date(Date.now() + input.expiresInDays * 86400_000)
-      : null;
     const row = await this.repository.insert({
       userId: owner.userId,
       name: input.name,
@@ -93,14 +180,40 @@ export class ApiKeysService implements OnModuleInit {
       prefix: key.slice(0, 10),
       scopes,
       expiresAt,
+      teamId: input.teamId ?? null,
+      allowedCidrs,
+      ...limitsColumns(input),
     });
+    const view = toApiKeyView(row);
     await this.audit.record('api_key.created', {
       actorId: owner.userId,
       subject: row.id,
       ip,
-      details: { name: row.name, scopes },
+      details: { name: row.name, scopes, ...policyDetails(view) },
     });
-    return { ...toApiKeyView(row), key };
+    return { ...view, key };
+  }
+
+  private expiryOf(input: CreateKeyInput): Date | null {
+    if (input.expiresAt !== undefined) {
+      const at = new Date(input.expiresAt);
+      if (Number.isNaN(at.getTime()) || at.getTime() <= Date.now())
+        throw new DomainError('validation_failed', 'expiresAt must be a date-time in the future.', {
+          errors: [{ field: 'expiresAt', message: 'must be an ISO 8601 date-time in the future' }],
+        });
+      return at;
+    }
+    return input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86400_000) : null;
+  }
+
+  /** A team key needs an admin or that team's team_admin; anyone else: the team is not found. */
+  private async assertTeamKeyAllowed(owner: Principal, teamId: string): Promise<void> {
+    if (owner.roles.includes('admin')) {
+      if (!(await this.teams.find(teamId))) throw new DomainError('not_found', 'No such team.');
+      return;
+    }
+    if (!(await this.teams.isTeamAdmin(teamId, owner.userId)))
+      throw new DomainError('not_found', 'No such team.');
   }
 
   /**
@@ -119,14 +232,127 @@ export class ApiKeysService implements OnModuleInit {
   }
 
   async list(userId: string): Promise<ApiKeyView[]> {
-    return (await this.repository.listActiveForUser(userId)).map(toApiKeyView);
+    return this.withSpend(await this.repository.listActiveForUser(userId));
+  }
+
+  /** Active keys of any user or team, with their owner (admins). */
+  async listAll(filter: { userId?: string; teamId?: string }): Promise<AdminApiKeyView[]> {
+    const rows = await this.repository.listActive(filter);
+    const views = await this.withSpend(rows.map((row) => row.key));
+    return views.map((view, index) => ({
+      ...view,
+      userId: rows[index].key.userId,
+      username: rows[index].username,
+    }));
+  }
+
+  /** A team's active keys (team admins of that team, admins). */
+  async listForTeam(principal: Principal, teamId: string): Promise<AdminApiKeyView[]> {
+    await this.teams.assertCanManage(principal, teamId);
+    return this.listAll({ teamId });
+  }
+
+  /**
+   * Spend per key from `policy_usage`, the table key budgets start from, after writing what
+   * this instance still has pending (read-your-writes, as the usage reports).
+   */
+  private async withSpend(rows: ApiKeyRow[]): Promise<ApiKeyView[]> {
+    await this.budget.flush();
+    const spend = await this.policyUsage.spend(
+      rows.map((row) => `key:${row.id}`),
+      utcDay(),
+    );
+    return rows.map((row) => {
+      const totals = spend.get(`key:${row.id}`);
+      return toApiKeyView(
+        row,
+        totals
+          ? {
+              todayTokens: totals.todayTokens,
+              monthTokens: totals.monthTokens,
+              todayUsd: usdFromNanos(totals.todayNanos),
+              monthUsd: usdFromNanos(totals.monthNanos),
+            }
+          : NO_SPEND,
+      );
+    });
   }
 
   async revoke(owner: Principal, id: string, ip?: string): Promise<void> {
     const row = await this.repository.revokeOwned(owner.userId, id);
     if (!row) throw new DomainError('not_found', 'No such API key.');
-    this.cache.delete(row.keyHash);
+    this.forget(row);
     await this.audit.record('api_key.revoked', { actorId: owner.userId, subject: row.id, ip });
+  }
+
+  /** Revokes any key (admins), or a key of `teamId` (that team's admins). */
+  async revokeAny(actor: Principal, id: string, teamId?: string, ip?: string): Promise<void> {
+    if (teamId !== undefined) await this.teams.assertCanManage(actor, teamId);
+    const row = await this.repository.revokeById(id, teamId);
+    if (!row) throw new DomainError('not_found', 'No such API key.');
+    this.forget(row);
+    await this.audit.record('api_key.revoked', {
+      actorId: actor.userId,
+      subject: row.id,
+      ip,
+      details: { by: teamId === undefined ? 'admin' : 'team_admin', owner: row.userId },
+    });
+  }
+
+  /** Disables or enables a key (admins): refused while disabled, at once on this instance. */
+  async setDisabled(id: string, disabled: boolean, actor: Actor): Promise<AdminApiKeyView> {
+    const row = await this.repository.setDisabled(id, disabled);
+    if (!row) throw new DomainError('not_found', 'No such API key.');
+    this.forget(row);
+    await this.audit.record(disabled ? 'api_key.disabled' : 'api_key.enabled', {
+      actorId: actor.id,
+      subject: row.id,
+      ip: actor.ip,
+    });
+    const [view] = await this.listAll({ userId: row.userId }).then((views) =>
+      views.filter((v) => v.id === row.id),
+    );
+    return view;
+  }
+
+  /**
+   * A new secret for the same key (id, policy, spend and history stay). The old secret is
+   * refused at once, or after `graceSeconds` when given. The owner, or an admin of the key's
+   * team, may rotate; a recent sign-in is needed, as for creating a key.
+   */
+  async rotate(
+    principal: Principal,
+    id: string,
+    graceSeconds: number | undefined,
+    ip?: string,
+  ): Promise<ApiKeyView & { key: string }> {
+    this.assertRecentSignIn(principal);
+    const current = await this.repository.findActive(id);
+    const allowed =
+      current &&
+      (current.userId === principal.userId ||
+        (current.teamId !== null &&
+          (await this.teams.isTeamAdmin(current.teamId, principal.userId))));
+    if (!current || !allowed) throw new DomainError('not_found', 'No such API key.');
+    const key = `${API_KEY_PREFIX}${randomToken()}`;
+    const grace = graceSeconds ?? 0;
+    const row = await this.repository.rotate(id, {
+      keyHash: sha256(key),
+      prefix: key.slice(0, 10),
+      previousKeyHash: grace > 0 ? current.keyHash : null,
+      previousKeyExpiresAt: grace > 0 ? new Date(Date.now() + grace * 1000) : null,
+    });
+    if (!row) throw new DomainError('not_found', 'No such API key.');
+    this.forget(current);
+    this.forget(row);
+    await this.audit.record('api_key.rotated', {
+      actorId: principal.userId,
+      subject: row.id,
+      ip,
+      details: { graceSeconds: grace },
+    });
+    const [view] = await this.withSpend([row]);
+    return { ...view, key };
   }
 
   /** RFC 7009 revocation of a key by its value; unknown keys are ignored. */
@@ -134,21 +360,39 @@ export class ApiKeysService implements OnModuleInit {
     const hash = sha256(key);
     const row = await this.repository.revokeByHash(hash);
     this.cache.delete(hash);
-    if (row)
-      await this.audit.record('api_key.revoked', { actorId: row.userId, subject: row.id, ip });
+    if (!row) return;
+    this.forget(row);
+    await this.audit.record('api_key.revoked', { actorId: row.userId, subject: row.id, ip });
   }
 
-  /** The principal for a `kw_` key, or undefined when it is unknown, revoked or expired. */
-  async authenticate(key: string): Promise<Principal | undefined> {
+  /**
+   * The principal for a `kw_` key, or undefined when it is unknown, revoked, disabled or
+   * expired. A valid key used from outside its `allowedCidrs` is a 403: the key is good, the
+   * place is not (told apart from the 401 of a bad key on purpose).
+   */
+  async authenticate(key: string, ip?: string): Promise<Principal | undefined> {
+    const principal = await this.verify(key);
+    const cidrs = principal?.keyPolicy?.allowedCidrs;
+    if (cidrs && !addressAllowed(ip, cidrs)) {
+      throw new DomainError(
+        'forbidden',
+        'This API key is valid but not allowed from your address (allowedCidrs).',
+      );
+    }
+    return principal;
+  }
+
+  private async verify(key: string): Promise<Principal | undefined> {
     if (!API_KEY_PATTERN.test(key)) return undefined;
     const hash = sha256(key);
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.principal ?? undefined;
-    const found = await this.repository.findWithOwnerByHash(hash);
+    const found = await this.repository.findWithOwnerByHash(hash, new Date(now));
     const valid =
       found &&
       !found.disabled &&
+      !found.key.disabled &&
       !found.key.revokedAt &&
       (!found.key.expiresAt || found.key.expiresAt.getTime() > now);
     const principal: Principal | null = valid
@@ -162,10 +406,15 @@ export class ApiKeysService implements OnModuleInit {
           ),
           authMethod: 'api_key',
           apiKeyId: found.key.id,
+          ...(found.key.teamId ? { teamId: found.key.teamId } : {}),
+          keyPolicy: keyPolicyOf(found.key),
         }
       : null;
     let until = now + CACHE_TTL_MS;
     if (valid && found.key.expiresAt) until = Math.min(until, found.key.expiresAt.getTime());
+    // An old secret in its rotation grace: cached no longer than the grace lasts.
+    if (valid && found.key.keyHash !== hash && found.key.previousKeyExpiresAt)
+      until = Math.min(until, found.key.previousKeyExpiresAt.getTime());
     if (this.cache.size >= CACHE_MAX_ENTRIES)
       this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(hash, { principal, until });
@@ -180,4 +429,19 @@ export class ApiKeysService implements OnModuleInit {
     // Bookkeeping only: a failed write must not fail the request.
     this.repository.touch(id, new Date(now)).catch(() => undefined);
   }
+}
+
+/** The policy fields worth an audit line (what the key may do). */
+function policyDetails(view: ApiKeyView): Record<string, unknown> {
+  return {
+    teamId: view.teamId,
+    models: view.models,
+    rpm: view.rpm,
+    dailyTokens: view.dailyTokens,
+    monthlyTokens: view.monthlyTokens,
+    dailyUsd: view.dailyUsd,
+    monthlyUsd: view.monthlyUsd,
+    allowedCidrs: view.allowedCidrs,
+    expiresAt: view.expiresAt,
+  };
 }

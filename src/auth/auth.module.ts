@@ -2,7 +2,11 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
+import { TeamsModule } from '../teams/teams.module';
+import { UsageModule } from '../usage/usage.module';
 import { UsersModule } from '../users/users.module';
+import { AdminKeysController } from './admin-keys.controller';
+import { TeamKeysController } from './team-keys.controller';
 import { AccessTokenService } from './access-token.service';
 import { ApiKeyStrategy } from './api-key.strategy';
 import { ApiKeysController } from './api-keys.controller';
@@ -27,12 +31,21 @@ import { VerifiedTokenCache } from './verified-token-cache';
 import { WellKnownController } from './well-known.controller';
 
 @Module({
-  imports: [UsersModule, PassportNamesModule, PassportModule, JwtModule.register({})],
+  imports: [
+    UsersModule,
+    TeamsModule,
+    UsageModule,
+    PassportNamesModule,
+    PassportModule,
+    JwtModule.register({}),
+  ],
   controllers: [
     TokenController,
     AuthController,
     SessionController,
     ApiKeysController,
+    TeamKeysController,
+    AdminKeysController,
     WellKnownController,
   ],
   providers: [

@@ -68,7 +68,7 @@ export class AuthenticationGuard implements CanActivate {
     const credential = this.credentials.read(request);
     const principal =
       this.cachedPrincipal(credential) ??
-      (await this.apiKeyPrincipal(credential)) ??
+      (await this.apiKeyPrincipal(credential, request.ip)) ??
       (await this.passport.authenticate(request, http.getResponse<FastifyReply>()));
     request.user = principal;
     // docs/reference.md "Cookies": cookie-authenticated unsafe requests need the CSRF token.
@@ -99,8 +99,9 @@ export class AuthenticationGuard implements CanActivate {
   /** `Bearer kw_...`: what ApiKeyStrategy would do; a refused key goes the full way. */
   private async apiKeyPrincipal(
     credential: Credential | undefined,
+    ip: string,
   ): Promise<Principal | undefined> {
     if (credential?.kind !== 'api_key') return undefined;
-    return this.apiKeys.authenticate(credential.token);
+    return this.apiKeys.authenticate(credential.token, ip);
   }
 }

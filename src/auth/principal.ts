@@ -1,4 +1,12 @@
 import type { ApiKeyScope, Role } from '../database/schema';
+import type { PolicyLimits } from '../policy/policy-limits';
+
+/** An API key's own policy (docs/policy.md), carried on its principal: no lookup per call. */
+export interface KeyPolicy extends PolicyLimits {
+  readonly name: string;
+  /** Normalized CIDR ranges the key is accepted from; null: anywhere. */
+  readonly allowedCidrs: readonly string[] | null;
+}
 
 /** How a request proved who it is. */
 export type AuthMethod = 'jwt' | 'cookie' | 'api_key' | 'external';
@@ -21,6 +29,10 @@ export interface Principal {
   /** When the user behind a session signed in (`auth_time`, epoch seconds). */
   readonly authTime?: number;
   readonly apiKeyId?: string;
+  /** A team key's team: the call belongs to it and the team's limits apply. */
+  readonly teamId?: string;
+  /** The key's own limits, for a call made with an API key. */
+  readonly keyPolicy?: KeyPolicy;
   /** Issuer of an external (JWT_TRUSTED_ISSUERS) token. */
   readonly issuer?: string;
 }

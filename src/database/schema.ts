@@ -117,6 +117,51 @@ export const refreshTokens = pgTable(
   ],
 );
 
+/**
+ * A team (docs/policy.md): its own limits over every call made with its keys. Null limits
+ * mean "no limit"; a null `models` means every model the server offers.
+ */
+export const teams = pgTable(
+  'teams',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    rpm: integer('rpm'),
+    dailyTokens: bigint('daily_tokens', { mode: 'number' }),
+    monthlyTokens: bigint('monthly_tokens', { mode: 'number' }),
+    /** Budgets in nano-USD (1e-9 USD), exact integers like every cost. */
+    dailyNanos: bigint('daily_nanos', { mode: 'number' }),
+    monthlyNanos: bigint('monthly_nanos', { mode: 'number' }),
+    models: text('models').array(),
+    /** Opt-in: prompt and completion text in the request log for this team's calls. */
+    logContent: boolean('log_content').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('teams_name_lower_key').on(sql`lower(${t.name})`)],
+);
+export type TeamRow = typeof teams.$inferSelect;
+
+export type TeamRole = 'member' | 'team_admin';
+export const TEAM_ROLES: readonly TeamRole[] = ['member', 'team_admin'];
+
+export const teamMembers = pgTable(
+  'team_members',
+  {
+    teamId: uuid('team_id')
+      .notNull()
+      .references(() => teams.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: text('role').$type<TeamRole>().notNull(),
+    addedAt: timestamp('added_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.teamId, t.userId] }),
+    index('team_members_user_idx').on(t.userId),
+  ],
+);
+
 export type ApiKeyScope = 'chat' | 'usage' | 'admin';
 export const API_KEY_SCOPES: readonly ApiKeyScope[] = ['chat', 'usage', 'admin'];
 
@@ -137,8 +182,29 @@ export const apiKeys = pgTable(
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    /** A team-owned key: its calls belong to the team (team limits apply). */
+    teamId: uuid('team_id').references(() => teams.id, { onDelete: 'set null' }),
+    /** The key's own policy (docs/policy.md); null = no limit of its own / every model. */
+    models: text('models').array(),
+    rpm: integer('rpm'),
+    dailyTokens: bigint('daily_tokens', { mode: 'number' }),
+    monthlyTokens: bigint('monthly_tokens', { mode: 'number' }),
+    dailyNanos: bigint('daily_nanos', { mode: 'number' }),
+    monthlyNanos: bigint('monthly_nanos', { mode: 'number' }),
+    /** Client address ranges (CIDR) the key is accepted from; null = anywhere. */
+    allowedCidrs: text('allowed_cidrs').array(),
+    /** Disabled by an admin: refused, but kept (and can be enabled again), unlike revoked. */
+    disabled: boolean('disabled').notNull().default(false),
+    /** After a rotation with a grace period: the old secret's hash, accepted until then. */
+    previousKeyHash: text('previous_key_hash'),
+    previousKeyExpiresAt: timestamp('previous_key_expires_at', { withTimezone: true }),
   },
-  (t) => [uniqueIndex('api_keys_hash_key').on(t.keyHash), index('api_keys_user_idx').on(t.userId)],
+  (t) => [
+    uniqueIndex('api_keys_hash_key').on(t.keyHash),
+    index('api_keys_user_idx').on(t.userId),
+    index('api_keys_team_idx').on(t.teamId),
+    index('api_keys_previous_hash_idx').on(t.previousKeyHash),
+  ],
 );
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 
@@ -184,4 +250,21 @@ export const responseOwners = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('response_owners_user_idx').on(t.userId)],
+);
+
+/**
+ * What each key and each team spent, per UTC day: the counters key and team budgets start
+ * from (monthly budgets sum the month's days) and the per-key spend owners see. `subject` is
+ * `key:<id>` or `team:<id>`; incremented in the same batched write as `chat_usage`.
+ */
+export const policyUsage = pgTable(
+  'policy_usage',
+  {
+    subject: text('subject').notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    tokens: bigint('tokens', { mode: 'number' }).notNull().default(0),
+    costNanos: bigint('cost_nanos', { mode: 'number' }).notNull().default(0),
+    requests: integer('requests').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.subject, t.day] })],
 );

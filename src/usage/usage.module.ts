@@ -6,6 +6,7 @@ import { UsersModule } from '../users/users.module';
 import { AdminUsageController } from './admin-usage.controller';
 import { BUDGET_STORE } from './budget-store';
 import { BudgetService } from './budget.service';
+import { PolicyUsageRepository } from './policy-usage.repository';
 import { MemoryBudgetStore } from './memory-budget.store';
 import { RedisBudgetStore } from './redis-budget.store';
 import { UsageController } from './usage.controller';
@@ -22,6 +23,7 @@ import { UserLimitsService } from './user-limits.service';
   controllers: [UsageController, AdminUsageController],
   providers: [
     UsageRepository,
+    PolicyUsageRepository,
     UsageService,
     UserLimitsService,
     BudgetService,
@@ -46,6 +48,6 @@ import { UserLimitsService } from './user-limits.service';
       },
     },
   ],
-  exports: [BudgetService, UserLimitsService],
+  exports: [BudgetService, UserLimitsService, PolicyUsageRepository],
 })
 export class UsageModule {}

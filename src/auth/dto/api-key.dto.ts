@@ -1,7 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
+  ArrayMaxSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
+  IsDateString,
+  IsUUID,
+  ValidateIf,
   IsIn,
   IsInt,
   IsOptional,
@@ -13,8 +18,11 @@ import {
   MinLength,
 } from 'class-validator';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../database/schema';
+import { PolicyLimitsDto, PolicyLimitsViewDto } from '../../policy/policy-limits.dto';
 
-export class CreateApiKeyDto {
+const notNull = (_o: object, value: unknown) => value !== null;
+
+export class CreateApiKeyDto extends PolicyLimitsDto {
   @ApiProperty({ example: 'laptop script', minLength: 1, maxLength: 100 })
   @IsString()
   @MinLength(1)
@@ -40,9 +48,80 @@ export class CreateApiKeyDto {
   @Min(1)
   @Max(3650)
   expiresInDays?: number;
+
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description: 'Exact expiry (instead of expiresInDays); must be in the future',
+  })
+  @IsOptional()
+  @IsDateString({ strict: true })
+  expiresAt?: string;
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: "A team key: the caller must be an admin or that team's team_admin",
+  })
+  @IsOptional()
+  @IsUUID()
+  teamId?: string;
+
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    isArray: true,
+    example: ['10.0.0.0/8', '2001:db8::/32'],
+    description:
+      'Client address ranges (IPv4/IPv6 CIDR or single addresses) the key is accepted from; other addresses get 403. Null: anywhere',
+  })
+  @IsOptional()
+  @ValidateIf(notNull)
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
+  allowedCidrs?: string[] | null;
 }
 
-export class ApiKeyDto {
+export class RotateApiKeyDto {
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 604800,
+    description: 'How long the old secret keeps working; unset or 0: refused at once',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(604800)
+  graceSeconds?: number;
+}
+
+export class AdminUpdateApiKeyDto {
+  @ApiProperty({ description: 'Disabled keys are refused until enabled again' })
+  @IsBoolean()
+  disabled!: boolean;
+}
+
+export class AdminKeysQueryDto {
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  userId?: string;
+
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  teamId?: string;
+}
+
+export class KeySpendDto {
+  @ApiProperty() todayTokens!: number;
+  @ApiProperty() monthTokens!: number;
+  @ApiProperty({ description: 'USD (UTC day)' }) todayUsd!: number;
+  @ApiProperty({ description: 'USD (UTC calendar month)' }) monthUsd!: number;
+}
+
+export class ApiKeyDto extends PolicyLimitsViewDto {
   @ApiProperty({ example: '0b8f6a57-3f5e-4d7e-b1f4-1c5a0d9e2b77' })
   id!: string;
   @ApiProperty({ example: 'laptop script' })
@@ -51,12 +130,25 @@ export class ApiKeyDto {
   prefix!: string;
   @ApiProperty({ enum: API_KEY_SCOPES, isArray: true })
   scopes!: ApiKeyScope[];
+  @ApiProperty({ nullable: true, type: String, format: 'uuid', description: 'Team key: its team' })
+  teamId!: string | null;
+  @ApiProperty({ nullable: true, type: String, isArray: true })
+  allowedCidrs!: string[] | null;
+  @ApiProperty()
+  disabled!: boolean;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' })
   expiresAt!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' })
   lastUsedAt!: string | null;
   @ApiProperty({ format: 'date-time' })
   createdAt!: string;
+  @ApiProperty({ type: KeySpendDto })
+  spend!: KeySpendDto;
+}
+
+export class AdminApiKeyDto extends ApiKeyDto {
+  @ApiProperty() userId!: string;
+  @ApiProperty() username!: string;
 }
 
 export class CreatedApiKeyDto extends ApiKeyDto {

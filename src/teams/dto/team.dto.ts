@@ -1,0 +1,70 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  IsBoolean,
+  IsIn,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
+import { TEAM_ROLES, type TeamRole } from '../../database/schema';
+import { PolicyLimitsDto, PolicyLimitsViewDto } from '../../policy/policy-limits.dto';
+
+export class CreateTeamDto extends PolicyLimitsDto {
+  @ApiProperty({ example: 'data', minLength: 1, maxLength: 100 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  @Matches(/^[^\p{Cc}]+$/u, { message: 'name must not contain control characters' })
+  name!: string;
+
+  @ApiPropertyOptional({
+    default: false,
+    description: "Opt-in: prompt and completion text of this team's calls in the request log",
+  })
+  @IsOptional()
+  @IsBoolean()
+  logContent?: boolean;
+}
+
+export class UpdateTeamDto extends PolicyLimitsDto {
+  @ApiPropertyOptional({ example: 'data', minLength: 1, maxLength: 100 })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  @Matches(/^[^\p{Cc}]+$/u, { message: 'name must not contain control characters' })
+  name?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  logContent?: boolean;
+}
+
+export class TeamDto extends PolicyLimitsViewDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty() logContent!: boolean;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+}
+
+export class MyTeamDto {
+  @ApiProperty() id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ enum: ['member', 'team_admin', 'admin'] }) role!: TeamRole | 'admin';
+}
+
+export class PutMemberDto {
+  @ApiProperty({ enum: TEAM_ROLES })
+  @IsIn(TEAM_ROLES)
+  role!: TeamRole;
+}
+
+export class TeamMemberDto {
+  @ApiProperty() userId!: string;
+  @ApiProperty() username!: string;
+  @ApiProperty({ enum: TEAM_ROLES }) role!: TeamRole;
+  @ApiProperty({ format: 'date-time' }) addedAt!: string;
+}

@@ -1,0 +1,333 @@
+import request from 'supertest';
+import { createUser, login, type TestUser } from './support/auth-helpers';
+import { createTestApp, type TestApp } from './support/test-app';
+
+describe('Teams and key policy (management)', () => {
+  let t: TestApp;
+  let admin: string;
+  let aliceUser: TestUser;
+  let alice: string; // team_admin of A
+  let bob: string; // team_admin of B
+  let carolUser: TestUser;
+  let carol: string; // member of A
+  let teamA: string;
+  let teamB: string;
+
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    admin = (await login(t, await createUser(t, ['admin'], 'admin'))).access_token;
+    aliceUser = await createUser(t, ['user'], 'alice');
+    const bobUser = await createUser(t, ['user'], 'bob');
+    carolUser = await createUser(t, ['user'], 'carol');
+    [alice, bob, carol] = await Promise.all(
+      [aliceUser, bobUser, carolUser].map(async (u) => (await login(t, u)).access_token),
+    );
+    teamA = (
+      await request(t.server)
+        .post('/api/v1/admin/teams')
+        .set(bearer(admin))
+        .send({ name: `A-${Date.now()}`, dailyUsd: 5, models: ['gpt-4o-mini'], rpm: 100 })
+        .expect(201)
+    ).body.id;
+    teamB = (
+      await request(t.server)
+        .post('/api/v1/admin/teams')
+        .set(bearer(admin))
+        .send({ name: `B-${Date.now()}` })
+        .expect(201)
+    ).body.id;
+    for (const [team, user, role] of [
+      [teamA, aliceUser.id, 'team_admin'],
+      [teamA, carolUser.id, 'member'],
+      [teamB, bobUser.id, 'team_admin'],
+    ]) {
+      await request(t.server)
+        .put(`/api/v1/teams/${team}/members/${user}`)
+        .set(bearer(admin))
+        .send({ role })
+        .expect(200);
+    }
+  });
+  afterAll(() => t.close());
+
+  it('shows a team with its limits, USD as numbers, null for no limit', async () => {
+    const res = await request(t.server)
+      .get(`/api/v1/admin/teams/${teamA}`)
+      .set(bearer(admin))
+      .expect(200);
+    expect(res.body).toMatchObject({
+      id: teamA,
+      rpm: 100,
+      dailyUsd: 5,
+      monthlyUsd: null,
+      dailyTokens: null,
+      models: ['gpt-4o-mini'],
+      logContent: false,
+    });
+    const patched = await request(t.server)
+      .patch(`/api/v1/admin/teams/${teamA}`)
+      .set(bearer(admin))
+      .send({ monthlyTokens: 1000000, rpm: null })
+      .expect(200);
+    expect(patched.body).toMatchObject({ rpm: null, monthlyTokens: 1000000, dailyUsd: 5 });
+  });
+
+  it('refuses bad team input with 400, duplicate names with 409, non-admins with 403', async () => {
+    await request(t.server)
+      .post('/api/v1/admin/teams')
+      .set(bearer(admin))
+      .send({ name: 'x\u0000y' })
+      .expect(400);
+    await request(t.server)
+      .post('/api/v1/admin/teams')
+      .set(bearer(admin))
+      .send({ name: 'neg', dailyUsd: -1 })
+      .expect(400);
+    const name = `dup-${Date.now()}`;
+    await request(t.server)
+      .post('/api/v1/admin/teams')
+      .set(bearer(admin))
+      .send({ name })
+      .expect(201);
+    await request(t.server)
+      .post('/api/v1/admin/teams')
+      .set(bearer(admin))
+      .send({ name: name.toUpperCase() })
+      .expect(409);
+    await request(t.server)
+      .post('/api/v1/admin/teams')
+      .set(bearer(alice))
+      .send({ name: 'z' })
+      .expect(403);
+  });
+
+  it("lists the caller's teams with roles; admins see every team", async () => {
+    const mine = await request(t.server).get('/api/v1/teams').set(bearer(carol)).expect(200);
+    expect(mine.body).toEqual([expect.objectContaining({ id: teamA, role: 'member' })]);
+    const all = await request(t.server).get('/api/v1/teams').set(bearer(admin)).expect(200);
+    expect(all.body.map((team: { id: string }) => team.id)).toEqual(
+      expect.arrayContaining([teamA, teamB]),
+    );
+  });
+
+  it('lets a team admin manage their own team and nothing else (404, as for no team)', async () => {
+    const members = await request(t.server)
+      .get(`/api/v1/teams/${teamA}/members`)
+      .set(bearer(alice))
+      .expect(200);
+    expect(members.body).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ userId: aliceUser.id, role: 'team_admin' }),
+        expect.objectContaining({ userId: carolUser.id, role: 'member' }),
+      ]),
+    );
+    // Another team: every route answers as if the team did not exist.
+    const missing = '00000000-0000-4000-8000-000000000000';
+    for (const team of [teamB, missing]) {
+      await request(t.server).get(`/api/v1/teams/${team}/members`).set(bearer(alice)).expect(404);
+      await request(t.server).get(`/api/v1/teams/${team}/keys`).set(bearer(alice)).expect(404);
+      await request(t.server)
+        .put(`/api/v1/teams/${team}/members/${carolUser.id}`)
+        .set(bearer(alice))
+        .send({ role: 'team_admin' })
+        .expect(404);
+      await request(t.server)
+        .delete(`/api/v1/teams/${team}/members/${carolUser.id}`)
+        .set(bearer(alice))
+        .expect(404);
+    }
+    // A plain member cannot manage their own team either.
+    await request(t.server).get(`/api/v1/teams/${teamA}/members`).set(bearer(carol)).expect(404);
+    await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(carol))
+      .send({ name: 'sneaky', teamId: teamA })
+      .expect(404);
+    // Nor create a key for another team.
+    await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(alice))
+      .send({ name: 'sneaky', teamId: teamB })
+      .expect(404);
+    // Bob's team key is out of Alice's reach, even by id through her own team's route.
+    const bobKey = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(bob))
+      .send({ name: 'b', teamId: teamB })
+      .expect(201);
+    await request(t.server)
+      .delete(`/api/v1/teams/${teamA}/keys/${bobKey.body.id}`)
+      .set(bearer(alice))
+      .expect(404);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(bobKey.body.key)).expect(200);
+  });
+
+  it('creates team keys with their policy; the team admin lists and revokes them', async () => {
+    const created = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(alice))
+      .send({
+        name: 'ci',
+        teamId: teamA,
+        models: ['gpt-4o-mini'],
+        rpm: 10,
+        dailyTokens: 1000,
+        dailyUsd: 0.5,
+        allowedCidrs: ['127.0.0.1', '::1/128'],
+        expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+      })
+      .expect(201);
+    expect(created.body).toMatchObject({
+      teamId: teamA,
+      models: ['gpt-4o-mini'],
+      rpm: 10,
+      dailyTokens: 1000,
+      dailyUsd: 0.5,
+      allowedCidrs: ['127.0.0.1/32', '::1/128'],
+      disabled: false,
+      spend: { todayTokens: 0, monthTokens: 0, todayUsd: 0, monthUsd: 0 },
+    });
+    const listed = await request(t.server)
+      .get(`/api/v1/teams/${teamA}/keys`)
+      .set(bearer(alice))
+      .expect(200);
+    expect(listed.body.map((k: { id: string }) => k.id)).toContain(created.body.id);
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.key);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
+    await request(t.server)
+      .delete(`/api/v1/teams/${teamA}/keys/${created.body.id}`)
+      .set(bearer(alice))
+      .expect(204);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(401);
+  });
+
+  it('refuses invalid CIDRs with 400 and a key used from outside its ranges with 403', async () => {
+    for (const bad of ['10.0.0.0/33', 'not-an-ip', '1.2.3.4/x', '::g/64']) {
+      const res = await request(t.server)
+        .post('/api/v1/keys')
+        .set(bearer(carol))
+        .send({ name: 'n', allowedCidrs: [bad] })
+        .expect(400);
+      expect(JSON.stringify(res.body)).toContain('allowedCidrs');
+    }
+    const elsewhere = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(carol))
+      .send({ name: 'office only', allowedCidrs: ['10.0.0.0/8', '2001:db8::/32'] })
+      .expect(201);
+    const refused = await request(t.server)
+      .get('/api/v1/auth/me')
+      .set(bearer(elsewhere.body.key))
+      .expect(403);
+    expect(refused.body.detail).toMatch(/not allowed from your address/);
+    // IPv4-mapped IPv6 ranges match the IPv4 client they carry.
+    const mapped = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(carol))
+      .send({ name: 'loopback', allowedCidrs: ['::ffff:127.0.0.0/104'] })
+      .expect(201);
+    expect(mapped.body.allowedCidrs).toEqual(['127.0.0.0/8']);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(mapped.body.key)).expect(200);
+  });
+
+  it('rotates a key: same id, old secret refused at once, or after its grace', async () => {
+    const created = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(carol))
+      .send({ name: 'rotating', rpm: 7 })
+      .expect(201);
+    const rotated = await request(t.server)
+      .post(`/api/v1/keys/${created.body.id}/rotate`)
+      .set(bearer(carol))
+      .send({})
+      .expect(200);
+    expect(rotated.body).toMatchObject({ id: created.body.id, rpm: 7, name: 'rotating' });
+    expect(rotated.body.key).not.toBe(created.body.key);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(401);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(rotated.body.key)).expect(200);
+
+    const graced = await request(t.server)
+      .post(`/api/v1/keys/${created.body.id}/rotate`)
+      .set(bearer(carol))
+      .send({ graceSeconds: 1 })
+      .expect(200);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(rotated.body.key)).expect(200);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(graced.body.key)).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await request(t.server).get('/api/v1/auth/me').set(bearer(rotated.body.key)).expect(401);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(graced.body.key)).expect(200);
+    // Someone else's key: not found.
+    await request(t.server)
+      .post(`/api/v1/keys/${created.body.id}/rotate`)
+      .set(bearer(bob))
+      .send({})
+      .expect(404);
+    await request(t.server)
+      .post(`/api/v1/keys/${created.body.id}/rotate`)
+      .set(bearer(carol))
+      .send({ graceSeconds: -1 })
+      .expect(400);
+  });
+
+  it('lets admins list, disable, enable and revoke any key, effective at once', async () => {
+    const created = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(carol))
+      .send({ name: 'watched' })
+      .expect(201);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
+    const list = await request(t.server)
+      .get(`/api/v1/admin/keys?userId=${carolUser.id}`)
+      .set(bearer(admin))
+      .expect(200);
+    expect(list.body).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          id: created.body.id,
+          userId: carolUser.id,
+          username: carolUser.username,
+        }),
+      ]),
+    );
+    const disabled = await request(t.server)
+      .patch(`/api/v1/admin/keys/${created.body.id}`)
+      .set(bearer(admin))
+      .send({ disabled: true })
+      .expect(200);
+    expect(disabled.body).toMatchObject({ id: created.body.id, disabled: true });
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(401);
+    await request(t.server)
+      .patch(`/api/v1/admin/keys/${created.body.id}`)
+      .set(bearer(admin))
+      .send({ disabled: false })
+      .expect(200);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
+    await request(t.server)
+      .delete(`/api/v1/admin/keys/${created.body.id}`)
+      .set(bearer(admin))
+      .expect(204);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(401);
+    await request(t.server).get('/api/v1/admin/keys').set(bearer(carol)).expect(403);
+  });
+
+  it("revokes a deleted team's keys", async () => {
+    const team = (
+      await request(t.server)
+        .post('/api/v1/admin/teams')
+        .set(bearer(admin))
+        .send({ name: `gone-${Date.now()}` })
+        .expect(201)
+    ).body.id;
+    const key = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(admin))
+      .send({ name: 'team', teamId: team })
+      .expect(201);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(key.body.key)).expect(200);
+    await request(t.server).delete(`/api/v1/admin/teams/${team}`).set(bearer(admin)).expect(204);
+    await request(t.server).get('/api/v1/auth/me').set(bearer(key.body.key)).expect(401);
+    await request(t.server).get(`/api/v1/admin/teams/${team}`).set(bearer(admin)).expect(404);
+  });
+});
