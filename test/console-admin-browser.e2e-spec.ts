@@ -304,6 +304,18 @@ describeBrowser('Console admin pages (Chromium)', () => {
     expect(saved).toMatchObject({ rpm: 1200, logContent: true });
     await expectNoInjection(page);
     await screenshot(page, 'teams');
+
+    // Delete: a throwaway team goes, with its row.
+    await asAdmin(request(t.server).post('/api/v1/admin/teams')).send({ name: 'temp' }).expect(201);
+    await page.reload();
+    await page.getByRole('button', { name: 'Manage team temp' }).click();
+    await page.getByRole('heading', { name: 'Edit team temp' }).waitFor();
+    await page.getByRole('button', { name: 'Delete team' }).click();
+    await notice(page, /Team “temp” deleted/).waitFor();
+    await rowWith(table, 'temp').waitFor({ state: 'detached' });
+    const left = (await asAdmin(request(t.server).get('/api/v1/admin/teams')).expect(200))
+      .body as Team[];
+    expect(left.map((one) => one.name).sort()).toEqual([XSS, 'research'].sort());
   });
 
   it('admin: creates a team key with a policy, sees it used, disables, rotates and revokes keys', async () => {
@@ -576,6 +588,25 @@ describeBrowser('Console admin pages (Chromium)', () => {
     await goTo(page, 'Requests');
     expect(await page.locator('#req-scope option').allInnerTexts()).toEqual([`Team ${XSS}`]);
     await waitForRequestRows(page, 4);
+
+    // At phone width the pages wrap; only wide tables scroll, inside their card.
+    await page.setViewportSize({ width: 360, height: 740 });
+    for (const name of ['Teams', 'Keys', 'Spend', 'Requests']) {
+      await goTo(page, name);
+      const [scroll, client] = await page.evaluate<[number, number]>(
+        '[document.documentElement.scrollWidth, document.documentElement.clientWidth]',
+      );
+      expect({ name, scroll }).toEqual({ name, scroll: client });
+    }
+
+    // Team admins remove members too.
+    await goTo(page, 'Teams');
+    await page.getByRole('button', { name: `Manage team ${XSS}` }).click();
+    await page.getByRole('button', { name: `Remove ${member.username} from the team` }).click();
+    await notice(page, new RegExp(`${member.username} removed`)).waitFor();
+    await page.locator('#members-rows tr', { hasText: member.username }).waitFor({
+      state: 'detached',
+    });
 
     // What the pages hide, the API refuses.
     const token = (await login(t, lead)).access_token;
