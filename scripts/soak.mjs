@@ -187,8 +187,8 @@ async function soak(base, pid) {
     samples.push({
       t: (Date.now() - started) / 1000,
       rss: rssBytes(pid),
-      heap: metric(res.text, 'keyward_nodejs_heap_size_used_bytes'),
-      lagP99: metric(res.text, 'keyward_nodejs_eventloop_lag_p99_seconds'),
+      heap: metric(res.text, 'nodejs_heap_size_used_bytes'),
+      lagP99: metric(res.text, 'nodejs_eventloop_lag_p99_seconds'),
       requests,
     });
   };

@@ -17,6 +17,8 @@ import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
 import { TeamsModule } from './teams/teams.module';
+import { RequestLogModule } from './spend/request-log.module';
+import { SpendModule } from './spend/spend.module';
 import { UsersModule } from './users/users.module';
 
 /**
@@ -38,6 +40,7 @@ export class AppModule {
         SecretsModule,
         LimitsModule,
         PricingModule,
+        RequestLogModule,
         CookieModule,
         UsersModule,
         TeamsModule,
@@ -48,6 +51,7 @@ export class AppModule {
         EmbeddingsModule,
         HealthModule,
         MetricsModule,
+        SpendModule,
       ],
     };
   }

@@ -109,6 +109,8 @@ export class ChatCompletionsController {
       ip: request.ip,
       signal,
       timing: chatTimingOf(request),
+      requestId: String(request.id),
+      route: request.routeOptions.url,
       log: request.log,
     };
     if (body.stream !== true) {

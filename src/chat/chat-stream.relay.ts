@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Deadline } from './deadline';
+import type { ChatTiming } from './server-timing';
 import { discardBody } from './upstream-fetch';
 
 /** Where relayed frames go: the client's response, with back-pressure. */
@@ -43,16 +44,22 @@ export async function relayEventStream(options: {
   translator: SseTranslator;
   clientSignal: AbortSignal;
   deadline: Deadline;
+  /** Marks the relay's start, first frame and end (request log: TTFT, upstream time). */
+  timing?: ChatTiming;
 }): Promise<RelayResult> {
-  const { body, sink, clientSignal, deadline, translator } = options;
+  const { body, sink, clientSignal, deadline, translator, timing } = options;
   let outcome: RelayOutcome = 'completed';
+  timing?.relayStarted();
   try {
     for await (const chunk of body) {
       // After `[DONE]` the client's response is complete; what follows (normally just the
       // end of the body) is read to the end, so the upstream connection stays reusable.
       if (translator.done) continue;
       const frames = translator.push(chunk as Uint8Array);
-      if (frames) await sink.write(frames);
+      if (frames) {
+        timing?.firstFrame();
+        await sink.write(frames);
+      }
       if (translator.done) sink.end();
     }
     // Upstream's body ended: a fault unless `[DONE]` was seen.
@@ -65,6 +72,7 @@ export async function relayEventStream(options: {
     else if (deadline.expired) outcome = 'timeout';
     else outcome = 'upstream_failed';
   } finally {
+    timing?.relayEnded();
     deadline.clear();
     // Stops reading upstream (and frees its connection) when we stopped early.
     discardBody(body);

@@ -22,7 +22,12 @@ describe(ChatStreamTranslator.name, () => {
     expect(out).not.toContain('usage');
     expect(out).toContain('"content":"Hi"');
     expect(out.endsWith('data: [DONE]\n\n')).toBe(true);
-    expect(translator.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
+    expect(translator.usage).toEqual({
+      promptTokens: 7,
+      cachedTokens: 0,
+      completionTokens: 3,
+      reasoningTokens: 0,
+    });
   });
 
   it('strips a trailing usage: null without re-serialising, and any other usage by parsing', () => {

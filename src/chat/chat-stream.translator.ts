@@ -1,3 +1,4 @@
+import { type MeteredUsage, meteredFromUpstream } from '../pricing/metered-usage';
 import type { SseTranslator } from './chat-stream.relay';
 
 /**
@@ -15,10 +16,8 @@ export class StreamFault extends Error {
   }
 }
 
-export interface StreamUsage {
-  readonly promptTokens: number;
-  readonly completionTokens: number;
-}
+/** Usage a stream reported, with its cached and reasoning details. */
+export type StreamUsage = MeteredUsage;
 
 /** How a chunk ends when `usage: null` is its last member (compact JSON, as OpenAI sends). */
 const TRAILING_NULL_USAGE = ',"usage":null}';
@@ -28,7 +27,12 @@ const MAX_PENDING_CHARS = 1024 * 1024;
 
 interface ChunkLike {
   error?: unknown;
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+  usage?: {
+    prompt_tokens?: unknown;
+    completion_tokens?: unknown;
+    prompt_tokens_details?: { cached_tokens?: number | null } | null;
+    completion_tokens_details?: { reasoning_tokens?: number | null } | null;
+  } | null;
   choices?: Array<{
     delta?: {
       content?: unknown;
@@ -139,7 +143,12 @@ export class ChatStreamTranslator implements SseTranslator {
       typeof usage.prompt_tokens === 'number' &&
       typeof usage.completion_tokens === 'number'
     ) {
-      this.usage = { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
+      this.usage = meteredFromUpstream({
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        prompt_tokens_details: usage.prompt_tokens_details,
+        completion_tokens_details: usage.completion_tokens_details,
+      });
     }
     if (!Array.isArray(chunk.choices)) return;
     for (const choice of chunk.choices) {

@@ -35,6 +35,8 @@ export class ChatController {
       ip: request.ip,
       signal: abortOnDisconnect(reply.raw),
       timing,
+      requestId: String(request.id),
+      route: request.routeOptions.url,
       log: request.log,
     };
     const completion = await this.chat.complete(

@@ -7,6 +7,8 @@ import { DomainError } from '../common/domain-error';
 import type { ChatConfig } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
 import type { Reservation } from '../usage/budget-store';
+import { meteredFromUpstream } from '../pricing/metered-usage';
+import { callRecord, type CallContent, failedCallStatus, streamStatus } from '../spend/call-record';
 import { BudgetService, type TokenUsage } from '../usage/budget.service';
 import { ChatLimitsService } from './chat-limits.service';
 import {
@@ -36,6 +38,9 @@ export interface ChatCallContext {
   readonly timing: ChatTiming;
   /** The request's logger: per-request lines carry its request id. */
   readonly log: RequestLog;
+  /** For the request log: the request's id and route template. */
+  readonly requestId?: string;
+  readonly route?: string;
 }
 
 /** An upstream stream whose headers arrived; `pipeTo` relays it and bills it. */
@@ -68,6 +73,8 @@ export class ChatService {
   async complete(dto: ChatCompletionRequest, context: ChatCallContext): Promise<ChatCompletion> {
     const { request, reservation } = await this.admit(dto, context);
     let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
+    let status = '200';
+    let completionText = '';
     try {
       const completion = await this.openai.createCompletion(
         nonStreamingBody(request, this.decisions(reservation, context.principal)),
@@ -76,8 +83,10 @@ export class ChatService {
         context.log,
       );
       used = completionUsage(completion, request);
+      completionText = completion.choices.map((choice) => choice.message?.content ?? '').join('');
       return completion;
     } catch (error) {
+      status = failedCallStatus(error, context);
       if (mayHaveSpent(error, context)) {
         // A non-streamed answer is generated whole before upstream replies: when it may
         // have run, it may have run to the cap. The whole reservation is billed.
@@ -88,7 +97,17 @@ export class ChatService {
       }
       throw error;
     } finally {
-      await this.budget.settle(reservation, request.model, used, 'urgent', context.log);
+      await this.budget.settle(
+        reservation,
+        request.model,
+        used,
+        'urgent',
+        callRecord(context, CHAT_ROUTE, {
+          stream: false,
+          status,
+          content: () => ({ prompt: promptOf(dto), completion: completionText }),
+        }),
+      );
     }
   }
 
@@ -115,22 +134,28 @@ export class ChatService {
           completionTokens: 0,
         },
         'urgent',
-        context.log,
+        callRecord(context, CHAT_ROUTE, {
+          stream: true,
+          status: failedCallStatus(error, context),
+          content: () => ({ prompt: promptOf(dto), completion: '' }),
+        }),
       );
       throw error;
     }
     return {
       pipeTo: async (sink) => {
         let used: TokenUsage | undefined;
+        let outcome: RelayOutcome | undefined;
+        const translator = new ChatStreamTranslator(request.clientWantsUsage);
         try {
-          const translator = new ChatStreamTranslator(request.clientWantsUsage);
-          const { outcome } = await relayEventStream({
+          ({ outcome } = await relayEventStream({
             body: upstream.body,
             sink,
             translator,
             clientSignal: context.signal,
             deadline: upstream.deadline,
-          });
+            timing: context.timing,
+          }));
           // Billed whatever happened: the last usage upstream reported, else an estimate.
           used = translator.usage ?? {
             promptTokens: request.promptEstimate,
@@ -145,7 +170,21 @@ export class ChatService {
           // If the relay itself threw, the prompt is still billed (counted only then: the
           // tokenizer stays off the path of streams that end normally).
           used ??= { promptTokens: request.promptEstimate, completionTokens: 0 };
-          await this.budget.settle(reservation, request.model, used, 'relaxed', context.log);
+          const content = (): CallContent => ({
+            prompt: promptOf(dto),
+            completion: translator.completionText,
+          });
+          await this.budget.settle(
+            reservation,
+            request.model,
+            used,
+            'relaxed',
+            callRecord(context, CHAT_ROUTE, {
+              stream: true,
+              status: streamStatus(outcome),
+              content,
+            }),
+          );
         }
       },
     };
@@ -182,13 +221,16 @@ export function mayHaveSpent(error: unknown, context: ChatCallContext): boolean 
   );
 }
 
+/** The route a call record names when the context does not carry the request's own. */
+const CHAT_ROUTE = '/v1/chat/completions';
+
+/** The prompt as the request log keeps it (teams that log content): the messages as sent. */
+function promptOf(dto: ChatCompletionRequest): string {
+  return JSON.stringify(dto.messages);
+}
+
 function completionUsage(completion: ChatCompletion, request: SanitizedChatRequest): TokenUsage {
-  if (completion.usage) {
-    return {
-      promptTokens: completion.usage.prompt_tokens,
-      completionTokens: completion.usage.completion_tokens,
-    };
-  }
+  if (completion.usage) return meteredFromUpstream(completion.usage);
   const text = completion.choices.map((choice) => choice.message?.content ?? '').join('');
   return { promptTokens: request.promptEstimate, completionTokens: estimateTextTokens(text) };
 }

@@ -24,8 +24,14 @@ function ms(value: number): string {
  * generation time is not in it.
  */
 export class ChatTiming {
+  /** When the request arrived (the `onRequest` hook creates the timing of chat routes). */
+  readonly requestStartedAt = performance.now();
+  readonly requestStartedAtDate = new Date();
   private startedAt?: number;
   private upstreamMs = 0;
+  private relayStartedAt?: number;
+  private firstFrameAt?: number;
+  private relayEndedAt?: number;
   /** Upstream answered a 2xx (to any attempt): it took the request on and may have spent tokens. */
   upstreamAccepted = false;
   /** A request was handed to upstream (any attempt): it may be working on it. */
@@ -44,6 +50,49 @@ export class ChatTiming {
     if (this.startedAt === undefined) return;
     this.upstreamMs += performance.now() - this.startedAt;
     this.startedAt = undefined;
+  }
+
+  /** A stream's relay starts (its headers are in): generation time is upstream time from here. */
+  relayStarted(): void {
+    this.relayStartedAt ??= performance.now();
+  }
+
+  /** The first frame went to the client: time to first token. */
+  firstFrame(): void {
+    this.firstFrameAt ??= performance.now();
+  }
+
+  relayEnded(): void {
+    this.relayEndedAt ??= performance.now();
+  }
+
+  /**
+   * The request log's figures (docs/request-log.md), whole milliseconds. `upstreamMs`: network
+   * time to upstream, for a stream up to its last byte; `keywardMs`: the rest of the request's
+   * time, for a stream the overhead before its first byte (as in `Server-Timing`); `ttftMs`:
+   * from the request's arrival to the first frame sent, streams only.
+   */
+  figures(): { keywardMs: number; upstreamMs: number; ttftMs: number | null } {
+    const now = performance.now();
+    if (this.relayStartedAt === undefined) {
+      const total = now - this.requestStartedAt;
+      return {
+        keywardMs: Math.round(Math.max(0, total - this.upstreamMs)),
+        upstreamMs: Math.round(this.upstreamMs),
+        ttftMs: null,
+      };
+    }
+    const relay = (this.relayEndedAt ?? now) - this.relayStartedAt;
+    return {
+      keywardMs: Math.round(
+        Math.max(0, this.relayStartedAt - this.requestStartedAt - this.upstreamMs),
+      ),
+      upstreamMs: Math.round(this.upstreamMs + relay),
+      ttftMs:
+        this.firstFrameAt === undefined
+          ? null
+          : Math.round(this.firstFrameAt - this.requestStartedAt),
+    };
   }
 
   /** `elapsedMs`: the request's time so far (Fastify's `reply.elapsedTime`). */

@@ -8,6 +8,7 @@ import { ConfigError } from './config-error';
 import { cookieConfigSchema } from './cookie.config';
 import { databaseConfigSchema } from './database.config';
 import { pricingConfigSchema } from './pricing.config';
+import { requestLogConfigSchema } from './request-log.config';
 import { ensureDevelopmentSecrets } from './dev-secrets';
 import {
   type RawEnvironment,
@@ -26,6 +27,7 @@ export interface KeywardConfig {
   readonly cookies: z.output<typeof cookieConfigSchema>;
   readonly chat: z.output<typeof chatConfigSchema>;
   readonly pricing: z.output<typeof pricingConfigSchema>;
+  readonly requestLog: z.output<typeof requestLogConfigSchema>;
   readonly audit: z.output<typeof auditConfigSchema>;
   readonly secrets: z.output<typeof secretsConfigSchema> & {
     /** What the provider (AWS) supplied at start: the refresh compares against it. */
@@ -120,6 +122,7 @@ export function configFromEnvironment(
     cookies: parseNamespace(cookieConfigSchema, env),
     chat: parseNamespace(chatConfigSchema, env),
     pricing: parseNamespace(pricingConfigSchema, env),
+    requestLog: parseNamespace(requestLogConfigSchema, env),
     audit: parseNamespace(auditConfigSchema, env),
     secrets: {
       ...secrets,

@@ -98,6 +98,13 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
     else throw new Error('database used before it was opened');
   }
 
+  /** One statement as SQL text, answering its rows (reports that build their SQL as text). */
+  async query<T>(text: string, params: unknown[]): Promise<T[]> {
+    if (this.pool) return (await this.pool.query(text, params)).rows as T[];
+    if (this.pglite) return (await this.pglite.query<T>(text, params)).rows;
+    throw new Error('database used before it was opened');
+  }
+
   /** Readiness probe: one round trip. */
   async ping(): Promise<void> {
     await this.db.execute(sql`select 1`);

@@ -223,6 +223,12 @@ export const chatUsage = pgTable(
     promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
     completionTokens: bigint('completion_tokens', { mode: 'number' }).notNull().default(0),
     requests: integer('requests').notNull().default(0),
+    /** Of `promptTokens`, those upstream served from its prompt cache (priced lower). */
+    cachedTokens: bigint('cached_tokens', { mode: 'number' }).notNull().default(0),
+    /** Of `completionTokens`, the reasoning ones. */
+    reasoningTokens: bigint('reasoning_tokens', { mode: 'number' }).notNull().default(0),
+    /** What the tokens cost, in nano-USD (docs/pricing.md), summed exactly. */
+    costNanos: bigint('cost_nanos', { mode: 'number' }).notNull().default(0),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -268,3 +274,42 @@ export const policyUsage = pgTable(
   },
   (t) => [primaryKey({ columns: [t.subject, t.day] })],
 );
+
+/**
+ * The request log (docs/request-log.md): one row per upstream call, written in batches off the
+ * hot path, pruned after REQUEST_LOG_DAYS. `status` is the HTTP status as text, or what ended a
+ * call that had no status of its own (`client_closed`, `upstream_error`, `upstream_timeout`).
+ * `content` (prompt and completion text, redacted) only for teams that log content, cleared
+ * after REQUEST_LOG_CONTENT_DAYS. Ids are text, not foreign keys: the log outlives users and keys.
+ */
+export const requestLog = pgTable(
+  'request_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    time: timestamp('time', { withTimezone: true }).notNull(),
+    requestId: text('request_id').notNull(),
+    userId: text('user_id').notNull(),
+    keyId: text('key_id'),
+    teamId: text('team_id'),
+    route: text('route').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    promptTokens: integer('prompt_tokens').notNull(),
+    cachedTokens: integer('cached_tokens').notNull(),
+    completionTokens: integer('completion_tokens').notNull(),
+    reasoningTokens: integer('reasoning_tokens').notNull(),
+    costNanos: bigint('cost_nanos', { mode: 'number' }).notNull(),
+    keywardMs: integer('keyward_ms').notNull(),
+    upstreamMs: integer('upstream_ms').notNull(),
+    ttftMs: integer('ttft_ms'),
+    stream: boolean('stream').notNull(),
+    content: jsonb('content').$type<{ prompt: string; completion: string }>(),
+  },
+  (t) => [
+    index('request_log_time_idx').on(t.time, t.id),
+    index('request_log_user_time_idx').on(t.userId, t.time),
+    index('request_log_team_time_idx').on(t.teamId, t.time),
+    index('request_log_key_time_idx').on(t.keyId, t.time),
+  ],
+);
+export type RequestLogRow = typeof requestLog.$inferSelect;

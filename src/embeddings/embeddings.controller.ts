@@ -38,6 +38,8 @@ export class EmbeddingsController {
       ip: request.ip,
       signal,
       timing: chatTimingOf(request),
+      requestId: String(request.id),
+      route: request.routeOptions.url,
       log: request.log,
     };
     void reply.send(await this.embeddings.create(body, context));

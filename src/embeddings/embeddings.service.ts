@@ -7,6 +7,8 @@ import { OpenAIClientService } from '../chat/openai-client.service';
 import { upstreamUserId } from '../chat/upstream-user';
 import type { ChatConfig } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
+import { meteredFromUpstream } from '../pricing/metered-usage';
+import { callRecord, failedCallStatus } from '../spend/call-record';
 import { BudgetService, type TokenUsage } from '../usage/budget.service';
 import type { EmbeddingCreateRequest } from './dto/embedding-create.schema';
 import { sanitizeEmbeddingRequest } from './embedding-request.sanitizer';
@@ -46,24 +48,35 @@ export class EmbeddingsService {
       context.ip,
     );
     let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
+    let status = '200';
     try {
       const result = await this.openai.createEmbeddings(
         { ...request.body, user: upstreamUserId(context.principal.userId) },
         context.signal,
         context.timing,
       );
-      used = {
-        promptTokens: result.usage?.prompt_tokens ?? request.promptCeiling,
-        completionTokens: 0,
-      };
+      used = result.usage
+        ? { ...meteredFromUpstream(result.usage), completionTokens: 0, reasoningTokens: 0 }
+        : { promptTokens: request.promptCeiling, completionTokens: 0 };
       return result;
     } catch (error) {
+      status = failedCallStatus(error, context);
       if (mayHaveSpent(error, context)) {
         used = { promptTokens: request.promptCeiling, completionTokens: 0 };
       }
       throw error;
     } finally {
-      await this.budget.settle(reservation, request.model, used);
+      await this.budget.settle(
+        reservation,
+        request.model,
+        used,
+        'urgent',
+        callRecord(context, '/v1/embeddings', {
+          stream: false,
+          status,
+          content: () => ({ prompt: JSON.stringify(dto.input), completion: '' }),
+        }),
+      );
     }
   }
 }

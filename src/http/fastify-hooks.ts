@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { serverTimingHeader } from '../chat/server-timing';
+import { chatTimingOf, serverTimingHeader } from '../chat/server-timing';
 import type { MetricsService } from '../metrics/metrics.service';
 import { API_CSP, DOCS_CSP, earlyRefusalHeaders } from './security-headers';
 
@@ -36,6 +36,8 @@ export function addRequestGate(fastify: FastifyInstance, secureCookies: boolean)
         );
         return;
       }
+      // The chat routes' timing starts with the request (request log: Keyward time, TTFT).
+      if (routeConfig?.serverTiming) chatTimingOf(request);
       done();
     },
   );

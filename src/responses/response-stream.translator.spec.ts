@@ -20,7 +20,12 @@ describe(ResponseStreamTranslator.name, () => {
     expect(translator.done).toBe(false);
     expect(translator.push(bytes(completed))).toBe(completed);
     expect(translator.done).toBe(true);
-    expect(translator.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
+    expect(translator.usage).toEqual({
+      promptTokens: 7,
+      cachedTokens: 0,
+      completionTokens: 3,
+      reasoningTokens: 0,
+    });
     expect(translator.completionChars).toBe('Hello there'.length);
     expect(() => translator.end()).not.toThrow();
   });

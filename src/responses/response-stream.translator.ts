@@ -1,5 +1,6 @@
 import type { SseTranslator } from '../chat/chat-stream.relay';
 import { StreamFault, type StreamUsage } from '../chat/chat-stream.translator';
+import { meteredFromUpstream } from '../pricing/metered-usage';
 
 /** One event may not grow past this without a boundary: a broken upstream, not a reply. */
 const MAX_PENDING_CHARS = 1024 * 1024;
@@ -13,7 +14,12 @@ interface EventLike {
   sequence_number?: unknown;
   response?: {
     id?: unknown;
-    usage?: { input_tokens?: unknown; output_tokens?: unknown } | null;
+    usage?: {
+      input_tokens?: unknown;
+      output_tokens?: unknown;
+      input_tokens_details?: { cached_tokens?: number | null } | null;
+      output_tokens_details?: { reasoning_tokens?: number | null } | null;
+    } | null;
   };
 }
 
@@ -126,7 +132,12 @@ export class ResponseStreamTranslator implements SseTranslator {
         typeof usage.input_tokens === 'number' &&
         typeof usage.output_tokens === 'number'
       ) {
-        this.usage = { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens };
+        this.usage = meteredFromUpstream({
+          input_tokens: usage.input_tokens,
+          output_tokens: usage.output_tokens,
+          input_tokens_details: usage.input_tokens_details,
+          output_tokens_details: usage.output_tokens_details,
+        });
       }
       this.done = true;
     }

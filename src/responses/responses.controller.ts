@@ -50,6 +50,8 @@ export class ResponsesController {
       ip: request.ip,
       signal,
       timing: chatTimingOf(request),
+      requestId: String(request.id),
+      route: request.routeOptions.url,
       log: request.log,
     };
     if (body.stream !== true) {
@@ -95,6 +97,8 @@ export class ResponsesController {
       ip: request.ip,
       signal: abortOnDisconnect(reply.raw),
       timing: chatTimingOf(request),
+      requestId: String(request.id),
+      route: request.routeOptions.url,
       log: request.log,
     };
   }

@@ -11,7 +11,10 @@ import { DomainError } from '../common/domain-error';
 import type { ChatConfig } from '../config/chat.config';
 import type { KeywardConfig } from '../config/configuration';
 import type { Reservation } from '../usage/budget-store';
+import { meteredFromUpstream } from '../pricing/metered-usage';
+import { callRecord, failedCallStatus, streamStatus } from '../spend/call-record';
 import { BudgetService, type TokenUsage } from '../usage/budget.service';
+import type { RelayOutcome } from '../chat/chat-stream.relay';
 import type { ResponseCreateRequest } from './dto/response-create.schema';
 import { ResponseOwnersRepository } from './response-owners.repository';
 import {
@@ -63,6 +66,8 @@ export class ResponsesService {
   async create(dto: ResponseCreateRequest, context: ChatCallContext): Promise<OpenAIResponse> {
     const { request, reservation, decisions } = await this.admit(dto, context);
     let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
+    let status = '200';
+    let completionText = '';
     try {
       const response = await this.openai.createResponse(
         nonStreamingResponseBody(request, decisions),
@@ -70,6 +75,7 @@ export class ResponsesService {
         context.timing,
       );
       used = responseUsage(response, request);
+      completionText = response.output_text ?? '';
       await this.owners.record(
         response.id,
         context.principal.userId,
@@ -80,12 +86,23 @@ export class ResponsesService {
       delete (response as { output_text?: string }).output_text;
       return response;
     } catch (error) {
+      status = failedCallStatus(error, context);
       if (mayHaveSpent(error, context)) {
         used = { promptTokens: request.promptEstimate, completionTokens: 0 };
       }
       throw error;
     } finally {
-      await this.budget.settle(reservation, request.model, used);
+      await this.budget.settle(
+        reservation,
+        request.model,
+        used,
+        'urgent',
+        callRecord(context, RESPONSES_ROUTE, {
+          stream: false,
+          status,
+          content: () => ({ prompt: promptOf(dto), completion: completionText }),
+        }),
+      );
     }
   }
 
@@ -99,10 +116,20 @@ export class ResponsesService {
         context.timing,
       );
     } catch (error) {
-      await this.budget.settle(reservation, request.model, {
-        promptTokens: mayHaveSpent(error, context) ? request.promptEstimate : 0,
-        completionTokens: 0,
-      });
+      await this.budget.settle(
+        reservation,
+        request.model,
+        {
+          promptTokens: mayHaveSpent(error, context) ? request.promptEstimate : 0,
+          completionTokens: 0,
+        },
+        'urgent',
+        callRecord(context, RESPONSES_ROUTE, {
+          stream: true,
+          status: failedCallStatus(error, context),
+          content: () => ({ prompt: promptOf(dto), completion: '' }),
+        }),
+      );
       throw error;
     }
     const userId = context.principal.userId;
@@ -124,14 +151,16 @@ export class ResponsesService {
           end: () => sink.end(),
         };
         let used: TokenUsage = { promptTokens: request.promptEstimate, completionTokens: 0 };
+        let outcome: RelayOutcome | undefined;
         try {
-          const { outcome } = await relayEventStream({
+          ({ outcome } = await relayEventStream({
             body: upstream.body,
             sink: owningSink,
             translator,
             clientSignal: context.signal,
             deadline: upstream.deadline,
-          });
+            timing: context.timing,
+          }));
           used = translator.usage ?? {
             promptTokens: request.promptEstimate,
             completionTokens: estimateTextTokens(translator.completionText),
@@ -141,7 +170,17 @@ export class ResponsesService {
           }
           return outcome;
         } finally {
-          await this.budget.settle(reservation, request.model, used, 'relaxed');
+          await this.budget.settle(
+            reservation,
+            request.model,
+            used,
+            'relaxed',
+            callRecord(context, RESPONSES_ROUTE, {
+              stream: true,
+              status: streamStatus(outcome),
+              content: () => ({ prompt: promptOf(dto), completion: translator.completionText }),
+            }),
+          );
           if (recorded !== undefined) {
             await this.owners
               .setContextTokens(recorded, userId, used.promptTokens + used.completionTokens)
@@ -215,13 +254,16 @@ export class ResponsesService {
   }
 }
 
+const RESPONSES_ROUTE = '/v1/responses';
+
+/** The input as the request log keeps it (teams that log content). */
+function promptOf(dto: ResponseCreateRequest): string {
+  const { input, instructions } = dto as { input?: unknown; instructions?: unknown };
+  return JSON.stringify({ instructions, input });
+}
+
 function responseUsage(response: OpenAIResponse, request: SanitizedResponseRequest): TokenUsage {
-  if (response.usage) {
-    return {
-      promptTokens: response.usage.input_tokens,
-      completionTokens: response.usage.output_tokens,
-    };
-  }
+  if (response.usage) return meteredFromUpstream(response.usage);
   return {
     promptTokens: request.promptEstimate,
     completionTokens: estimateTextTokens(JSON.stringify(response.output ?? [])),

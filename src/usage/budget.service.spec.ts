@@ -87,6 +87,10 @@ describe(BudgetService.name, () => {
           model: 'm',
           promptTokens: 10,
           completionTokens: 5,
+          // Built without a price table: no cost; no details reported.
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          costNanos: 0,
         },
         requests: 1,
       },

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BUDGET_STORE,
@@ -6,13 +6,23 @@ import {
   type Reservation,
   type ReserveResult,
 } from './budget-store';
-import type { RequestLog } from '../logging/request-log';
+import { MetricsService } from '../metrics/metrics.service';
+import type { MeteredUsage } from '../pricing/metered-usage';
+import { PricingService } from '../pricing/pricing.service';
+import type { CallRecord } from '../spend/call-record';
+import { RequestLogWriter } from '../spend/request-log.writer';
 import { type UsageEntry, UsageRepository } from './usage.repository';
 import { utcDay } from './utc-day';
 
+/**
+ * What a call used: totals, and when upstream reported them, the cached share of the prompt
+ * and the reasoning share of the completion (0 when unknown: estimates, cut streams).
+ */
 export interface TokenUsage {
   readonly promptTokens: number;
   readonly completionTokens: number;
+  readonly cachedTokens?: number;
+  readonly reasoningTokens?: number;
 }
 
 const PERSIST_ATTEMPTS = 3;
@@ -30,8 +40,11 @@ export type SettleUrgency = 'urgent' | 'relaxed';
 interface PendingUsage {
   promptTokens: number;
   completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  costNanos: number;
   requests: number;
-  readonly entry: Omit<UsageEntry, 'promptTokens' | 'completionTokens'>;
+  readonly entry: Pick<UsageEntry, 'userId' | 'day' | 'model'>;
   /** Resolved once the write holding these settlements is done (or given up). */
   readonly written: Array<() => void>;
 }
@@ -63,6 +76,10 @@ export class BudgetService {
   constructor(
     @Inject(BUDGET_STORE) private readonly store: BudgetStore,
     private readonly usage: UsageRepository,
+    // Optional so the unit tests can build the service bare: no cost, no log, no metrics.
+    @Optional() private readonly pricing?: PricingService,
+    @Optional() private readonly requestLog?: RequestLogWriter,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   tryReserve(
@@ -81,16 +98,22 @@ export class BudgetService {
     });
   }
 
-  /** Bills a finished request (any outcome) and frees its reservation. Never throws. */
+  /**
+   * Bills a finished request (any outcome) and frees its reservation. Never throws. The one
+   * place a call's usage becomes money: its cost (price table) goes into the usage row, and
+   * with `call` the same figures go to the request log and the metrics, so the three agree.
+   */
   async settle(
     reservation: Reservation,
     model: string,
     used: TokenUsage,
     urgency: SettleUrgency = 'urgent',
-    log?: RequestLog,
+    call?: CallRecord,
   ): Promise<void> {
-    const promptTokens = Math.max(0, Math.round(used.promptTokens));
-    const completionTokens = Math.max(0, Math.round(used.completionTokens));
+    const metered = meteredOf(used);
+    const { promptTokens, completionTokens } = metered;
+    const costNanos = this.pricing?.costNanos(model, metered) ?? 0;
+    if (call) this.record(call, reservation.userId, model, metered, costNanos);
     await this.persist(
       {
         userId: reservation.userId,
@@ -98,9 +121,13 @@ export class BudgetService {
         model,
         promptTokens,
         completionTokens,
+        cachedTokens: metered.cachedTokens,
+        reasoningTokens: metered.reasoningTokens,
+        costNanos,
       },
       urgency,
     );
+    const log = call?.log;
     await this.store
       .settle(reservation, promptTokens + completionTokens)
       .catch((error: unknown) => {
@@ -108,6 +135,48 @@ export class BudgetService {
         if (log) log.error({ err: { message } }, 'budget settle failed');
         else this.logger.error(`budget settle failed: ${message}`);
       });
+  }
+
+  /** The call's request-log row and metrics (buffered: nothing here waits). */
+  private record(
+    call: CallRecord,
+    userId: string,
+    model: string,
+    metered: MeteredUsage,
+    costNanos: number,
+  ): void {
+    const figures = call.timing.figures();
+    const teamId = call.principal.teamId ?? null;
+    this.requestLog?.add({
+      time: call.timing.requestStartedAtDate,
+      requestId: call.requestId,
+      userId,
+      keyId: call.principal.apiKeyId ?? null,
+      teamId,
+      route: call.route,
+      model,
+      status: call.status,
+      promptTokens: metered.promptTokens,
+      cachedTokens: metered.cachedTokens,
+      completionTokens: metered.completionTokens,
+      reasoningTokens: metered.reasoningTokens,
+      costNanos,
+      ...figures,
+      stream: call.stream,
+      content: call.content,
+    });
+    this.metrics?.observeCall({
+      model,
+      teamId,
+      status: call.status,
+      promptTokens: metered.promptTokens,
+      cachedTokens: metered.cachedTokens,
+      completionTokens: metered.completionTokens,
+      reasoningTokens: metered.reasoningTokens,
+      costNanos,
+      upstreamMs: figures.upstreamMs,
+      ttftMs: figures.ttftMs,
+    });
   }
 
   private persist(entry: UsageEntry, urgency: SettleUrgency): Promise<void> {
@@ -119,6 +188,9 @@ export class BudgetService {
           entry: { userId: entry.userId, day: entry.day, model: entry.model },
           promptTokens: 0,
           completionTokens: 0,
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          costNanos: 0,
           requests: 0,
           written: [],
         };
@@ -126,6 +198,9 @@ export class BudgetService {
       }
       batch.promptTokens += entry.promptTokens;
       batch.completionTokens += entry.completionTokens;
+      batch.cachedTokens += entry.cachedTokens;
+      batch.reasoningTokens += entry.reasoningTokens;
+      batch.costNanos += entry.costNanos;
       batch.requests += 1;
       batch.written.push(resolve);
       this.scheduleWrite(urgency);
@@ -188,6 +263,9 @@ export class BudgetService {
       ...batch.entry,
       promptTokens: batch.promptTokens,
       completionTokens: batch.completionTokens,
+      cachedTokens: batch.cachedTokens,
+      reasoningTokens: batch.reasoningTokens,
+      costNanos: batch.costNanos,
     };
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -206,4 +284,17 @@ export class BudgetService {
       }
     }
   }
+}
+
+/** Whole, non-negative counts; the cached and reasoning shares clamped to their totals. */
+function meteredOf(used: TokenUsage): MeteredUsage {
+  const whole = (value: number | undefined) => Math.max(0, Math.round(value ?? 0));
+  const promptTokens = whole(used.promptTokens);
+  const completionTokens = whole(used.completionTokens);
+  return {
+    promptTokens,
+    cachedTokens: Math.min(whole(used.cachedTokens), promptTokens),
+    completionTokens,
+    reasoningTokens: Math.min(whole(used.reasoningTokens), completionTokens),
+  };
 }

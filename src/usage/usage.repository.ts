@@ -9,6 +9,10 @@ export interface UsageEntry {
   readonly model: string;
   readonly promptTokens: number;
   readonly completionTokens: number;
+  readonly cachedTokens: number;
+  readonly reasoningTokens: number;
+  /** nano-USD. */
+  readonly costNanos: number;
 }
 
 export interface UsageRow extends UsageEntry {
@@ -16,11 +20,15 @@ export interface UsageRow extends UsageEntry {
 }
 
 const ADD_USAGE = `INSERT INTO chat_usage
-  (user_id, day, model, prompt_tokens, completion_tokens, requests)
-  VALUES ($1, $2, $3, $4, $5, $6)
+  (user_id, day, model, prompt_tokens, completion_tokens, requests,
+   cached_tokens, reasoning_tokens, cost_nanos)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
   ON CONFLICT (user_id, day, model) DO UPDATE SET
     prompt_tokens = chat_usage.prompt_tokens + excluded.prompt_tokens,
     completion_tokens = chat_usage.completion_tokens + excluded.completion_tokens,
+    cached_tokens = chat_usage.cached_tokens + excluded.cached_tokens,
+    reasoning_tokens = chat_usage.reasoning_tokens + excluded.reasoning_tokens,
+    cost_nanos = chat_usage.cost_nanos + excluded.cost_nanos,
     requests = chat_usage.requests + excluded.requests,
     updated_at = now()`;
 
@@ -42,6 +50,9 @@ export class UsageRepository {
       entry.promptTokens,
       entry.completionTokens,
       requests,
+      entry.cachedTokens,
+      entry.reasoningTokens,
+      entry.costNanos,
     ]);
   }
 
@@ -65,6 +76,9 @@ export class UsageRepository {
         model: chatUsage.model,
         promptTokens: chatUsage.promptTokens,
         completionTokens: chatUsage.completionTokens,
+        cachedTokens: chatUsage.cachedTokens,
+        reasoningTokens: chatUsage.reasoningTokens,
+        costNanos: chatUsage.costNanos,
         requests: chatUsage.requests,
       })
       .from(chatUsage)

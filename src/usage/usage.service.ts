@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '../auth/principal';
+import { usdFromNanos } from '../pricing/pricing.service';
 import type { UsageItemDto, UsageReportDto } from './dto/usage.dto';
 import { BudgetService } from './budget.service';
 import { UsageRepository, type UsageRow } from './usage.repository';
@@ -50,15 +51,34 @@ export class UsageService {
     const since = utcDayBefore(days - 1);
     const rows = await this.repository.listSince(since, userId);
     const items = rows.map((row) => toItem(row, withUser));
-    const totals = items.reduce(
-      (sum, item) => ({
-        promptTokens: sum.promptTokens + item.promptTokens,
-        completionTokens: sum.completionTokens + item.completionTokens,
-        totalTokens: sum.totalTokens + item.totalTokens,
-        requests: sum.requests + item.requests,
+    const sums = rows.reduce(
+      (sum, row) => ({
+        promptTokens: sum.promptTokens + row.promptTokens,
+        cachedTokens: sum.cachedTokens + row.cachedTokens,
+        completionTokens: sum.completionTokens + row.completionTokens,
+        reasoningTokens: sum.reasoningTokens + row.reasoningTokens,
+        requests: sum.requests + row.requests,
+        // Summed in nano-USD (exact integers), converted once.
+        costNanos: sum.costNanos + row.costNanos,
       }),
-      { promptTokens: 0, completionTokens: 0, totalTokens: 0, requests: 0 },
+      {
+        promptTokens: 0,
+        cachedTokens: 0,
+        completionTokens: 0,
+        reasoningTokens: 0,
+        requests: 0,
+        costNanos: 0,
+      },
     );
+    const totals = {
+      promptTokens: sums.promptTokens,
+      cachedTokens: sums.cachedTokens,
+      completionTokens: sums.completionTokens,
+      reasoningTokens: sums.reasoningTokens,
+      totalTokens: sums.promptTokens + sums.completionTokens,
+      requests: sums.requests,
+      costUsd: usdFromNanos(sums.costNanos),
+    };
     return { since, until: utcDay(), items, totals };
   }
 }
@@ -69,8 +89,11 @@ function toItem(row: UsageRow, withUser: boolean): UsageItemDto {
     day: row.day,
     model: row.model,
     promptTokens: row.promptTokens,
+    cachedTokens: row.cachedTokens,
     completionTokens: row.completionTokens,
+    reasoningTokens: row.reasoningTokens,
     totalTokens: row.promptTokens + row.completionTokens,
     requests: row.requests,
+    costUsd: usdFromNanos(row.costNanos),
   };
 }

@@ -84,6 +84,7 @@ export function embeddings(exchange: MockExchange, body: unknown): void {
     (sum, input) => sum + (typeof input === 'string' ? countTokens(input) : input.length),
     0,
   );
+  exchange.reportUsage({ prompt_tokens: tokens, total_tokens: tokens });
   exchange.sendOrTrickle({
     object: 'list',
     data: inputs.map((input, index) => {

@@ -18,6 +18,21 @@ export interface MockExchange {
   sendOrTrickle(body: unknown): void;
   /** Cuts the connection (a reset before headers, a cut body after them). */
   destroyConnection(): void;
+  /** Records a `usage` object the answer carries (`MockOpenAI.reportedUsage`). */
+  reportUsage(usage: unknown): void;
+}
+
+/**
+ * Usage details steered by markers in the prompt, as the real API would report them for a
+ * cached prompt or a reasoning model: `[mock-cached:N]` reports N of the prompt tokens as
+ * cached (at most all of them), `[mock-reasoning:N]` adds N reasoning tokens to the completion.
+ */
+export function usageMarkers(text: string): { cached: number; reasoning: number } {
+  const read = (name: string) => {
+    const match = new RegExp(String.raw`\[mock-${name}:(\d{1,6})\]`).exec(text);
+    return match ? Number(match[1]) : 0;
+  };
+  return { cached: read('cached'), reasoning: read('reasoning') };
 }
 
 export interface OpenAIErrorBody {

@@ -24,7 +24,7 @@ import {
   toolCallFor,
 } from './chat-tools';
 import { embeddings } from './embeddings';
-import type { MockExchange } from './mock-exchange';
+import { type MockExchange, usageMarkers } from './mock-exchange';
 import { MockResponses } from './responses';
 
 export const FAULT_MODES = [
@@ -81,11 +81,19 @@ export interface RecordedRequest {
   body: unknown;
 }
 
+/** A `usage` object the mock sent, and where (chat, Responses, embeddings). */
+export interface ReportedUsage {
+  readonly path: string;
+  readonly usage: Record<string, unknown>;
+}
+
 export interface MockOpenAI {
   /** Base URL to hand to an OpenAI client, e.g. `http://127.0.0.1:4010/v1`. */
   readonly url: string;
   /** Every request received, in arrival order, including rejected and faulted ones. */
   readonly requests: RecordedRequest[];
+  /** Every `usage` object sent (JSON bodies, final stream chunks and events), in order. */
+  readonly reportedUsage: ReportedUsage[];
   /** Requests whose client disconnected before the response was complete. */
   readonly abortedRequests: number;
   /** Applies a fault to every following request (null switches it off). */
@@ -362,7 +370,9 @@ function buildReply(request: ChatRequest): Reply {
     finishReason = 'length';
   }
   const promptTokens = request.messages.reduce((sum, m) => sum + countTokens(m.text) + 4, 0);
-  const completionTokens = countTokens(toolCall ? toolCall.arguments : content);
+  const markers = usageMarkers(request.messages.map((m) => m.text).join('\n'));
+  const cachedTokens = Math.min(markers.cached, promptTokens);
+  const completionTokens = countTokens(toolCall ? toolCall.arguments : content) + markers.reasoning;
   return {
     id: randomId('chatcmpl-', 29),
     created: Math.floor(Date.now() / 1000),
@@ -374,9 +384,9 @@ function buildReply(request: ChatRequest): Reply {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
       total_tokens: promptTokens + completionTokens,
-      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+      prompt_tokens_details: { cached_tokens: cachedTokens, audio_tokens: 0 },
       completion_tokens_details: {
-        reasoning_tokens: 0,
+        reasoning_tokens: markers.reasoning,
         audio_tokens: 0,
         accepted_prediction_tokens: 0,
         rejected_prediction_tokens: 0,
@@ -489,6 +499,7 @@ class BodyTooLargeError extends Error {}
 
 class MockOpenAIServer implements MockOpenAI {
   readonly requests: RecordedRequest[] = [];
+  readonly reportedUsage: ReportedUsage[] = [];
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly inFlight = new Set<AbortController>();
@@ -553,6 +564,7 @@ class MockOpenAIServer implements MockOpenAI {
 
   reset(): void {
     this.requests.length = 0; // in place, so references held by tests stay live
+    this.reportedUsage.length = 0;
     this.fault = null;
     this.aborted = 0;
   }
@@ -812,6 +824,7 @@ class MockOpenAIServer implements MockOpenAI {
       sendJson: (status, body, headers) => this.sendJson(exchange, status, body, headers),
       sendOrTrickle: (body) => this.sendOrTrickle(exchange, fault, body),
       destroyConnection: () => this.destroyConnection(exchange),
+      reportUsage: (usage) => this.reportUsage(exchange, usage),
     };
   }
 
@@ -825,7 +838,10 @@ class MockOpenAIServer implements MockOpenAI {
     const withUsage = fault !== 'no_usage';
     if (!request.stream) {
       if (fault === 'reset_mid_stream') this.destroyConnection(exchange);
-      else this.sendOrTrickle(exchange, fault, completionBody(reply, withUsage));
+      else {
+        if (withUsage && fault !== 'slow_loris') this.reportUsage(exchange, reply.usage);
+        this.sendOrTrickle(exchange, fault, completionBody(reply, withUsage));
+      }
       return;
     }
     if (fault === 'slow_loris') {
@@ -897,7 +913,10 @@ class MockOpenAIServer implements MockOpenAI {
       return;
     }
     await emit(chunkEvent(reply, includeUsage, {}, reply.finishReason));
-    if (includeUsage) await emit(usageEvent(reply));
+    if (includeUsage) {
+      this.reportUsage(exchange, reply.usage);
+      await emit(usageEvent(reply));
+    }
     await emit('data: [DONE]\n\n');
     res.end();
   }
@@ -939,6 +958,11 @@ class MockOpenAIServer implements MockOpenAI {
       'content-length': Buffer.byteLength(payload),
     });
     exchange.res.end(payload);
+  }
+
+  private reportUsage(exchange: Exchange, usage: unknown): void {
+    const path = (exchange.req.url ?? '/').split('?', 1)[0] ?? '/';
+    this.reportedUsage.push({ path, usage: structuredClone(usage) as Record<string, unknown> });
   }
 
   private destroyConnection(exchange: Exchange): void {

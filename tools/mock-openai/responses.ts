@@ -12,7 +12,13 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { countTokens, invalidRequest, isRecord, type MockExchange } from './mock-exchange';
+import {
+  countTokens,
+  invalidRequest,
+  isRecord,
+  type MockExchange,
+  usageMarkers,
+} from './mock-exchange';
 
 /** OpenAI refuses smaller caps: "Expected a value >= 16". */
 const MIN_OUTPUT_TOKENS = 16;
@@ -169,7 +175,10 @@ export class MockResponses {
     if (parsed.store) this.stored.set(response.id, response);
     if (!parsed.stream || exchange.fault === 'slow_loris') {
       if (exchange.fault === 'reset_mid_stream') exchange.destroyConnection();
-      else exchange.sendOrTrickle(response);
+      else {
+        if (exchange.fault !== 'slow_loris') exchange.reportUsage(response.usage);
+        exchange.sendOrTrickle(response);
+      }
       return;
     }
     await streamResponse(exchange, response);
@@ -275,6 +284,7 @@ function buildResponse(request: ParsedRequest): ResponseObject {
     request.texts.reduce((sum, text) => sum + countTokens(text) + 4, 0) +
     countTokens(request.instructions ?? '') +
     previousContext;
+  const markers = usageMarkers(request.texts.join('\n'));
   let output: OutputItem;
   let status: ResponseObject['status'] = 'completed';
   let outputTokens: number;
@@ -308,6 +318,7 @@ function buildResponse(request: ParsedRequest): ResponseObject {
     };
     outputTokens = countTokens(text);
   }
+  outputTokens += markers.reasoning;
   const body = request.body;
   return {
     id: randomId('resp_'),
@@ -335,9 +346,9 @@ function buildResponse(request: ParsedRequest): ResponseObject {
     truncation: 'disabled',
     usage: {
       input_tokens: inputTokens,
-      input_tokens_details: { cached_tokens: 0 },
+      input_tokens_details: { cached_tokens: Math.min(markers.cached, inputTokens) },
       output_tokens: outputTokens,
-      output_tokens_details: { reasoning_tokens: 0 },
+      output_tokens_details: { reasoning_tokens: markers.reasoning },
       total_tokens: inputTokens + outputTokens,
     },
     user: null,
@@ -464,6 +475,9 @@ async function streamResponse(exchange: MockExchange, response: ResponseObject):
     }
     if (exchange.streamChunkDelayMs > 0 && index > 0) {
       await sleep(exchange.streamChunkDelayMs, undefined, { signal });
+    }
+    if (event.type === 'response.completed' || event.type === 'response.incomplete') {
+      exchange.reportUsage(response.usage);
     }
     await write(exchange, frame(event));
   }

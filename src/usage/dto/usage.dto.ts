@@ -32,16 +32,28 @@ export class UsageItemDto {
   @ApiProperty({ example: '2026-11-22' }) day!: string;
   @ApiProperty({ example: 'gpt-4o-mini' }) model!: string;
   @ApiProperty() promptTokens!: number;
+  @ApiProperty({ description: 'Of promptTokens, those served from the upstream prompt cache' })
+  cachedTokens!: number;
   @ApiProperty() completionTokens!: number;
+  @ApiProperty({ description: 'Of completionTokens, the reasoning tokens' })
+  reasoningTokens!: number;
   @ApiProperty() totalTokens!: number;
   @ApiProperty() requests!: number;
+  @ApiProperty({ description: 'Cost in USD (price table; exact sum of nano-USD costs)' })
+  costUsd!: number;
 }
 
 export class UsageTotalsDto {
   @ApiProperty() promptTokens!: number;
+  @ApiProperty({ description: 'Of promptTokens, those served from the upstream prompt cache' })
+  cachedTokens!: number;
   @ApiProperty() completionTokens!: number;
+  @ApiProperty({ description: 'Of completionTokens, the reasoning tokens' })
+  reasoningTokens!: number;
   @ApiProperty() totalTokens!: number;
   @ApiProperty() requests!: number;
+  @ApiProperty({ description: 'Cost in USD (price table; exact sum of nano-USD costs)' })
+  costUsd!: number;
 }
 
 export class UsageLimitsDto {

@@ -1,0 +1,284 @@
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { KeywardConfig } from '../config/configuration';
+import type { RequestLogConfig } from '../config/request-log.config';
+import { DatabaseService } from '../database/database.service';
+import { MetricsService } from '../metrics/metrics.service';
+import type { CallContent } from './call-record';
+import { redact } from './redaction';
+import { TEAM_LOOKUP, type TeamLookup } from './team-lookup';
+
+/** One upstream call, as the request log stores it (docs/request-log.md). */
+export interface RequestLogEntry {
+  readonly time: Date;
+  readonly requestId: string;
+  readonly userId: string;
+  readonly keyId: string | null;
+  readonly teamId: string | null;
+  readonly route: string;
+  readonly model: string;
+  readonly status: string;
+  readonly promptTokens: number;
+  readonly cachedTokens: number;
+  readonly completionTokens: number;
+  readonly reasoningTokens: number;
+  readonly costNanos: number;
+  readonly keywardMs: number;
+  readonly upstreamMs: number;
+  readonly ttftMs: number | null;
+  readonly stream: boolean;
+  /** Read (and redacted) only when the team logs content. */
+  readonly content?: () => CallContent;
+}
+
+const COLUMNS = [
+  'time',
+  'request_id',
+  'user_id',
+  'key_id',
+  'team_id',
+  'route',
+  'model',
+  'status',
+  'prompt_tokens',
+  'cached_tokens',
+  'completion_tokens',
+  'reasoning_tokens',
+  'cost_nanos',
+  'keyward_ms',
+  'upstream_ms',
+  'ttft_ms',
+  'stream',
+  'content',
+] as const;
+
+/** Content longer than this (per side) is cut: the log is not an archive of whole documents. */
+const MAX_CONTENT_CHARS = 32_768;
+/** Rows deleted per statement when pruning: short transactions, no long locks. */
+const PRUNE_BATCH = 5000;
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** The first prune after start: not during start-up itself. */
+const FIRST_PRUNE_MS = 60 * 1000;
+/** At most one "rows dropped" line per this interval. */
+const DROP_LOG_EVERY_MS = 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Writes the request log off the hot path: `add` only appends to a buffer; a flush every
+ * REQUEST_LOG_FLUSH_MS (or at REQUEST_LOG_BATCH_ROWS rows) writes the buffer as one multi-row
+ * INSERT, and the buffer is flushed at shutdown. The buffer is bounded (REQUEST_LOG_MAX_BUFFER):
+ * while the database is down rows wait and are retried, and once the buffer is full new rows
+ * are dropped, counted (`keyward_request_log_dropped_total`) and logged — memory never grows
+ * without bound, and the usage table (written separately) still holds the spend.
+ *
+ * Pruning runs hourly on every instance: deletes in batches of rows older than REQUEST_LOG_DAYS,
+ * clears content older than REQUEST_LOG_CONTENT_DAYS. `FOR UPDATE SKIP LOCKED` lets instances
+ * prune at the same time without waiting on each other; a row deleted twice is deleted once.
+ */
+@Injectable()
+export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
+  private readonly logger = new Logger(RequestLogWriter.name);
+  private readonly config: RequestLogConfig;
+  private buffer: RequestLogEntry[] = [];
+  private timer?: NodeJS.Timeout;
+  private pruneTimer?: NodeJS.Timeout;
+  private writing?: Promise<void>;
+  private droppedSinceLog = 0;
+  private lastDropLog = 0;
+  /** Rows dropped since start (buffer full). */
+  dropped = 0;
+
+  constructor(
+    config: ConfigService<KeywardConfig, true>,
+    private readonly database: DatabaseService,
+    private readonly metrics: MetricsService,
+    @Inject(TEAM_LOOKUP) private readonly teams: TeamLookup,
+  ) {
+    this.config = config.get('requestLog', { infer: true });
+  }
+
+  onModuleInit(): void {
+    const prune = () => {
+      void this.prune().catch((error: unknown) =>
+        this.logger.warn(`request log prune failed: ${(error as Error).message}`),
+      );
+    };
+    this.pruneTimer = setTimeout(() => {
+      prune();
+      this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
+      this.pruneTimer.unref();
+    }, FIRST_PRUNE_MS);
+    this.pruneTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearTimeout(this.pruneTimer);
+    clearInterval(this.pruneTimer);
+  }
+
+  /** Shutdown: what is buffered is written before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flush();
+  }
+
+  /** Queues a row; never waits, never throws. */
+  add(entry: RequestLogEntry): void {
+    if (this.buffer.length >= this.config.maxBuffer) {
+      this.drop(1);
+      return;
+    }
+    this.buffer.push(entry);
+    if (this.buffer.length >= this.config.batchRows) this.startWrite();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.startWrite(), this.config.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes everything queued so far and waits for it (tests, reports, shutdown). */
+  async flush(): Promise<void> {
+    while (this.buffer.length > 0 || this.writing) {
+      if (!this.writing) this.startWrite();
+      const writing = this.writing;
+      await writing;
+      // A failed write put its rows back: stop rather than spin against a database that is down.
+      if (this.lastWriteFailed) return;
+    }
+  }
+
+  private lastWriteFailed = false;
+
+  private startWrite(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.writing) return;
+    this.writing = this.writeAll().finally(() => {
+      this.writing = undefined;
+      // Rows that came during the write, or were put back after a failure, go next time.
+      if (this.buffer.length > 0 && !this.timer) {
+        this.timer = setTimeout(() => this.startWrite(), this.config.flushMs);
+        this.timer.unref();
+      }
+    });
+  }
+
+  private async writeAll(): Promise<void> {
+    this.lastWriteFailed = false;
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.splice(0, this.config.batchRows);
+      try {
+        await this.insert(batch);
+      } catch (error) {
+        this.lastWriteFailed = true;
+        // Back in front, as far as the cap allows; the rest is dropped and counted.
+        const room = Math.max(0, this.config.maxBuffer - this.buffer.length);
+        const kept = batch.slice(0, room);
+        if (batch.length > kept.length) this.drop(batch.length - kept.length);
+        this.buffer = [...kept, ...this.buffer];
+        this.logger.warn(`request log write failed, will retry: ${(error as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  private async insert(batch: readonly RequestLogEntry[]): Promise<void> {
+    const params: unknown[] = [];
+    const rows: string[] = [];
+    for (const entry of batch) {
+      const content = await this.contentOf(entry);
+      const values = [
+        entry.time.toISOString(),
+        entry.requestId,
+        entry.userId,
+        entry.keyId,
+        entry.teamId,
+        entry.route,
+        entry.model,
+        entry.status,
+        entry.promptTokens,
+        entry.cachedTokens,
+        entry.completionTokens,
+        entry.reasoningTokens,
+        entry.costNanos,
+        entry.keywardMs,
+        entry.upstreamMs,
+        entry.ttftMs,
+        entry.stream,
+        content === null ? null : JSON.stringify(content),
+      ];
+      const start = params.length;
+      params.push(...values);
+      rows.push(`(${values.map((_, i) => `$${start + i + 1}`).join(', ')})`);
+    }
+    await this.database.run(
+      `INSERT INTO request_log (${COLUMNS.join(', ')}) VALUES ${rows.join(', ')}`,
+      params,
+    );
+  }
+
+  /** Redacted content for a team that logs it; null otherwise (and on any doubt). */
+  private async contentOf(entry: RequestLogEntry): Promise<CallContent | null> {
+    if (!entry.content || entry.teamId === null) return null;
+    const logs = await this.teams.logsContent(entry.teamId).catch(() => false);
+    if (!logs) return null;
+    const content = entry.content();
+    return {
+      prompt: redact(content.prompt.slice(0, MAX_CONTENT_CHARS), this.config.redact),
+      completion: redact(content.completion.slice(0, MAX_CONTENT_CHARS), this.config.redact),
+    };
+  }
+
+  private drop(rows: number): void {
+    this.dropped += rows;
+    this.droppedSinceLog += rows;
+    this.metrics.requestLogDropped.inc(rows);
+    const now = Date.now();
+    if (now - this.lastDropLog >= DROP_LOG_EVERY_MS) {
+      this.logger.error(
+        `request log buffer full (${this.config.maxBuffer} rows): ${this.droppedSinceLog} rows dropped`,
+      );
+      this.lastDropLog = now;
+      this.droppedSinceLog = 0;
+    }
+  }
+
+  /** Deletes expired rows and clears expired content, in batches. Returns the rows deleted. */
+  async prune(now = new Date()): Promise<number> {
+    const rowsBefore = new Date(now.getTime() - this.config.days * DAY_MS).toISOString();
+    const contentBefore = new Date(now.getTime() - this.config.contentDays * DAY_MS).toISOString();
+    let deleted = 0;
+    for (;;) {
+      const count = await this.count(
+        `WITH gone AS (DELETE FROM request_log WHERE id IN (
+           SELECT id FROM request_log WHERE time < $1 LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
+         ) RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+        [rowsBefore],
+      );
+      deleted += count;
+      if (count < PRUNE_BATCH) break;
+    }
+    for (;;) {
+      const count = await this.count(
+        `WITH cleared AS (UPDATE request_log SET content = NULL WHERE id IN (
+           SELECT id FROM request_log WHERE time < $1 AND content IS NOT NULL
+           LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
+         ) RETURNING 1) SELECT count(*)::int AS n FROM cleared`,
+        [contentBefore],
+      );
+      if (count < PRUNE_BATCH) break;
+    }
+    return deleted;
+  }
+
+  private async count(text: string, params: unknown[]): Promise<number> {
+    const rows = await this.database.query<{ n: number }>(text, params);
+    return Number(rows[0]?.n ?? 0);
+  }
+}

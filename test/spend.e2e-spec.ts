@@ -1,0 +1,306 @@
+import request from 'supertest';
+import { RequestLogWriter } from '../src/spend/request-log.writer';
+import {
+  type ChatHarness,
+  type ChatUser,
+  collect,
+  eventually,
+  startChatHarness,
+} from './support/chat-harness';
+
+interface Row {
+  id: string;
+  time: string;
+  requestId: string;
+  userId: string;
+  username?: string;
+  keyId: string | null;
+  teamId: string | null;
+  route: string;
+  model: string;
+  status: string;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  reasoningTokens: number;
+  costUsd: number;
+  keywardMs: number;
+  upstreamMs: number;
+  ttftMs: number | null;
+  stream: boolean;
+  content?: unknown;
+}
+
+/** gpt-4o-mini in nano-USD per token: input 150, cached input 75, output 600 (docs/pricing.md). */
+function miniNanos(prompt: number, cached: number, completion: number): number {
+  return (prompt - cached) * 150 + cached * 75 + completion * 600;
+}
+
+describe('Request log and spend (admin API)', () => {
+  let h: ChatHarness;
+  let admin: ChatUser;
+
+  beforeAll(async () => {
+    h = await startChatHarness({ REQUEST_LOG_FLUSH_MS: '20' });
+    admin = await h.newUser({ roles: ['admin'] });
+  }, 30_000);
+  afterEach(() => h.mock.setFault(null));
+  afterAll(() => h.close(), 30_000);
+
+  async function rows(query: Record<string, string>): Promise<Row[]> {
+    const res = await request(h.t.server)
+      .get('/api/v1/admin/requests')
+      .query(query)
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .expect(200);
+    return (res.body as { requests: Row[] }).requests;
+  }
+
+  it('logs a non-streamed call with the usage upstream reported, cached and reasoning included', async () => {
+    const user = await h.newUser();
+    h.mock.reset();
+    const completion = await h.client(user.apiKey).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'a long prompt [mock-cached:8] [mock-reasoning:5]' }],
+    });
+    const reported = h.mock.reportedUsage[0].usage as {
+      prompt_tokens: number;
+      completion_tokens: number;
+    };
+    expect(completion.usage?.prompt_tokens_details?.cached_tokens).toBe(8);
+    const [row] = await rows({ userId: user.id });
+    expect(row).toMatchObject({
+      userId: user.id,
+      username: user.username,
+      route: '/v1/chat/completions',
+      model: 'gpt-4o-mini',
+      status: '200',
+      stream: false,
+      promptTokens: reported.prompt_tokens,
+      cachedTokens: 8,
+      completionTokens: reported.completion_tokens,
+      reasoningTokens: 5,
+      ttftMs: null,
+      teamId: null,
+    });
+    expect(row.keyId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(row.costUsd).toBe(
+      miniNanos(reported.prompt_tokens, 8, reported.completion_tokens) / 1e9,
+    );
+    expect(row.upstreamMs).toBeGreaterThanOrEqual(0);
+    expect(row.keywardMs).toBeGreaterThanOrEqual(0);
+    expect(row.requestId).not.toBe('');
+    expect(row.content).toBeUndefined();
+  });
+
+  it('logs a stream with its time to first token, and a failed and an aborted call', async () => {
+    const user = await h.newUser();
+    const client = h.client(user.apiKey);
+    h.mock.reset();
+    const chunks = await collect(
+      await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'stream this please' }],
+        stream: true,
+      }),
+    );
+    expect(chunks.length).toBeGreaterThan(1);
+    const reported = h.mock.reportedUsage[0].usage as {
+      prompt_tokens: number;
+      completion_tokens: number;
+    };
+
+    h.mock.setFault('server_error');
+    await expect(
+      client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'x' }],
+      }),
+    ).rejects.toMatchObject({ status: 502 });
+
+    h.mock.setFault('never_ending_stream');
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'never ends' }], stream: true },
+      { signal: controller.signal },
+    );
+    // The client leaves after the first words: Keyward aborts upstream and logs the call.
+    await (async () => {
+      for await (const chunk of stream) {
+        if (chunk.choices[0]?.delta.content) {
+          controller.abort();
+          break;
+        }
+      }
+    })().catch(() => undefined);
+
+    let logged: Row[] = [];
+    await eventually(async () => {
+      logged = await rows({ userId: user.id });
+      return logged.length === 3;
+    });
+    const [aborted, failed, streamed] = logged;
+    expect(streamed).toMatchObject({
+      status: '200',
+      stream: true,
+      promptTokens: reported.prompt_tokens,
+      completionTokens: reported.completion_tokens,
+    });
+    expect(streamed.ttftMs).not.toBeNull();
+    expect(streamed.ttftMs).toBeGreaterThanOrEqual(0);
+    expect(failed).toMatchObject({ status: '502', stream: false, promptTokens: 0, costUsd: 0 });
+    expect(aborted).toMatchObject({ status: 'client_closed', stream: true });
+    expect(aborted.promptTokens).toBeGreaterThan(0);
+
+    // Filters: status, and pagination by cursor.
+    expect((await rows({ userId: user.id, status: '502' })).map((r) => r.id)).toEqual([failed.id]);
+    const page = await request(h.t.server)
+      .get('/api/v1/admin/requests')
+      .query({ userId: user.id, limit: '2' })
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .expect(200);
+    const body = page.body as { requests: Row[]; nextCursor: string | null };
+    expect(body.requests.map((r) => r.id)).toEqual([aborted.id, failed.id]);
+    const next = await request(h.t.server)
+      .get('/api/v1/admin/requests')
+      .query({ userId: user.id, limit: '2', cursor: body.nextCursor ?? '' })
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .expect(200);
+    expect(next.body).toEqual({ requests: [streamed], nextCursor: null });
+  });
+
+  it('refuses bad filters with 400 problem+json and non-admins with 403', async () => {
+    const user = await h.newUser();
+    for (const query of [
+      { status: 'DROP TABLE' },
+      { limit: '0' },
+      { limit: '1001' },
+      { cursor: 'abc' },
+      { since: 'yesterday' },
+      { keyId: 'not-a-uuid' },
+      { userId: 'a\u0000b' },
+      { unknown: '1' },
+    ]) {
+      const res = await request(h.t.server)
+        .get('/api/v1/admin/requests')
+        .query(query)
+        .set('Authorization', `Bearer ${admin.jwt}`);
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    await request(h.t.server)
+      .get('/api/v1/admin/requests')
+      .set('Authorization', `Bearer ${user.jwt}`)
+      .expect(403);
+    await request(h.t.server)
+      .get('/api/v1/admin/spend')
+      .set('Authorization', `Bearer ${user.jwt}`)
+      .expect(403);
+    await request(h.t.server)
+      .get('/api/v1/teams/00000000-0000-4000-8000-000000000000/spend')
+      .set('Authorization', `Bearer ${user.jwt}`)
+      .expect(403);
+  });
+
+  it('exports CSV with every matching row, streamed, formula-looking cells neutralised', async () => {
+    const user = await h.newUser();
+    await h.client(user.apiKey).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'for the export' }],
+    });
+    // A row whose text cells look like formulas, through the real writer.
+    const writer = h.t.app.get(RequestLogWriter);
+    writer.add({
+      time: new Date(),
+      requestId: '=HYPERLINK("http://evil.example","x")',
+      userId: user.id,
+      keyId: null,
+      teamId: null,
+      route: '+cmd',
+      model: '@sum',
+      status: '200',
+      promptTokens: 1,
+      cachedTokens: 0,
+      completionTokens: 1,
+      reasoningTokens: 0,
+      costNanos: 750,
+      keywardMs: 1,
+      upstreamMs: 1,
+      ttftMs: null,
+      stream: false,
+    });
+    await writer.flush();
+    const res = await request(h.t.server)
+      .get('/api/v1/admin/requests')
+      .query({ userId: user.id })
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .set('Accept', 'text/csv')
+      .expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = res.text.trimEnd().split('\r\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^id,time,requestId,userId,username,keyId,teamId,route,model,status,/);
+    expect(lines[1]).toContain(`"'=HYPERLINK(""http://evil.example"",""x"")"`);
+    expect(lines[1]).toContain(",'+cmd,'@sum,200,1,0,1,0,7.5e-7,");
+    expect(lines[2]).toContain(',/v1/chat/completions,gpt-4o-mini,200,');
+  });
+
+  it('reports spend per user and model in day buckets, bounded', async () => {
+    const user = await h.newUser();
+    const client = h.client(user.apiKey);
+    for (const content of ['one', 'two [mock-cached:2]']) {
+      await client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content }],
+      });
+    }
+    const logged = await rows({ userId: user.id });
+    const nanos = logged.reduce(
+      (sum, r) => sum + miniNanos(r.promptTokens, r.cachedTokens, r.completionTokens),
+      0,
+    );
+    const res = await request(h.t.server)
+      .get('/api/v1/admin/spend')
+      .query({ groupBy: 'user', bucket: 'day' })
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .expect(200);
+    const report = res.body as {
+      groupBy: string;
+      bucket: string;
+      series: {
+        key: string;
+        label: string;
+        points: { t: string; requests: number; costUsd: number; cachedTokens: number }[];
+      }[];
+    };
+    expect(report).toMatchObject({ groupBy: 'user', bucket: 'day' });
+    const mine = report.series.find((s) => s.key === user.id);
+    expect(mine?.label).toBe(user.username);
+    expect(mine?.points).toHaveLength(1);
+    expect(mine?.points[0]).toMatchObject({ requests: 2, cachedTokens: 2, costUsd: nanos / 1e9 });
+    expect(mine?.points[0].t).toMatch(/T00:00:00\.000Z$/);
+
+    const byModel = await request(h.t.server)
+      .get('/api/v1/admin/spend')
+      .query({ groupBy: 'model', bucket: 'hour' })
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .expect(200);
+    expect((byModel.body as { series: { key: string }[] }).series.map((s) => s.key)).toContain(
+      'gpt-4o-mini',
+    );
+
+    for (const query of [
+      { groupBy: 'planet' },
+      { bucket: 'minute' },
+      { since: '2026-01-02T00:00:00Z', until: '2026-01-01T00:00:00Z' },
+      { since: '2020-01-01T00:00:00Z', until: '2026-01-01T00:00:00Z' },
+      { bucket: 'hour', since: '2026-01-01T00:00:00Z', until: '2026-03-01T00:00:00Z' },
+    ]) {
+      const bad = await request(h.t.server)
+        .get('/api/v1/admin/spend')
+        .query(query)
+        .set('Authorization', `Bearer ${admin.jwt}`);
+      expect({ query, status: bad.status }).toEqual({ query, status: 400 });
+    }
+  });
+});
