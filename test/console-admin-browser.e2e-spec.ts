@@ -435,7 +435,7 @@ describeBrowser('Console admin pages (Chromium)', () => {
       .get('/v1/models')
       .set('Authorization', `Bearer ${newSecret}`)
       .expect(401);
-  });
+  }, 90_000); // several page loads and upstream calls: slow on a busy machine
 
   it('admin: the spend chart draws the calls per model and per team', async () => {
     expect(teamKey).not.toBe('');
@@ -538,7 +538,7 @@ describeBrowser('Console admin pages (Chromium)', () => {
       .split(/\r?\n/);
     expect(csv[0]).toMatch(/model/);
     expect(csv.length - 1).toBeGreaterThanOrEqual(12);
-  });
+  }, 90_000); // several page loads and upstream calls: slow on a busy machine
 
   it('team admin: sees only their own team; no Users page, no admin keys, no other team', async () => {
     expect(team).toBeDefined();
@@ -617,7 +617,7 @@ describeBrowser('Console admin pages (Chromium)', () => {
       .get(`/api/v1/teams/${otherTeam.id}/members`)
       .set('Authorization', `Bearer ${token}`)
       .expect((res) => expect([403, 404]).toContain(res.status));
-  });
+  }, 90_000); // several page loads and upstream calls: slow on a busy machine
 
   it('a member without a team role sees the chat and their own keys only', async () => {
     const plain = await createUser(t, ['user'], 'plain');
