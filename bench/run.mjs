@@ -134,6 +134,28 @@ function procMiB(pid, field) {
   }
 }
 const rssMiB = (pid) => procMiB(pid, 'VmRSS');
+
+/**
+ * CPU time a process used so far (user + system, all its threads: the PGlite worker and
+ * Argon2's included), in milliseconds; NaN when it cannot be read. Per request, it is the
+ * cost of serving one, which machine load moves far less than requests per second.
+ */
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 const peakRssMiB = (pid) => procMiB(pid, 'VmHWM');
 const f0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : 'n/a');
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
@@ -363,20 +385,23 @@ function loadTargets(origins, { jwt, apiKey, cookie }) {
     'x-portkey-provider': 'openai',
     'x-portkey-custom-host': `${origins.mock}/v1`,
   };
+  const server = (origin) => Object.keys(origins).find((name) => origins[name] === origin);
   const post = (origin, headers, body, keyward) => ({
     url: `${origin}${CHAT_PATH}`,
     method: 'POST',
     headers,
     body,
     keyward,
+    server: server(origin),
   });
   const me = `${origins.keyward}/api/v1/auth/me`;
+  const onKeyward = { keyward: true, server: 'keyward' };
   return {
-    bare: { url: `${origins.bare}/api/v1/auth/me` },
-    me_jwt: { url: me, headers: { authorization: `Bearer ${jwt}` }, keyward: true },
-    me_key: { url: me, headers: { authorization: `Bearer ${apiKey}` }, keyward: true },
-    me_cookie: { url: me, headers: { cookie }, keyward: true },
-    live: { url: `${origins.keyward}/health/live`, keyward: true },
+    bare: { url: `${origins.bare}/api/v1/auth/me`, server: 'bare' },
+    me_jwt: { url: me, headers: { authorization: `Bearer ${jwt}` }, ...onKeyward },
+    me_key: { url: me, headers: { authorization: `Bearer ${apiKey}` }, ...onKeyward },
+    me_cookie: { url: me, headers: { cookie }, ...onKeyward },
+    live: { url: `${origins.keyward}/health/live`, ...onKeyward },
     mock: post(origins.mock, mockAuth, CHAT_BODY),
     proxy: post(origins.proxy, json, CHAT_BODY),
     portkey: post(origins.portkey, portkeyHeaders, CHAT_BODY),
@@ -404,11 +429,15 @@ async function probeTargets(targets, names) {
 }
 
 /** Phase 3: autocannon load in groups of alternating rounds (targets left out are skipped). */
-async function runLoad(targets, groups, { log, rss, problems, keywardPid }) {
+async function runLoad(targets, groups, { log, rss, problems, keywardPid, pids = {} }) {
   const load = {};
   groups = groups.map(([label, names]) => [label, names.filter((name) => targets[name])]);
   async function slot(name, duration) {
+    const pid = pids[targets[name].server];
+    const cpuBefore = pid ? cpuMs(pid) : Number.NaN;
     const result = await cannon({ ...targets[name], duration });
+    // Server CPU per completed request, in microseconds.
+    result.cpuUsPerRequest = ((cpuMs(pid) - cpuBefore) * 1000) / Math.max(1, result.requests.total);
     const failed = result.non2xx + result.errors + result.timeouts;
     if (failed > 0) problems.push(`${name}: ${failed} failed of ${result.requests.total}`);
     return result;
@@ -424,7 +453,10 @@ async function runLoad(targets, groups, { log, rss, problems, keywardPid }) {
         (load[name] ??= []).push(result);
         log(
           `  round ${round + 1} ${name.padEnd(12)} ${result.requests.average.toFixed(0).padStart(7)} rps` +
-            `  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms`,
+            `  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms` +
+            (Number.isFinite(result.cpuUsPerRequest)
+              ? `  server CPU ${result.cpuUsPerRequest.toFixed(0)} µs/request`
+              : ''),
         );
         if (targets[name].keyward)
           rss.push({ phase: `${name} round ${round + 1}`, mib: rssMiB(keywardPid) });
@@ -561,6 +593,9 @@ async function measureOnPostgres({ tmp, origins, password, keywardArgs }) {
 async function main() {
   if (!existsSync(KEYWARD_MAIN)) throw new Error('dist/ missing: run `npm run build` first');
   const runStarted = Date.now();
+  // The machine is shared: the 1-minute load average every 5 s, reported with the figures.
+  const loadSamples = [os.loadavg()[0]];
+  setInterval(() => loadSamples.push(os.loadavg()[0]), 5000).unref();
   const tmp = mkdtempSync(join(os.tmpdir(), 'keyward-bench-'));
   const log = (line) => process.stdout.write(`${line}\n`);
   log(`bench: temp dir ${tmp}; servers on CPU 0, load on CPU 1: ${PINNING ? 'yes' : 'no'}`);
@@ -579,7 +614,10 @@ async function main() {
     }
     const keywardPid = servers.keyward.child.pid;
     const rss = [{ phase: 'after start', mib: servers.keyward.idleMiB }];
-    const context = { log, rss, problems, keywardPid };
+    const pids = Object.fromEntries(
+      Object.entries(servers).map(([name, server]) => [name, server.child.pid]),
+    );
+    const context = { log, rss, problems, keywardPid, pids };
 
     if (opts.only) {
       await runOnly(opts.only, targets, context);
@@ -604,7 +642,17 @@ async function main() {
     await stopAll();
     const postgres = await measureOnPostgres({ tmp, ...started });
 
-    const report = summarise({ load, seq, rss, problems, runStarted, servers, burst, postgres });
+    const report = summarise({
+      load,
+      seq,
+      rss,
+      problems,
+      runStarted,
+      servers,
+      burst,
+      postgres,
+      loadSamples,
+    });
     log(`\n${report.table}\n\n${report.serverTable}`);
     if (problems.length) log(`\nPROBLEMS: ${problems.join('; ')}`);
     if (!opts['no-write']) {
@@ -646,8 +694,9 @@ async function runOnly(only, targets, context) {
     return;
   }
   const names = {
-    auth: ['me_jwt', 'me_key', 'me_cookie', 'live'],
-    chat: ['keyward', 'keyward_sse'],
+    auth: ['bare', 'me_jwt', 'me_key', 'me_cookie', 'live'],
+    // The limits beside Keyward: ratios read from one run.
+    chat: ['proxy', 'keyward', 'proxy_sse', 'keyward_sse'],
   }[only];
   if (!names) throw new Error(`--only: auth, chat or seq, not ${only}`);
   await runLoad(targets, [[only, names]], context);
@@ -666,7 +715,17 @@ const TARGETS = {
   liveP99UnderSignIns: 50,
 };
 
-function summarise({ load, seq, rss, problems, runStarted, servers, burst, postgres }) {
+function summarise({
+  load,
+  seq,
+  rss,
+  problems,
+  runStarted,
+  servers,
+  burst,
+  postgres,
+  loadSamples,
+}) {
   // NaN (printed n/a) for a target left out of this run.
   const rps = (name) => (load[name] ? median(load[name].map((r) => r.requests.average)) : NaN);
   const lat = (name, p) => (load[name] ? median(load[name].map((r) => r.latency[p])) : 'n/a');
@@ -829,6 +888,7 @@ function summarise({ load, seq, rss, problems, runStarted, servers, burst, postg
     '<!-- Generated by `npm run bench` (bench/run.mjs); the notes come from bench/NOTES.md. -->',
     '',
     `- Command: \`npm run bench\` (autocannon -c ${CONNECTIONS}, ${DURATION} s per slot, ${ROUNDS} alternating rounds, sequential ${SEQ_REQUESTS} requests per target)`,
+    `- Load average (1 min) during the run, sampled every 5 s: min ${Math.min(...loadSamples).toFixed(1)}, median ${median(loadSamples).toFixed(1)}, max ${Math.max(...loadSamples).toFixed(1)}`,
     `- Machine: ${machine}; load average at the end ${os
       .loadavg()
       .map((v) => v.toFixed(1))
@@ -851,6 +911,12 @@ function summarise({ load, seq, rss, problems, runStarted, servers, burst, postg
     '',
     serverTable,
     '',
+    '## Server CPU per request',
+    '',
+    "Each server's CPU time (user + system, all its threads) during a load slot divided by the requests it completed, median over the rounds, in microseconds. Other tenants' load moves it far less than requests per second: it is the cost of serving one request.",
+    '',
+    cpuTable(load),
+    '',
     '## Keyward RSS after each phase',
     '',
     rssTable,
@@ -858,6 +924,26 @@ function summarise({ load, seq, rss, problems, runStarted, servers, burst, postg
     notes,
   ].join('\n');
   return { table, serverTable, markdown };
+}
+
+/** Median server CPU per request of each load target, and Keyward's against the proxy's. */
+function cpuTable(load) {
+  const perRequest = (name) => {
+    const values = (load[name] ?? [])
+      .map((result) => result.cpuUsPerRequest)
+      .filter(Number.isFinite);
+    return values.length ? Number(median(values)) : Number.NaN;
+  };
+  const rows = Object.keys(load).map((name) => {
+    const us = perRequest(name);
+    const proxy = name.endsWith('_sse') ? perRequest('proxy_sse') : perRequest('proxy');
+    const vs =
+      name.startsWith('keyward') && Number.isFinite(proxy)
+        ? ` (${(us / proxy).toFixed(2)}× the proxy's)`
+        : '';
+    return `| ${name} | ${Number.isFinite(us) ? us.toFixed(0) : 'n/a'}${vs} |`;
+  });
+  return ['| target | server CPU µs/request |', '|---|---|', ...rows].join('\n');
 }
 
 function portkeyVersion() {

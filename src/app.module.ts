@@ -16,9 +16,9 @@ import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
 import { SecretsModule } from './secrets/secrets.module';
-import { TeamsModule } from './teams/teams.module';
 import { RequestLogModule } from './spend/request-log.module';
 import { SpendModule } from './spend/spend.module';
+import { TeamsModule } from './teams/teams.module';
 import { UsersModule } from './users/users.module';
 
 /**

@@ -85,5 +85,5 @@ export async function configureApp(
     });
   }
 
-  if (config.app.swaggerEnabled) setupOpenApi(app, config.cookies.secure);
+  if (config.app.swaggerEnabled) setupOpenApi(app, config.cookies.secure, config.app);
 }

@@ -6,7 +6,7 @@ import { ConfigError } from './config/config-error';
 import type { LoadedConfig } from './config/configuration';
 import { loadConfigFromProviders } from './config/load-config-from-providers';
 import { configureApp, createAdapter } from './http-app';
-import { createLogger, PinoNestLogger } from './logging/logger';
+import { createLogger, PinoNestLogger, stdoutDestination } from './logging/logger';
 
 async function bootstrap(): Promise<void> {
   let config: LoadedConfig;
@@ -19,7 +19,7 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.app.logLevel);
+  const logger = createLogger(config.app.logLevel, stdoutDestination());
   for (const path of config.generatedSecrets) {
     logger.warn({ path }, 'generated a development secret (not for production)');
   }

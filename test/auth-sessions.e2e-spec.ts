@@ -86,7 +86,7 @@ describe('Token endpoint, refresh rotation and revocation', () => {
   it('refuses an unsupported grant type and unknown fields in OAuth2 format', async () => {
     const res = await request(t.server)
       .post('/api/v1/auth/token')
-      .send({ grant_type: 'client_credentials' })
+      .send({ grant_type: 'authorization_code' })
       .expect(400);
     expect(res.body.error).toBe('unsupported_grant_type');
     const extra = await request(t.server)
@@ -259,7 +259,7 @@ describe('Token endpoint, refresh rotation and revocation', () => {
     const meta = await request(t.server).get('/.well-known/oauth-authorization-server').expect(200);
     expect(meta.body).toMatchObject({
       issuer: 'keyward',
-      grant_types_supported: ['password', 'refresh_token'],
+      grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
     });
     expect(meta.body.jwks_uri).toMatch(/\/\.well-known\/jwks\.json$/);
   });

@@ -152,24 +152,34 @@ describe('Chat limits, budgets and usage', () => {
           day: today,
           model: 'gpt-4o',
           promptTokens: 10,
+          cachedTokens: 0,
           completionTokens: 10,
+          reasoningTokens: 0,
           totalTokens: 20,
           requests: 2,
+          // gpt-4o: $2.50 / $10 per 1M tokens (docs/pricing.md).
+          costUsd: (10 * 2500 + 10 * 10_000) / 1e9,
         },
         {
           day: today,
           model: 'gpt-4o-mini',
           promptTokens: 5,
+          cachedTokens: 0,
           completionTokens: 5,
+          reasoningTokens: 0,
           totalTokens: 10,
           requests: 1,
+          costUsd: (5 * 150 + 5 * 600) / 1e9,
         },
       ]);
       expect(res.body.totals).toEqual({
         promptTokens: 15,
+        cachedTokens: 0,
         completionTokens: 15,
+        reasoningTokens: 0,
         totalTokens: 30,
         requests: 3,
+        costUsd: (10 * 2500 + 10 * 10_000 + 5 * 150 + 5 * 600) / 1e9,
       });
       expect(res.body.limits).toEqual({ requestsPerMinute: 60, dailyTokens: 12345, usedToday: 30 });
     });

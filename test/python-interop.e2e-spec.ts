@@ -1,11 +1,13 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import request from 'supertest';
+import { MachineClientsService } from '../src/auth/machine-clients.service';
 import type { User } from '../src/users/user';
 import { UsersService } from '../src/users/users.service';
+import { freePort } from './support/process-app';
 import { REQUIRE_ALL_SUITES } from './support/require-all-suites';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
 
@@ -48,15 +50,20 @@ interface PythonRun {
   readonly stderr: string;
 }
 
-function runPython(script: string, args: string[]): Promise<PythonRun> {
+/** Runs a script of examples/python (or any path), with only these variables set. */
+function runPython(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<PythonRun> {
   return new Promise((done) => {
     execFile(
       PYTHON,
-      [join(EXAMPLES, script), ...args],
+      [script.includes('/') ? script : join(EXAMPLES, script), ...args],
       {
         timeout: PYTHON_TIMEOUT_MS,
         encoding: 'utf8',
-        env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
+        env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', ...env },
       },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
@@ -102,6 +109,31 @@ function escalatePayload(token: string): string {
   const [header, , signature] = token.split('.');
   const claims = { ...decodePart(token, 1), roles: ['admin'] };
   return [header, Buffer.from(JSON.stringify(claims)).toString('base64url'), signature].join('.');
+}
+
+/**
+ * The README's Python verifier, exactly as published: the python block after the marker
+ * comment in README.md. A harness appended to it verifies `argv[1]` as an Authorization header
+ * value and prints the claims, or `401 <reason>` with exit 1.
+ */
+function readmeVerifier(): string {
+  const readme = readFileSync(resolve(__dirname, '..', 'README.md'), 'utf8');
+  const marker = readme.indexOf(
+    '<!-- test/python-interop.e2e-spec.ts runs this block as it is -->',
+  );
+  expect(marker).toBeGreaterThan(0);
+  const block = /```python\n([\s\S]*?)```/.exec(readme.slice(marker));
+  if (!block) throw new Error('no python block after the README marker');
+  return `${block[1]}
+# --- test harness (not in the README) ---
+import sys
+
+try:
+    print(json.dumps(verify_keyward_token(sys.argv[1] if len(sys.argv) > 1 else None)))
+except Unauthorized as error:
+    print(f"401 {error}")
+    sys.exit(1)
+`;
 }
 
 const TAMPERINGS = [
@@ -394,6 +426,122 @@ describe('Python interop prerequisites', () => {
         const jwt = await minted(trustedSecretFile, { issuer: 'keyward', audience: 'keyward-api' });
         await me(es256, jwt).expect(401);
       });
+    });
+  });
+
+  describe('README verifier and a machine client (PUBLIC_URL, client_credentials, JWKS)', () => {
+    const RESOURCE = 'https://billing.corp.example';
+    let app: TestApp;
+    let url: string;
+    let user: User;
+    let token: string;
+    let snippet: string;
+    let client: { clientId: string; clientSecret: string };
+
+    beforeAll(async () => {
+      // PUBLIC_URL must name the port before the app starts: every advertised URL is absolute.
+      const port = await freePort();
+      url = `http://127.0.0.1:${port}`;
+      ({
+        t: app,
+        user,
+        token,
+      } = await keywardWithUser({ PUBLIC_URL: url, JWT_RESOURCES: JSON.stringify([RESOURCE]) }));
+      await app.listen(port);
+      snippet = join(dir, 'readme_verifier.py');
+      writeFileSync(snippet, readmeVerifier());
+      client = await app.app
+        .get(MachineClientsService)
+        .create({ name: 'python-service', scopes: ['chat', 'usage'] }, {});
+    }, 60_000);
+    afterAll(() => app?.close());
+
+    const runSnippet = (authorization?: string) =>
+      runPython(snippet, authorization === undefined ? [] : [authorization], { KEYWARD_URL: url });
+
+    it('the README snippet verifies a Keyward token through the absolute jwks_uri', async () => {
+      const run = await runSnippet(`Bearer ${token}`);
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(run.stdout)).toMatchObject({
+        sub: user.id,
+        iss: 'keyward',
+        aud: 'keyward-api',
+        preferred_username: user.username,
+      });
+    });
+
+    it('the README snippet answers 401, never a crash, for what it must refuse', async () => {
+      const header = decodePart(token, 0);
+      const [, payload, signature] = token.split('.');
+      const withHeader = (changes: Record<string, unknown>) =>
+        [
+          Buffer.from(JSON.stringify({ ...header, ...changes })).toString('base64url'),
+          payload,
+          signature,
+        ].join('.');
+      const cases: [string, string | undefined, RegExp][] = [
+        ['no Authorization header', undefined, /no bearer token/],
+        ['a Basic header', 'Basic dXNlcjpwYXNz', /no bearer token/],
+        ['garbage', 'Bearer not-a-jwt', /./],
+        ['an unknown kid', `Bearer ${withHeader({ kid: 'not-a-known-kid' })}`, /./],
+        ['another typ', `Bearer ${withHeader({ typ: 'JWT' })}`, /not an access token/],
+        ['alg none', `Bearer ${withHeader({ alg: 'none' })}`, /./],
+        ['a tampered payload', `Bearer ${escalatePayload(token)}`, /signature/i],
+      ];
+      for (const [name, authorization, reason] of cases) {
+        const run = await runSnippet(authorization);
+        expect({ name, code: run.code, traceback: run.stderr.includes('Traceback') }).toEqual({
+          name,
+          code: 1,
+          traceback: false,
+        });
+        expect(run.stdout).toMatch(/^401 /);
+        expect(run.stdout).toMatch(reason);
+      }
+    });
+
+    it('a Python machine client gets a client_credentials token and verifies it via PyJWKClient', async () => {
+      const env = {
+        KEYWARD_URL: url,
+        KEYWARD_CLIENT_ID: client.clientId,
+        KEYWARD_CLIENT_SECRET: client.clientSecret,
+      };
+      const run = await runPython(
+        'client_credentials.py',
+        ['--scope', 'chat', '--introspect'],
+        env,
+      );
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+      const result = JSON.parse(run.stdout) as {
+        token: Record<string, unknown>;
+        claims: Record<string, unknown>;
+        introspection: Record<string, unknown>;
+      };
+      expect(result.token).toEqual({ token_type: 'Bearer', expires_in: 600, scope: 'chat' });
+      expect(result.claims).toMatchObject({
+        sub: client.clientId,
+        client_id: client.clientId,
+        aud: 'keyward-api',
+        scope: 'chat',
+      });
+      expect(result.introspection).toMatchObject({
+        active: true,
+        sub: client.clientId,
+        client_id: client.clientId,
+      });
+
+      // For a named service (RFC 8707): aud is that service; verified with it as audience.
+      const forBilling = await runPython('client_credentials.py', ['--resource', RESOURCE], env);
+      expect({ code: forBilling.code, stderr: forBilling.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(forBilling.stdout).claims).toMatchObject({ aud: RESOURCE });
+
+      // A wrong secret: Keyward answers invalid_client, the script says so (no traceback).
+      const wrong = await runPython('client_credentials.py', [], {
+        ...env,
+        KEYWARD_CLIENT_SECRET: `kwcs_${'x'.repeat(43)}`,
+      });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stdout).toMatch(/^REFUSED: 401 invalid_client/);
     });
   });
 });

@@ -12,6 +12,7 @@ const PUBLIC_ROUTES = [
   'GET /health/live',
   'GET /health/ready',
   'DELETE /api/v1/auth/session', // authenticated by the refresh cookie + CSRF
+  'POST /api/v1/auth/introspect', // authenticated as a machine client (Basic or in the body)
   'POST /api/v1/auth/revoke',
   'POST /api/v1/auth/session',
   'POST /api/v1/auth/session/refresh', // authenticated by the refresh cookie + CSRF
@@ -39,11 +40,20 @@ describe('Route inventory (deny by default)', () => {
         'GET /v1/responses/:id',
         'DELETE /v1/responses/:id',
         'POST /v1/embeddings',
+        'POST /api/v1/auth/password',
+        'GET /api/v1/admin/clients',
+        'POST /api/v1/admin/clients',
+        'POST /api/v1/admin/clients/:id/rotate',
+        'PATCH /api/v1/admin/clients/:id',
         'POST /api/v1/admin/teams',
         'PUT /api/v1/teams/:id/members/:userId',
         'GET /api/v1/teams/:id/keys',
         'POST /api/v1/keys/:id/rotate',
         'PATCH /api/v1/admin/keys/:id',
+        'GET /api/v1/admin/requests',
+        'GET /api/v1/admin/spend',
+        'GET /api/v1/teams/:id/requests',
+        'GET /api/v1/teams/:id/spend',
       ]),
     );
   });
@@ -66,6 +76,11 @@ describe('Route inventory (deny by default)', () => {
     expect(scopesOf('POST /api/v1/auth/logout-all')).toEqual(['keys']);
     expect(scopesOf('GET /metrics')).toEqual(['admin']);
     expect(scopesOf('POST /api/v1/keys')).toEqual(['keys']);
+    expect(scopesOf('POST /api/v1/auth/password')).toEqual(['keys']);
+    expect(scopesOf('POST /api/v1/admin/clients')).toEqual(['admin']);
+    expect(scopesOf('GET /api/v1/admin/requests')).toEqual(['admin']);
+    expect(scopesOf('GET /api/v1/admin/spend')).toEqual(['admin']);
+    expect(scopesOf('GET /api/v1/teams/:id/spend')).toEqual(['usage']);
   });
 
   it('answers 401 with WWW-Authenticate on every other route without credentials', async () => {

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { DatabaseService } from '../src/database/database.service';
 import { RequestLogWriter } from '../src/spend/request-log.writer';
 import {
   type ChatHarness,
@@ -199,7 +200,7 @@ describe('Request log and spend (admin API)', () => {
     await request(h.t.server)
       .get('/api/v1/teams/00000000-0000-4000-8000-000000000000/spend')
       .set('Authorization', `Bearer ${user.jwt}`)
-      .expect(403);
+      .expect(404);
   });
 
   it('exports CSV with every matching row, streamed, formula-looking cells neutralised', async () => {
@@ -210,7 +211,7 @@ describe('Request log and spend (admin API)', () => {
     });
     // A row whose text cells look like formulas, through the real writer.
     const writer = h.t.app.get(RequestLogWriter);
-    writer.add({
+    void writer.add({
       time: new Date(),
       requestId: '=HYPERLINK("http://evil.example","x")',
       userId: user.id,
@@ -302,5 +303,133 @@ describe('Request log and spend (admin API)', () => {
         .set('Authorization', `Bearer ${admin.jwt}`);
       expect({ query, status: bad.status }).toEqual({ query, status: 400 });
     }
+  });
+
+  it('prunes rows after REQUEST_LOG_DAYS and content after REQUEST_LOG_CONTENT_DAYS', async () => {
+    const writer = h.t.app.get(RequestLogWriter);
+    const database = h.t.app.get(DatabaseService);
+    const userId = `prune-${Date.now()}`;
+    const day = 24 * 60 * 60 * 1000;
+    const base = {
+      userId,
+      keyId: null,
+      teamId: null,
+      route: '/v1/chat/completions',
+      model: 'gpt-4o-mini',
+      status: '200',
+      promptTokens: 1,
+      cachedTokens: 0,
+      completionTokens: 1,
+      reasoningTokens: 0,
+      costNanos: 750,
+      keywardMs: 1,
+      upstreamMs: 1,
+      ttftMs: null,
+      stream: false,
+    };
+    void writer.add({ ...base, requestId: 'old', time: new Date(Date.now() - 31 * day) });
+    void writer.add({ ...base, requestId: 'recent', time: new Date(Date.now() - 8 * day) });
+    await writer.flush();
+    // Content as a team that logs it would have stored it (8 days old: past the 7-day default).
+    await database.run(
+      `UPDATE request_log SET content = '{"prompt":"p","completion":"c"}' WHERE user_id = $1`,
+      [userId],
+    );
+    expect(await writer.prune()).toBeGreaterThanOrEqual(1);
+    const left = await database.query<{ request_id: string; content: unknown }>(
+      'SELECT request_id, content FROM request_log WHERE user_id = $1',
+      [userId],
+    );
+    expect(left).toEqual([{ request_id: 'recent', content: null }]);
+  });
+
+  it("logs a team key's calls under its team, with redacted content only when the team logs it; team admins read their own team", async () => {
+    const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+    const team = async (logContent: boolean) =>
+      (
+        (
+          await request(h.t.server)
+            .post('/api/v1/admin/teams')
+            .set(bearer(admin.jwt))
+            .send({ name: `spend-${logContent}-${Date.now()}`, logContent })
+            .expect(201)
+        ).body as { id: string }
+      ).id;
+    const [logging, quiet] = [await team(true), await team(false)];
+    const lead = await h.newUser();
+    const other = await h.newUser();
+    for (const [teamId, userId] of [
+      [logging, lead.id],
+      [quiet, lead.id],
+      [quiet, other.id],
+    ]) {
+      await request(h.t.server)
+        .put(`/api/v1/teams/${teamId}/members/${userId}`)
+        .set(bearer(admin.jwt))
+        .send({ role: 'team_admin' })
+        .expect(200);
+    }
+    const keyOf = async (teamId: string) =>
+      (
+        (
+          await request(h.t.server)
+            .post('/api/v1/keys')
+            .set(bearer(lead.jwt))
+            .send({ name: 'team key', teamId, scopes: ['chat'] })
+            .expect(201)
+        ).body as { key: string }
+      ).key;
+    const prompt = 'reach me at lead@example.com with sk-abcdefghijklmnop';
+    for (const teamId of [logging, quiet]) {
+      await h.client(await keyOf(teamId)).chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: prompt }],
+      });
+    }
+
+    const read = async (teamId: string, token: string, status = 200) =>
+      (
+        await request(h.t.server)
+          .get(`/api/v1/teams/${teamId}/requests`)
+          .set(bearer(token))
+          .expect(status)
+      ).body as { requests: Row[] };
+    const [logged] = (await read(logging, lead.jwt)).requests;
+    expect(logged).toMatchObject({ teamId: logging, userId: lead.id, status: '200' });
+    expect(logged.content).toEqual({
+      prompt: JSON.stringify([{ role: 'user', content: 'reach me at [REDACTED] with [REDACTED]' }]),
+      completion: 'Mock reply to: reach me at [REDACTED] with [REDACTED]',
+    });
+    const quietRows = (await read(quiet, other.jwt)).requests;
+    expect(quietRows).toHaveLength(1);
+    expect(quietRows[0].teamId).toBe(quiet);
+    expect(quietRows[0].content).toBeUndefined();
+    // Another team's admin sees nothing of this team: the 404 of a team that does not exist.
+    await read(logging, other.jwt, 404);
+    await request(h.t.server)
+      .get(`/api/v1/teams/${logging}/spend`)
+      .set(bearer(other.jwt))
+      .expect(404);
+
+    const spend = await request(h.t.server)
+      .get(`/api/v1/teams/${logging}/spend`)
+      .query({ groupBy: 'key' })
+      .set(bearer(lead.jwt))
+      .expect(200);
+    const series = (
+      spend.body as { series: { key: string; label: string; points: { requests: number }[] }[] }
+    ).series;
+    expect(series).toHaveLength(1);
+    expect(series[0]).toMatchObject({ key: logged.keyId, label: 'team key' });
+    expect(series[0].points[0].requests).toBe(1);
+
+    // The admin view by team labels the series with the team's name.
+    const byTeam = await request(h.t.server)
+      .get('/api/v1/admin/spend')
+      .query({ groupBy: 'team' })
+      .set(bearer(admin.jwt))
+      .expect(200);
+    const labels = (byTeam.body as { series: { key: string; label: string }[] }).series;
+    expect(labels.find((s) => s.key === logging)?.label).toMatch(/^spend-true-/);
   });
 });

@@ -15,6 +15,7 @@ function toDto(user: User): AdminUserDto {
     disabled: user.disabled,
     chatRpm: user.chatRpm,
     chatDailyTokens: user.chatDailyTokens,
+    machine: user.machine,
     createdAt: user.createdAt.toISOString(),
   };
 }

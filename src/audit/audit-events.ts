@@ -23,6 +23,12 @@ export type AuditEvent =
   | 'user.roles_changed'
   | 'user.password_changed'
   | 'user.limits_changed'
+  | 'client.created'
+  | 'client.secret_rotated'
+  | 'client.disabled'
+  | 'client.enabled'
+  | 'client.token_issued'
+  | 'client.auth_failed'
   | 'secrets.reloaded'
   | 'quota.refused';
 

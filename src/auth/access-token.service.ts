@@ -28,12 +28,26 @@ export interface AccessTokenClaims {
   preferred_username: string;
   /** OIDC Core §2: when the user last signed in (password); unchanged by refreshes. */
   auth_time: number;
+  /** RFC 9068 §2.2: the machine client a client_credentials token was issued to. */
+  client_id?: string;
+}
+
+/** What a grant may change in the token it gets. */
+export interface IssueOptions {
+  /** RFC 8707 `resource`: one of JWT_RESOURCES, the token's only audience. */
+  readonly audience?: string;
+  /** The granted scopes, when narrower than the roles' (machine clients). */
+  readonly scopes?: readonly string[];
+  /** client_credentials: `client_id` (= `sub`). */
+  readonly clientId?: string;
 }
 
 export interface IssuedAccessToken {
   readonly token: string;
   readonly expiresIn: number;
   readonly jti: string;
+  /** The `scope` claim. */
+  readonly scope: string;
 }
 
 /** Why a token was refused; logged, never sent to the client in detail. */
@@ -132,37 +146,54 @@ export class AccessTokenService {
    * for anything else. Uses the same pre-checks as the guard.
    */
   sessionOf(token: string): string | undefined {
+    const payload = this.verifyAnyAudience(token);
+    return typeof payload?.sid === 'string' ? payload.sid : undefined;
+  }
+
+  /**
+   * The claims of one of our own access tokens, valid now (30 s skew), for Keyward's audience
+   * or any JWT_RESOURCES one; undefined for anything else. For revocation and introspection:
+   * the guard never uses it (it accepts Keyward's own audience only).
+   */
+  verifyAnyAudience(token: string): Record<string, unknown> | undefined {
     try {
       const { header } = inspectToken(token);
+      const audiences = [this.auth.audience, ...this.auth.resources] as [string, ...string[]];
       const payload = verify(token, this.verificationKey(header), {
         algorithms: [this.auth.keys.algorithm],
         issuer: this.auth.issuer,
-        audience: this.auth.audience,
+        audience: audiences,
         clockTolerance: this.auth.clockToleranceSeconds,
       });
-      return typeof payload === 'object' && typeof payload.sid === 'string'
-        ? payload.sid
-        : undefined;
+      return typeof payload === 'object' ? payload : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /** Whether `resource` names a configured service (RFC 8707); the token endpoint checks it. */
+  isResource(resource: string): boolean {
+    return this.auth.resources.includes(resource);
   }
 
   issue(
     user: { id: string; username: string; roles: readonly Role[] },
     sessionId: string,
     authTime: Date,
+    options: IssueOptions = {},
   ): IssuedAccessToken {
     const jti = randomUUID();
     const { signing, algorithm } = this.auth.keys;
+    const scope = (options.scopes ?? scopesForRoles(user.roles)).join(' ');
     const token = this.jwt.sign(
       {
         sid: sessionId,
         roles: [...user.roles],
-        scope: scopesForRoles(user.roles).join(' '),
+        scope,
         // OIDC's standard claim name, so /me and logs need no database lookup.
         preferred_username: user.username,
         auth_time: Math.floor(authTime.getTime() / 1000),
+        ...(options.clientId ? { client_id: options.clientId } : {}),
       },
       {
         algorithm,
@@ -170,11 +201,11 @@ export class AccessTokenService {
         header: { alg: algorithm, typ: 'at+jwt', kid: signing.kid },
         expiresIn: this.auth.accessTokenTtl,
         issuer: this.auth.issuer,
-        audience: this.auth.audience,
+        audience: options.audience ?? this.auth.audience,
         subject: user.id,
         jwtid: jti,
       },
     );
-    return { token, expiresIn: this.auth.accessTokenTtl, jti };
+    return { token, expiresIn: this.auth.accessTokenTtl, jti, scope };
   }
 }

@@ -7,6 +7,8 @@ export const AUTH_PATH = '/api/v1/auth';
 /** TokenController: `POST token`, `POST revoke` (OAuth2 error format). */
 export const TOKEN_PATH = `${AUTH_PATH}/token`;
 export const REVOKE_PATH = `${AUTH_PATH}/revoke`;
+/** RFC 7662 introspection, for machine clients (TokenController). */
+export const INTROSPECT_PATH = `${AUTH_PATH}/introspect`;
 /**
  * SessionController. The refresh cookie's Path is this too (cookie-policy.ts), so the
  * refresh token travels only to the routes that use it.

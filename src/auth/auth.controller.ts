@@ -1,11 +1,21 @@
-import { Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Header, HttpCode, Post, Req } from '@nestjs/common';
+import {
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
 import { AUTH_PATH } from './auth-paths';
 import { AnyScope, CurrentPrincipal, RequireScopes } from './auth.decorators';
 import { MeDto } from './dto/me.dto';
+import { PasswordChangeDto } from './dto/password-change.dto';
+import { PasswordChangeService } from './password-change.service';
 import type { Principal } from './principal';
 import { SessionsService } from './sessions.service';
 
@@ -15,7 +25,33 @@ export class AuthController {
   constructor(
     private readonly sessions: SessionsService,
     private readonly audit: AuditService,
+    private readonly passwords: PasswordChangeService,
   ) {}
+
+  @Post('password')
+  // A session's own account management: API keys and machine clients have no `keys` scope.
+  @RequireScopes('keys')
+  @HttpCode(204)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({
+    summary: 'Change your own password (local users)',
+    description:
+      'Needs the current password, checked under the sign-in lockout rules (a wrong one counts as a failed sign-in). ' +
+      'Every other session of the user ends; this one stays. API keys stay valid. A cookie session needs X-CSRF-Token.',
+  })
+  @ApiNoContentResponse()
+  @ApiForbiddenResponse({
+    description: 'Wrong current password, or not a local user with a session',
+  })
+  @ApiUnprocessableEntityResponse({ description: 'The new password fails the password policy' })
+  @ApiTooManyRequestsResponse({ description: 'Locked out after failed attempts; see Retry-After' })
+  async changePassword(
+    @Body() body: PasswordChangeDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ): Promise<void> {
+    await this.passwords.change(principal, body.currentPassword, body.newPassword, request.ip);
+  }
 
   @Get('me')
   @AnyScope()

@@ -15,7 +15,11 @@ import { ApiKeysService } from './api-keys.service';
 import { AuthController } from './auth.controller';
 import { AuthenticationGuard } from './authentication.guard';
 import { CredentialReader } from './credential-reader';
+import { IntrospectionService } from './introspection.service';
 import { JwtStrategy } from './jwt.strategy';
+import { MachineClientsRepository } from './machine-clients.repository';
+import { MachineClientsService } from './machine-clients.service';
+import { PasswordChangeService } from './password-change.service';
 import { PassportAuthenticator } from './passport-authenticator';
 import { PassportNamesModule } from './passport-names.module';
 import { LoginThrottleService } from './login-throttle.service';
@@ -66,7 +70,11 @@ import { WellKnownController } from './well-known.controller';
     PassportAuthenticator,
     JwtStrategy,
     ApiKeyStrategy,
+    MachineClientsRepository,
+    MachineClientsService,
+    IntrospectionService,
+    PasswordChangeService,
   ],
-  exports: [SessionsService, LoginService, AccessTokenService],
+  exports: [SessionsService, LoginService, AccessTokenService, MachineClientsService],
 })
 export class AuthModule {}

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, ne, sql } from 'drizzle-orm';
 import { DatabaseService } from '../database/database.service';
 import { authSessions, refreshTokens, type Role, users } from '../database/schema';
 
@@ -46,6 +46,22 @@ export class SessionsRepository {
       });
       return session;
     });
+  }
+
+  /**
+   * A client_credentials session: no refresh token, so it ends with its access token
+   * (absolute expiry = the token's `exp`). It exists so that the token has a `sid` that
+   * disabling the client revokes at once, like any other session.
+   */
+  async createClientSession(
+    userId: string,
+    expiresAt: Date,
+  ): Promise<{ id: string; authTime: Date }> {
+    const [session] = await this.database.db
+      .insert(authSessions)
+      .values({ userId, kind: 'client', absoluteExpiresAt: expiresAt, authTime: new Date() })
+      .returning({ id: authSessions.id, authTime: authSessions.authTime });
+    return session;
   }
 
   /**
@@ -193,11 +209,21 @@ export class SessionsRepository {
     return rows.map((row) => row.id);
   }
 
-  async revokeAllForUser(userId: string, reason: string): Promise<string[]> {
+  async revokeAllForUser(
+    userId: string,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<string[]> {
     const rows = await this.database.db
       .update(authSessions)
       .set({ revokedAt: sql`now()`, revokeReason: reason })
-      .where(and(eq(authSessions.userId, userId), isNull(authSessions.revokedAt)))
+      .where(
+        and(
+          eq(authSessions.userId, userId),
+          isNull(authSessions.revokedAt),
+          exceptSessionId ? ne(authSessions.id, exceptSessionId) : undefined,
+        ),
+      )
       .returning({ id: authSessions.id });
     return rows.map((row) => row.id);
   }

@@ -19,6 +19,7 @@ const alice: User = {
   disabled: false,
   chatRpm: null,
   chatDailyTokens: null,
+  machine: false,
   createdAt: new Date(0),
 };
 

@@ -13,6 +13,11 @@ import { SessionsRepository } from './sessions.repository';
 
 export type SessionKind = 'token' | 'cookie';
 
+/** RFC 8707: the one service (JWT_RESOURCES) the access token is for; default Keyward. */
+export interface SessionOptions {
+  readonly audience?: string;
+}
+
 export interface IssuedSession {
   readonly sessionId: string;
   readonly userId: string;
@@ -23,6 +28,15 @@ export interface IssuedSession {
   readonly refreshExpiresAt: Date;
   readonly username: string;
   readonly roles: User['roles'];
+  /** The access token's scopes, space-separated (the token response's `scope`). */
+  readonly scope: string;
+}
+
+/** A client_credentials grant: an access token and nothing else (RFC 6749 §4.4.3). */
+export interface IssuedClientToken {
+  readonly accessToken: string;
+  readonly expiresIn: number;
+  readonly scope: string;
 }
 
 /** Who refreshes: the reuse grace holds only for the client that rotated the token. */
@@ -57,7 +71,7 @@ export class SessionsService implements OnModuleInit {
     );
   }
 
-  async start(user: User, kind: SessionKind): Promise<IssuedSession> {
+  async start(user: User, kind: SessionKind, options: SessionOptions = {}): Promise<IssuedSession> {
     const now = Date.now();
     const absoluteExpiresAt = new Date(now + this.auth.refreshAbsoluteTtl * 1000);
     const refreshToken = randomToken();
@@ -69,7 +83,7 @@ export class SessionsService implements OnModuleInit {
       tokenHash: sha256(refreshToken),
       tokenExpiresAt: refreshExpiresAt,
     });
-    const access = this.accessTokens.issue(user, sessionId, authTime);
+    const access = this.accessTokens.issue(user, sessionId, authTime, options);
     return {
       sessionId,
       userId: user.id,
@@ -79,7 +93,27 @@ export class SessionsService implements OnModuleInit {
       refreshExpiresAt,
       username: user.username,
       roles: user.roles,
+      scope: access.scope,
     };
+  }
+
+  /**
+   * A machine client's access token (`sub` = `client_id` = the client's id, which is its
+   * service user's id), in a session of its own that disabling the client revokes.
+   */
+  async startClient(
+    user: User,
+    scopes: readonly string[],
+    options: SessionOptions = {},
+  ): Promise<IssuedClientToken> {
+    const expiresAt = new Date(Date.now() + this.accessTokens.ttlSeconds * 1000);
+    const { id, authTime } = await this.repository.createClientSession(user.id, expiresAt);
+    const access = this.accessTokens.issue(user, id, authTime, {
+      ...options,
+      scopes,
+      clientId: user.id,
+    });
+    return { accessToken: access.token, expiresIn: access.expiresIn, scope: access.scope };
   }
 
   /** Rotates a refresh token; a reused one revokes its whole family (RFC 9700 §4.14). */
@@ -87,6 +121,7 @@ export class SessionsService implements OnModuleInit {
     refreshToken: string,
     kind: SessionKind,
     client: RefreshClient = {},
+    options: SessionOptions = {},
   ): Promise<IssuedSession> {
     const { ip } = client;
     const next = randomToken();
@@ -123,7 +158,7 @@ export class SessionsService implements OnModuleInit {
         if (!user || user.disabled)
           throw new DomainError('invalid_grant', 'The refresh token is invalid or expired.');
         // auth_time stays that of the sign-in: a refresh proves possession, not identity.
-        const access = this.accessTokens.issue(user, outcome.sessionId, outcome.authTime);
+        const access = this.accessTokens.issue(user, outcome.sessionId, outcome.authTime, options);
         return {
           sessionId: outcome.sessionId,
           userId: user.id,
@@ -133,6 +168,7 @@ export class SessionsService implements OnModuleInit {
           refreshExpiresAt,
           username: user.username,
           roles: user.roles,
+          scope: access.scope,
         };
       }
     }
@@ -143,8 +179,13 @@ export class SessionsService implements OnModuleInit {
     await this.revocation.revoke(ids.length ? ids : [sessionId]);
   }
 
-  async revokeAllForUser(userId: string, reason: string): Promise<number> {
-    const ids = await this.repository.revokeAllForUser(userId, reason);
+  /** Every session of the user, except `exceptSessionId` when given (a password change). */
+  async revokeAllForUser(
+    userId: string,
+    reason: string,
+    exceptSessionId?: string,
+  ): Promise<number> {
+    const ids = await this.repository.revokeAllForUser(userId, reason, exceptSessionId);
     await this.revocation.revoke(ids);
     return ids.length;
   }

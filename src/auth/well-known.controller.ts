@@ -2,7 +2,8 @@ import { Controller, Get, Header } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { KeywardConfig } from '../config/configuration';
-import { REVOKE_PATH, TOKEN_PATH } from './auth-paths';
+import { publicUrl } from '../config/app.config';
+import { INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH } from './auth-paths';
 import { Public } from './public.decorator';
 
 /** Discovery for other services that verify Keyward's tokens (Flask, FastAPI, Go...). */
@@ -21,16 +22,23 @@ export class WellKnownController {
         key.publicJwk ? [key.publicJwk] : [],
       ),
     };
-    const base = auth.issuer.startsWith('http') ? auth.issuer.replace(/\/$/, '') : '';
+    const app = config.get('app', { infer: true });
+    // PUBLIC_URL makes every URL absolute (PyJWT's PyJWKClient needs an absolute jwks_uri);
+    // without it, an http(s) issuer is the base, else the paths stay relative.
+    const fallback = auth.issuer.startsWith('http') ? auth.issuer.replace(/\/$/, '') : '';
+    const url = (path: string) => publicUrl(app, path, fallback);
     this.metadata = {
       issuer: auth.issuer,
-      token_endpoint: `${base}${TOKEN_PATH}`,
-      revocation_endpoint: `${base}${REVOKE_PATH}`,
-      jwks_uri: `${base}/.well-known/jwks.json`,
-      grant_types_supported: ['password', 'refresh_token'],
+      token_endpoint: url(TOKEN_PATH),
+      revocation_endpoint: url(REVOKE_PATH),
+      introspection_endpoint: url(INTROSPECT_PATH),
+      jwks_uri: url('/.well-known/jwks.json'),
+      grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
       response_types_supported: [],
-      token_endpoint_auth_methods_supported: ['none'],
+      // `none` for the password and refresh grants (public clients); the secrets for machine clients.
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['none'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: ['chat', 'usage', 'keys', 'admin'],
       token_endpoint_auth_signing_alg_values_supported: [auth.keys.algorithm],
     };

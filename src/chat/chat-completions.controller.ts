@@ -114,7 +114,9 @@ export class ChatCompletionsController {
       log: request.log,
     };
     if (body.stream !== true) {
-      void reply.send(await this.chat.complete(body, context));
+      const { json } = await this.chat.relay(body, context);
+      // Upstream's bytes as they came: parsed once for billing, not serialised again.
+      void reply.type('application/json; charset=utf-8').send(json);
       return;
     }
     const stream = await this.chat.openStream(body, context);

@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+} from 'openai/resources/chat/completions';
 import type { Principal } from '../auth/principal';
 import type { RequestLog } from '../logging/request-log';
 import { DomainError } from '../common/domain-error';
@@ -20,7 +23,11 @@ import {
 import { relayEventStream, type RelayOutcome, type SseSink } from './chat-stream.relay';
 import { ChatStreamTranslator } from './chat-stream.translator';
 import type { ChatCompletionRequest } from './dto/chat-completion-request.schema';
-import { OpenAIClientService, type UpstreamStream } from './openai-client.service';
+import {
+  OpenAIClientService,
+  type RelayedCompletion,
+  type UpstreamStream,
+} from './openai-client.service';
 import type { ChatTiming } from './server-timing';
 import { estimateTextTokens } from './token-estimate';
 import { upstreamUserId } from './upstream-user';
@@ -70,21 +77,43 @@ export class ChatService {
     return this.config.models;
   }
 
+  /** `/api/v1/chat`: the completion through the SDK, typed (the route reshapes it). */
   async complete(dto: ChatCompletionRequest, context: ChatCallContext): Promise<ChatCompletion> {
-    const { request, reservation } = await this.admit(dto, context);
-    let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
-    let status = '200';
-    let completionText = '';
-    try {
-      const completion = await this.openai.createCompletion(
-        nonStreamingBody(request, this.decisions(reservation, context.principal)),
+    const { completion } = await this.completeVia(dto, context, async (body) => ({
+      completion: await this.openai.createCompletion(
+        body,
         context.signal,
         context.timing,
         context.log,
+      ),
+    }));
+    return completion;
+  }
+
+  /** `/v1/chat/completions` without `stream`: upstream's JSON relayed as is (see `relayCompletion`). */
+  relay(dto: ChatCompletionRequest, context: ChatCallContext): Promise<RelayedCompletion> {
+    return this.completeVia(dto, context, (body) =>
+      this.openai.relayCompletion(body, context.signal, context.timing, context.log),
+    );
+  }
+
+  /** Admit, call upstream with the body Keyward built, settle whatever happened. */
+  private async completeVia<T extends { readonly completion: ChatCompletion }>(
+    dto: ChatCompletionRequest,
+    context: ChatCallContext,
+    send: (body: ChatCompletionCreateParamsNonStreaming) => Promise<T>,
+  ): Promise<T> {
+    const { request, reservation } = await this.admit(dto, context);
+    let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };
+    let status = '200';
+    let answered: ChatCompletion | undefined;
+    try {
+      const result = await send(
+        nonStreamingBody(request, this.decisions(reservation, context.principal)),
       );
-      used = completionUsage(completion, request);
-      completionText = completion.choices.map((choice) => choice.message?.content ?? '').join('');
-      return completion;
+      used = completionUsage(result.completion, request);
+      answered = result.completion;
+      return result;
     } catch (error) {
       status = failedCallStatus(error, context);
       if (mayHaveSpent(error, context)) {
@@ -105,7 +134,13 @@ export class ChatService {
         callRecord(context, CHAT_ROUTE, {
           stream: false,
           status,
-          content: () => ({ prompt: promptOf(dto), completion: completionText }),
+          // Read only when the request log keeps content (off the path otherwise).
+          content: () => ({
+            prompt: promptOf(dto),
+            completion: (answered?.choices ?? [])
+              .map((choice) => choice.message?.content ?? '')
+              .join(''),
+          }),
         }),
       );
     }

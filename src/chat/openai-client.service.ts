@@ -1,6 +1,11 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import OpenAI, { AuthenticationError, type ClientOptions } from 'openai';
+import OpenAI, {
+  APIConnectionError,
+  APIError,
+  AuthenticationError,
+  type ClientOptions,
+} from 'openai';
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
@@ -13,6 +18,7 @@ import type {
   ResponseCreateParamsStreaming,
 } from 'openai/resources/responses/responses';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { DomainError } from '../common/domain-error';
 import type { KeywardConfig } from '../config/configuration';
@@ -24,6 +30,7 @@ import {
   discardBody,
   dispatcherFetch,
   timedFetch,
+  type UpstreamHeaders,
   UpstreamResponse,
   type UpstreamTimer,
 } from './upstream-fetch';
@@ -35,6 +42,13 @@ const MAX_RETRIES = 1;
 type Fetch = NonNullable<ClientOptions['fetch']>;
 /** What every SDK call of this wrapper is given: the combined signal and the timed fetch. */
 type CallOptions = { signal: AbortSignal; fetchOptions: ReturnType<typeof timedFetch> };
+
+/** A non-streamed completion relayed as upstream sent it, with its parsed form for billing. */
+export interface RelayedCompletion {
+  readonly completion: ChatCompletion;
+  /** Upstream's JSON text, sent to the client as is (no second serialisation). */
+  readonly json: string;
+}
 
 /** A stream whose headers arrived: the body is read under the same deadline. */
 export interface UpstreamStream {
@@ -57,6 +71,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private readonly baseURL: string;
   private readonly timeoutMs: number;
   private client?: OpenAI;
+  private apiKey?: string;
 
   constructor(
     config: ConfigService<KeywardConfig, true>,
@@ -114,9 +129,36 @@ export class OpenAIClientService implements OnApplicationShutdown {
     return this.eventStream(
       signal,
       timing,
-      (client, options) => client.chat.completions.create(body, options).asResponse(),
+      (_client, options) => this.post('/chat/completions', body, options.signal, timing),
       log,
     );
+  }
+
+  /**
+   * `/v1/chat/completions` without the stream: the body goes upstream as JSON and the
+   * answer comes back as upstream's text (relayed as is) with its parsed form (billing).
+   * Same key, deadline, retry, key reload and error mapping as the SDK calls; the drop-in
+   * route relays bytes, so it skips the SDK's request and response objects (see `post`).
+   */
+  async relayCompletion(
+    body: ChatCompletionCreateParamsNonStreaming,
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+    log: RequestLog,
+  ): Promise<RelayedCompletion> {
+    const deadline = new Deadline(this.timeoutMs, signal);
+    try {
+      return await this.call(signal, deadline, log, async (_client, combined) => {
+        const response = await this.post('/chat/completions', body, combined, timing);
+        const json = await response.text();
+        // A truncated or non-JSON 200 throws here: 502, and billed (upstream answered 2xx).
+        const completion: unknown = JSON.parse(json);
+        if (!isChatCompletion(completion)) throw new InvalidUpstreamResponse();
+        return { completion, json };
+      });
+    } finally {
+      deadline.clear();
+    }
   }
 
   /** A whole Responses API object (`POST /responses`). */
@@ -233,7 +275,73 @@ export class OpenAIClientService implements OnApplicationShutdown {
     return this.agent.destroy();
   }
 
+  /**
+   * One POST to upstream for the relayed chat routes, behaving as the SDK's own request
+   * does for them: the server key as Bearer, one retry (after the SDK's back-off, or the
+   * upstream's `retry-after(-ms)` under a minute) on a connection failure, 408, 409 or 5xx
+   * (429 is marked not to retry by `keepAliveFetch`; `x-should-retry` is obeyed), and a
+   * non-2xx answer thrown as the SDK's `APIError` subclass, so `mapUpstreamError` and the
+   * 401 key reload treat both paths alike. Written here rather than through the SDK: its
+   * per-call machinery (header merging, request and promise wrappers, response parsing)
+   * was ~30% of the bytes allocated per proxied chat call (bench/NOTES.md, issue 17).
+   */
+  private async post(
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+  ): Promise<UpstreamResponse> {
+    const payload = JSON.stringify(body);
+    for (let retry = 0; ; retry += 1) {
+      const init = {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${this.apiKey}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: payload,
+        signal,
+        ...timedFetch(timing),
+      } as RequestInit;
+      let response: UpstreamResponse;
+      try {
+        response = (await this.fetch(
+          `${this.baseURL}${path}`,
+          init,
+        )) as unknown as UpstreamResponse;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        if (retry < MAX_RETRIES) {
+          await sleep(retryDelayMs(retry), undefined, { signal });
+          continue;
+        }
+        throw new APIConnectionError({ cause: error as Error });
+      }
+      if (response.ok) return response;
+      if (retry < MAX_RETRIES && shouldRetry(response)) {
+        discardBody(response.body);
+        await sleep(retryDelayMs(retry, response.headers), undefined, { signal });
+        continue;
+      }
+      const text = await response.text().catch(() => '');
+      const parsed = safeJson(text);
+      // As the SDK's makeStatusError: `{error: {...}}` bodies, else the text as message.
+      const errorBody =
+        parsed && typeof parsed === 'object' && (parsed as { error?: unknown }).error == null
+          ? { error: parsed }
+          : parsed;
+      throw APIError.generate(
+        response.status,
+        errorBody as object | undefined,
+        parsed === undefined ? text : undefined,
+        response.headers as unknown as Headers,
+      );
+    }
+  }
+
   private useKey(apiKey: string | undefined): void {
+    this.apiKey = apiKey;
     this.client = apiKey
       ? new OpenAI({
           apiKey,
@@ -321,6 +429,42 @@ function keepAliveFetch(agent: Agent): Fetch {
     if (response.status === 429) response.headers.set('x-should-retry', 'false');
     return response;
   };
+}
+
+/** The SDK's retry rule: `x-should-retry` if upstream sent it, else 408, 409, 429 and 5xx. */
+function shouldRetry(response: UpstreamResponse): boolean {
+  const header = response.headers.get('x-should-retry');
+  if (header === 'true') return true;
+  if (header === 'false') return false;
+  const status = response.status;
+  return status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/**
+ * The SDK's wait before a retry: upstream's `retry-after-ms` or `retry-after` when it is
+ * under a minute, else 0.5 s doubling per retry, minus up to 25% jitter.
+ */
+function retryDelayMs(retry: number, headers?: UpstreamHeaders): number {
+  let ms = Number.NaN;
+  const afterMs = headers?.get('retry-after-ms');
+  if (afterMs) ms = parseFloat(afterMs);
+  const after = headers?.get('retry-after');
+  if (Number.isNaN(ms) && after) {
+    const seconds = parseFloat(after);
+    ms = Number.isNaN(seconds) ? Date.parse(after) - Date.now() : seconds * 1000;
+  }
+  if (!Number.isFinite(ms) || ms < 0 || ms > 60_000) {
+    ms = Math.min(500 * 2 ** retry, 8000) * (1 - Math.random() * 0.25);
+  }
+  return ms;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 class InvalidUpstreamResponse extends Error {

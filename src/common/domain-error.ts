@@ -8,6 +8,12 @@ export const ERROR_CODES = {
   malformed_body: { status: 400, title: 'Malformed request body' },
   unsupported_grant_type: { status: 400, title: 'Unsupported grant type' },
   invalid_grant: { status: 400, title: 'Invalid grant' },
+  /** RFC 6749 §5.2: a scope the client may not have. */
+  invalid_scope: { status: 400, title: 'Invalid scope' },
+  /** RFC 8707 §2: a `resource` Keyward does not issue tokens for. */
+  invalid_target: { status: 400, title: 'Invalid target' },
+  /** RFC 6749 §5.2: client authentication failed (machine clients). */
+  invalid_client: { status: 401, title: 'Client authentication failed' },
   unauthenticated: { status: 401, title: 'Authentication required' },
   invalid_token: { status: 401, title: 'Invalid token' },
   invalid_credentials: { status: 401, title: 'Invalid username or password' },

@@ -31,6 +31,11 @@ function oauthError(code: ErrorCode): string {
       return 'invalid_grant';
     case 'unsupported_grant_type':
       return 'unsupported_grant_type';
+    case 'invalid_scope':
+      return 'invalid_scope';
+    case 'invalid_target':
+      return 'invalid_target';
+    case 'invalid_client':
     case 'unauthenticated':
     case 'invalid_token':
       return 'invalid_client';

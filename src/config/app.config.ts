@@ -39,6 +39,14 @@ export const appConfigSchema = z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),
     SHUTDOWN_TIMEOUT_MS: integer(25000, 0),
+    PUBLIC_URL: optionalString().pipe(
+      z
+        .url({ protocol: /^https?$/, message: 'must be an absolute http(s) URL' })
+        .refine((value) => !/[?#]/.test(value), {
+          message: 'must not have a query or a fragment',
+        })
+        .optional(),
+    ),
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -56,5 +64,20 @@ export const appConfigSchema = z
     metricsToken: env.METRICS_TOKEN,
     logLevel: env.LOG_LEVEL,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    /** Origin (and optional path prefix) clients reach Keyward at, without a trailing slash. */
+    publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
   }));
 export type AppConfig = z.output<typeof appConfigSchema>;
+
+/**
+ * The one place that turns a Keyward path into the URL Keyward advertises (RFC 8414
+ * metadata, the OIDC redirect URL's default...): absolute under PUBLIC_URL; without it the
+ * path alone, or under `fallbackBase` when the caller has one (an http(s) JWT_ISSUER).
+ */
+export function publicUrl(
+  app: Pick<AppConfig, 'publicUrl'>,
+  path: string,
+  fallbackBase = '',
+): string {
+  return `${app.publicUrl ?? fallbackBase}${path}`;
+}

@@ -79,6 +79,7 @@ export const authConfigSchema = z
     BOOTSTRAP_ADMIN_USERNAME: optionalString(),
     BOOTSTRAP_ADMIN_PASSWORD: optionalString(),
     AUTH_PUBLIC_RPM: integer(60, 1),
+    JWT_RESOURCES: optionalString(),
   })
   .transform((env, ctx) => {
     const fail = (path: string, message: string) => {
@@ -130,6 +131,33 @@ export const authConfigSchema = z
         maxTokenLifetimeSeconds: entry.maxTokenLifetime,
       }));
     }
+    let resources: string[] = [];
+    if (env.JWT_RESOURCES) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(env.JWT_RESOURCES);
+      } catch {
+        return fail('JWT_RESOURCES', 'is not valid JSON');
+      }
+      // RFC 8707 §2: a resource is an absolute URI without a fragment.
+      const result = z
+        .array(
+          z
+            .string()
+            .max(512)
+            .refine((value) => URL.canParse(value) && !value.includes('#'), {
+              message: 'each resource must be an absolute URI without a fragment',
+            }),
+        )
+        .safeParse(parsed);
+      if (!result.success) {
+        return fail('JWT_RESOURCES', result.error.issues[0]?.message ?? 'must be a JSON list');
+      }
+      if (result.data.includes(env.JWT_AUDIENCE)) {
+        return fail('JWT_RESOURCES', 'must not list Keyward’s own JWT_AUDIENCE');
+      }
+      resources = [...new Set(result.data)];
+    }
     if (env.REFRESH_ABSOLUTE_TTL < env.REFRESH_IDLE_TTL) {
       return fail('REFRESH_ABSOLUTE_TTL', 'must not be shorter than REFRESH_IDLE_TTL');
     }
@@ -143,6 +171,8 @@ export const authConfigSchema = z
       keys,
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,
+      /** RFC 8707 audiences of other services (JWT_RESOURCES); Keyward's own routes refuse them. */
+      resources,
       trustedIssuers,
       accessTokenTtl: env.ACCESS_TOKEN_TTL,
       refreshIdleTtl: env.REFRESH_IDLE_TTL,

@@ -147,6 +147,46 @@ describe(loadConfig.name, () => {
     ]);
   });
 
+  it('reads PUBLIC_URL without its trailing slash, and refuses a relative or odd one', () => {
+    expect(load({}).app.publicUrl).toBeUndefined();
+    expect(load({ PUBLIC_URL: 'https://keyward.corp.example/' }).app.publicUrl).toBe(
+      'https://keyward.corp.example',
+    );
+    expect(load({ PUBLIC_URL: 'https://corp.example/keyward' }).app.publicUrl).toBe(
+      'https://corp.example/keyward',
+    );
+    for (const bad of ['/keyward', 'ftp://keyward.example', 'https://k.example/?a=1', 'x#y']) {
+      expect(failure({ PUBLIC_URL: bad }).message).toMatch(/^Configuration error: PUBLIC_URL /);
+    }
+  });
+
+  it('reads JWT_RESOURCES as a JSON list of absolute URIs other than JWT_AUDIENCE', () => {
+    expect(load({}).auth.resources).toEqual([]);
+    expect(
+      load({ JWT_RESOURCES: '["https://billing.corp.example","urn:reports"]' }).auth.resources,
+    ).toEqual(['https://billing.corp.example', 'urn:reports']);
+    for (const bad of [
+      'not json',
+      '"https://a.example"',
+      '["relative"]',
+      '["https://a#b"]',
+      '[1]',
+    ]) {
+      expect(failure({ JWT_RESOURCES: bad }).message).toMatch(
+        /^Configuration error: JWT_RESOURCES /,
+      );
+    }
+    expect(failure({ JWT_RESOURCES: '["keyward-api"]' }).message).toMatch(
+      /^Configuration error: JWT_RESOURCES /,
+    );
+    expect(
+      failure({
+        JWT_AUDIENCE: 'https://keyward.example',
+        JWT_RESOURCES: '["https://keyward.example"]',
+      }).message,
+    ).toMatch(/JWT_AUDIENCE/);
+  });
+
   it('keeps generated keys out of the working directory', () => {
     const config = load({});
     expect(config.generatedSecrets.every((path) => path.startsWith(join(dir, 'data')))).toBe(true);

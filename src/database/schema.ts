@@ -33,6 +33,11 @@ export const users = pgTable(
     /** Per-user overrides of CHAT_RPM / CHAT_DAILY_TOKENS; null means the default. */
     chatRpm: integer('chat_rpm'),
     chatDailyTokens: integer('chat_daily_tokens'),
+    /**
+     * The service user of a machine client (docs/clients.md): it owns the client's sessions,
+     * usage and limits, and never signs in with a password.
+     */
+    machine: boolean('machine').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -76,8 +81,11 @@ export const authSessions = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    /** `token` (OAuth2 token endpoint) or `cookie` (browser session). */
-    kind: text('kind').$type<'token' | 'cookie'>().notNull(),
+    /**
+     * `token` (OAuth2 token endpoint), `cookie` (browser session) or `client` (one
+     * client_credentials grant: no refresh token, lives as long as its access token).
+     */
+    kind: text('kind').$type<'token' | 'cookie' | 'client'>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     /** When the user proved who they are (password sign-in); refreshes carry it unchanged. */
     authTime: timestamp('auth_time', { withTimezone: true }).notNull().defaultNow(),
@@ -257,6 +265,24 @@ export const responseOwners = pgTable(
   },
   (t) => [index('response_owners_user_idx').on(t.userId)],
 );
+
+/**
+ * A registered machine client (OAuth2 client_credentials, docs/clients.md). Its id is also
+ * its `client_id` and the id of its service user (`users.machine`), which carries the
+ * disabled flag, limits and usage, so every per-user rule applies to it unchanged.
+ */
+export const machineClients = pgTable('machine_clients', {
+  id: uuid('id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  name: text('name').notNull(),
+  /** SHA-256 of the secret: a 256-bit random value, shown once (as API keys and refresh tokens). */
+  secretHash: text('secret_hash').notNull(),
+  scopes: text('scopes').array().$type<ApiKeyScope[]>().notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  secretRotatedAt: timestamp('secret_rotated_at', { withTimezone: true }),
+});
+export type MachineClientRow = typeof machineClients.$inferSelect;
 
 /**
  * What each key and each team spent, per UTC day: the counters key and team budgets start

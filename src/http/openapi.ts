@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { TOKEN_PATH } from '../auth/auth-paths';
+import { type AppConfig, publicUrl } from '../config/app.config';
 import { OPENAPI_PUBLIC_EXTENSION } from '../auth/public.decorator';
 import { cookieName } from '../cookies/cookie-policy';
 
@@ -9,7 +10,11 @@ import { cookieName } from '../cookies/cookie-policy';
  * password flow against the token endpoint, bearer (JWT or `kw_` key) and the access cookie
  * under the name the cookie policy gives it.
  */
-export function setupOpenApi(app: NestFastifyApplication, secureCookies: boolean): void {
+export function setupOpenApi(
+  app: NestFastifyApplication,
+  secureCookies: boolean,
+  appConfig: Pick<AppConfig, 'publicUrl'>,
+): void {
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -22,7 +27,8 @@ export function setupOpenApi(app: NestFastifyApplication, secureCookies: boolean
       .addOAuth2(
         {
           type: 'oauth2',
-          flows: { password: { tokenUrl: TOKEN_PATH, scopes: {} } },
+          // Absolute under PUBLIC_URL, like every URL Keyward advertises.
+          flows: { password: { tokenUrl: publicUrl(appConfig, TOKEN_PATH), scopes: {} } },
           description: 'Resource-owner password grant against the token endpoint',
         },
         'oauth2',
@@ -30,6 +36,15 @@ export function setupOpenApi(app: NestFastifyApplication, secureCookies: boolean
       .addBearerAuth(
         { type: 'http', scheme: 'bearer', bearerFormat: 'JWT or kw_ API key' },
         'bearer',
+      )
+      // Machine clients on the introspection endpoint (not a default requirement).
+      .addBasicAuth(
+        {
+          type: 'http',
+          scheme: 'basic',
+          description: 'Machine client: client_id and client_secret',
+        },
+        'client',
       )
       .addCookieAuth(
         cookieName('access', secureCookies),

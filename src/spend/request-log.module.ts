@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
+import { TeamsModule } from '../teams/teams.module';
 import { RequestLogWriter } from './request-log.writer';
-import { NoTeamsLookup, TEAM_LOOKUP } from './team-lookup';
+import { TEAM_LOOKUP, TeamsServiceLookup } from './team-lookup';
 
 /**
  * The request log's writer (one per instance), used where calls are settled; global so the
@@ -8,7 +9,8 @@ import { NoTeamsLookup, TEAM_LOOKUP } from './team-lookup';
  */
 @Global()
 @Module({
-  providers: [RequestLogWriter, { provide: TEAM_LOOKUP, useClass: NoTeamsLookup }],
+  imports: [TeamsModule],
+  providers: [RequestLogWriter, { provide: TEAM_LOOKUP, useClass: TeamsServiceLookup }],
   exports: [RequestLogWriter, TEAM_LOOKUP],
 })
 export class RequestLogModule {}

@@ -94,6 +94,12 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
   private lastDropLog = 0;
   /** Rows dropped since start (buffer full). */
   dropped = 0;
+  /**
+   * Content of buffered rows, decided when the row is queued: the call's request and answer
+   * (the closure holds them) are released at once, and only a content-logging team's
+   * redacted, capped text waits in the buffer.
+   */
+  private readonly contents = new WeakMap<RequestLogEntry, Promise<CallContent | null>>();
 
   constructor(
     config: ConfigService<KeywardConfig, true>,
@@ -123,34 +129,56 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
     clearInterval(this.pruneTimer);
   }
 
-  /** Shutdown: what is buffered is written before the database closes. */
+  /**
+   * Shutdown: what is buffered is written now; calls that are still finishing (streams the
+   * HTTP server waits for) have their rows written at once, and their settlement waits for
+   * the write (see `add`), so every row is in before the database closes.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
     await this.flush();
   }
 
-  /** Queues a row; never waits, never throws. */
-  add(entry: RequestLogEntry): void {
+  private closing = false;
+
+  /**
+   * Queues a row; never throws. Returns nothing (nobody waits) except during shutdown, when it
+   * returns the write that holds the row, for the settling call to wait on.
+   */
+  add(entry: RequestLogEntry): Promise<void> | undefined {
     if (this.buffer.length >= this.config.maxBuffer) {
       this.drop(1);
-      return;
+      return undefined;
     }
-    this.buffer.push(entry);
+    const { content, ...row } = entry;
+    if (content && entry.teamId !== null) {
+      this.contents.set(
+        row,
+        this.contentOf(entry.teamId, content).catch(() => null),
+      );
+    }
+    this.buffer.push(row);
+    if (this.closing) return this.flush();
     if (this.buffer.length >= this.config.batchRows) this.startWrite();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.startWrite(), this.config.flushMs);
       this.timer.unref();
     }
+    return undefined;
   }
 
   /** Writes everything queued so far and waits for it (tests, reports, shutdown). */
   async flush(): Promise<void> {
-    while (this.buffer.length > 0 || this.writing) {
-      if (!this.writing) this.startWrite();
-      const writing = this.writing;
-      await writing;
-      // A failed write put its rows back: stop rather than spin against a database that is down.
+    // At most two writes, so a reader never waits on a busy instance's endless stream of rows:
+    // the one in flight, then one of everything queued by now.
+    if (this.writing) {
+      await this.writing;
+      // It failed and put its rows back: the database is down, do not hammer it.
       if (this.lastWriteFailed) return;
     }
+    if (this.buffer.length === 0) return;
+    this.startWrite();
+    await this.writing;
   }
 
   private lastWriteFailed = false;
@@ -161,9 +189,11 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
     if (this.writing) return;
     this.writing = this.writeAll().finally(() => {
       this.writing = undefined;
-      // Rows that came during the write, or were put back after a failure, go next time.
+      // Rows that came during the write, or were put back after a failure, go next time:
+      // at once when a full batch waits (unless the database just failed), else after the interval.
       if (this.buffer.length > 0 && !this.timer) {
-        this.timer = setTimeout(() => this.startWrite(), this.config.flushMs);
+        const full = this.buffer.length >= this.config.batchRows && !this.lastWriteFailed;
+        this.timer = setTimeout(() => this.startWrite(), full ? 0 : this.config.flushMs);
         this.timer.unref();
       }
     });
@@ -171,8 +201,11 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
 
   private async writeAll(): Promise<void> {
     this.lastWriteFailed = false;
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.config.batchRows);
+    // The rows queued when the write starts; later ones go with the next write.
+    let remaining = this.buffer.length;
+    while (remaining > 0) {
+      const batch = this.buffer.splice(0, Math.min(this.config.batchRows, remaining));
+      remaining -= batch.length;
       try {
         await this.insert(batch);
       } catch (error) {
@@ -192,7 +225,7 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
     const params: unknown[] = [];
     const rows: string[] = [];
     for (const entry of batch) {
-      const content = await this.contentOf(entry);
+      const content = (await this.contents.get(entry)) ?? null;
       const values = [
         entry.time.toISOString(),
         entry.requestId,
@@ -224,14 +257,13 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
   }
 
   /** Redacted content for a team that logs it; null otherwise (and on any doubt). */
-  private async contentOf(entry: RequestLogEntry): Promise<CallContent | null> {
-    if (!entry.content || entry.teamId === null) return null;
-    const logs = await this.teams.logsContent(entry.teamId).catch(() => false);
+  private async contentOf(teamId: string, content: () => CallContent): Promise<CallContent | null> {
+    const logs = await this.teams.logsContent(teamId).catch(() => false);
     if (!logs) return null;
-    const content = entry.content();
+    const { prompt, completion } = content();
     return {
-      prompt: redact(content.prompt.slice(0, MAX_CONTENT_CHARS), this.config.redact),
-      completion: redact(content.completion.slice(0, MAX_CONTENT_CHARS), this.config.redact),
+      prompt: redact(prompt.slice(0, MAX_CONTENT_CHARS), this.config.redact),
+      completion: redact(completion.slice(0, MAX_CONTENT_CHARS), this.config.redact),
     };
   }
 

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { TeamsModule } from '../teams/teams.module';
 import { AdminSpendController } from './admin-spend.controller';
 import { RequestLogRepository } from './request-log.repository';
 import { SpendService } from './spend.service';
@@ -6,6 +7,7 @@ import { TeamSpendController } from './team-spend.controller';
 
 /** Spend: the request log's admin and team routes, spend over time (docs/request-log.md). */
 @Module({
+  imports: [TeamsModule],
   controllers: [AdminSpendController, TeamSpendController],
   providers: [RequestLogRepository, SpendService],
 })

@@ -1,9 +1,9 @@
-import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Param, ParseUUIDPipe, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
-import { DomainError } from '../common/domain-error';
+import { TeamsService } from '../teams/teams.service';
 import {
   RequestLogPageDto,
   RequestLogQueryDto,
@@ -12,16 +12,18 @@ import {
 } from './dto/request-log.dto';
 import { sendRequests } from './send-requests';
 import { SpendService } from './spend.service';
-import { TEAM_LOOKUP, type TeamLookup } from './team-lookup';
 
-/** One team's request log and spend: its team admins, and admins. */
+/**
+ * One team's request log and spend: its team admins, and admins (the teams module's rule;
+ * anyone else gets the 404 of a team that does not exist).
+ */
 @ApiTags('teams')
 @RequireScopes('usage')
 @Controller('api/v1/teams/:id')
 export class TeamSpendController {
   constructor(
     private readonly spend: SpendService,
-    @Inject(TEAM_LOOKUP) private readonly teams: TeamLookup,
+    private readonly teams: TeamsService,
   ) {}
 
   @Get('requests')
@@ -37,7 +39,7 @@ export class TeamSpendController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    await this.assertTeamAdmin(principal, id);
+    await this.teams.assertCanManage(principal, id);
     await sendRequests(this.spend, query, request, reply, id);
   }
 
@@ -51,14 +53,7 @@ export class TeamSpendController {
     @Query() query: SpendQueryDto,
     @CurrentPrincipal() principal: Principal,
   ): Promise<SpendReportDto> {
-    await this.assertTeamAdmin(principal, id);
+    await this.teams.assertCanManage(principal, id);
     return this.spend.spend({ ...query, groupBy: query.groupBy ?? 'user' }, id);
-  }
-
-  private async assertTeamAdmin(principal: Principal, teamId: string): Promise<void> {
-    if (principal.roles.includes('admin') && principal.scopes.includes('admin')) return;
-    if (await this.teams.isTeamAdmin(principal.userId, teamId)) return;
-    // The same answer whether the team exists or not: ids are not confirmed to outsiders.
-    throw new DomainError('forbidden', 'Only admins of this team may read its spend.');
   }
 }

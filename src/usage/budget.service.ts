@@ -113,7 +113,8 @@ export class BudgetService {
     const metered = meteredOf(used);
     const { promptTokens, completionTokens } = metered;
     const costNanos = this.pricing?.costNanos(model, metered) ?? 0;
-    if (call) this.record(call, reservation.userId, model, metered, costNanos);
+    // During shutdown the log write is returned, and waited for with the usage write.
+    const logged = call && this.record(call, reservation.userId, model, metered, costNanos);
     await this.persist(
       {
         userId: reservation.userId,
@@ -127,6 +128,7 @@ export class BudgetService {
       },
       urgency,
     );
+    await logged;
     const log = call?.log;
     await this.store
       .settle(reservation, promptTokens + completionTokens)
@@ -144,10 +146,10 @@ export class BudgetService {
     model: string,
     metered: MeteredUsage,
     costNanos: number,
-  ): void {
+  ): Promise<void> | undefined {
     const figures = call.timing.figures();
     const teamId = call.principal.teamId ?? null;
-    this.requestLog?.add({
+    const logged = this.requestLog?.add({
       time: call.timing.requestStartedAtDate,
       requestId: call.requestId,
       userId,
@@ -177,6 +179,7 @@ export class BudgetService {
       upstreamMs: figures.upstreamMs,
       ttftMs: figures.ttftMs,
     });
+    return logged;
   }
 
   private persist(entry: UsageEntry, urgency: SettleUrgency): Promise<void> {

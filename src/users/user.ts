@@ -8,6 +8,8 @@ export interface User {
   readonly disabled: boolean;
   readonly chatRpm: number | null;
   readonly chatDailyTokens: number | null;
+  /** The service user of a machine client: no password sign-in, managed by /admin/clients. */
+  readonly machine: boolean;
   readonly createdAt: Date;
 }
 
@@ -19,6 +21,7 @@ export function toUser(row: UserRow): User {
     disabled: row.disabled,
     chatRpm: row.chatRpm,
     chatDailyTokens: row.chatDailyTokens,
+    machine: row.machine,
     createdAt: row.createdAt,
   };
 }

@@ -31,9 +31,11 @@ export class UsersRepository {
   constructor(private readonly database: DatabaseService) {}
 
   async insert(values: {
+    id?: string;
     username: string;
     passwordHash: string;
     roles: Role[];
+    machine?: boolean;
   }): Promise<UserRow> {
     const [row] = await this.database.db.insert(users).values(values).returning();
     return row;

@@ -135,12 +135,18 @@ export class UsersService {
       ? await this.repository.findByUsername(username)
       : undefined;
     const ok = await this.hasher.verify(row?.passwordHash, password);
-    if (!ok || !row || row.disabled) return undefined;
+    if (!ok || !row || row.disabled || row.machine) return undefined;
     return toUser(row);
   }
 
   async update(id: string, input: UpdateUserInput, actor: Actor = {}): Promise<User> {
     const before = await this.get(id);
+    if (before.machine && (input.password !== undefined || input.roles !== undefined)) {
+      throw new DomainError(
+        'conflict',
+        'This is the service user of a machine client: manage its secret and scopes with /api/v1/admin/clients.',
+      );
+    }
     const patch: UserPatch = {};
     if (input.roles) patch.roles = [...new Set(input.roles)];
     if (input.disabled !== undefined) patch.disabled = input.disabled;
@@ -177,6 +183,31 @@ export class UsersService {
     // Again after the change: a sign-in between the two steps still saw the old roles or password.
     if (ending) await this.endCredentials(id, ending, actor);
     return after;
+  }
+
+  /**
+   * A user's own password change (POST /api/v1/auth/password): the caller has checked the
+   * current password and ends the other sessions; this applies the policy, stores the new
+   * hash and records the event.
+   */
+  async changeOwnPassword(id: string, password: string, actor: Actor = {}): Promise<void> {
+    const user = await this.get(id);
+    this.assertPassword(password, user.username);
+    const row = await this.repository.update(id, {
+      passwordHash: await this.hasher.hash(password),
+    });
+    if (!row) throw new DomainError('not_found', 'No such user.');
+    await this.audit.record('user.password_changed', {
+      actorId: actor.id,
+      subject: id,
+      ip: actor.ip,
+      details: { self: true },
+    });
+  }
+
+  /** The policy check alone, so a caller can refuse a bad new password before anything else. */
+  checkPassword(password: string, username: string): void {
+    this.assertPassword(password, username);
   }
 
   private async endCredentials(

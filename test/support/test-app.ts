@@ -20,7 +20,8 @@ export interface TestApp {
   readonly server: ReturnType<NestFastifyApplication['getHttpServer']>;
   /** Set after `listen()`: `http://127.0.0.1:PORT`. */
   url?: string;
-  listen(): Promise<string>;
+  /** Listens on 127.0.0.1, on `port` (e.g. one named in PUBLIC_URL beforehand) or any free one. */
+  listen(port?: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -93,8 +94,8 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     config,
     logs,
     server: app.getHttpServer(),
-    async listen() {
-      await app.listen({ host: '127.0.0.1', port: 0 });
+    async listen(port = 0) {
+      await app.listen({ host: '127.0.0.1', port });
       const address = app.getHttpServer().address();
       if (!address || typeof address === 'string') throw new Error('no address');
       testApp.url = `http://127.0.0.1:${address.port}`;

@@ -101,6 +101,11 @@ export class AdminUserDto {
   @ApiProperty() disabled!: boolean;
   @ApiProperty({ nullable: true, type: Number }) chatRpm!: number | null;
   @ApiProperty({ nullable: true, type: Number }) chatDailyTokens!: number | null;
+  @ApiProperty({
+    description:
+      'The service user of a machine client (/api/v1/admin/clients): its limits and usage are the client’s',
+  })
+  machine!: boolean;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
 }
 
