@@ -54,11 +54,10 @@ async function showApp(user) {
   $('#signin-view').hidden = true;
   $('#username').textContent = user.username;
   $('#account').hidden = false;
+  const loads = Promise.all([loadModels(), loadUsage(), loadKeys()]);
   // The chat page, or the page the address names (#teams...) if this user may see it.
   await enterPages(user);
-  await Promise.all([loadModels(), loadUsage(), loadKeys()]).catch((error) =>
-    notify('error', error.message),
-  );
+  await loads.catch((error) => notify('error', error.message));
 }
 
 async function signIn(event) {
