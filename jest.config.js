@@ -21,6 +21,9 @@ const esmPackages = [
   '@ai-sdk',
   '@workflow',
   'zod',
+  // Single sign-on (openid-client and its OAuth core).
+  'openid-client',
+  'oauth4webapi',
 ];
 const swc = [
   '@swc/jest',

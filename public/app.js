@@ -94,11 +94,59 @@ async function signIn(event) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Single sign-on (docs/sso.md): a plain link to the IdP; the callback sets the same cookies
+
+let sso = { enabled: false, displayName: '' };
+
+/** What `/?sso_error=<reason>` (set by the callback) means, in words. */
+const SSO_ERRORS = {
+  access_denied: 'Single sign-on was cancelled or refused by the identity provider.',
+  expired: 'The single sign-on took too long or was started elsewhere. Please try again.',
+  unavailable: 'The identity provider cannot be reached right now. Try again in a moment.',
+  disabled: 'Your account is disabled. Ask an administrator.',
+  failed: 'Single sign-on failed. Please try again.',
+};
+
+async function loadSso() {
+  try {
+    const response = await request('/api/v1/auth/oidc/config');
+    if (response.ok) sso = await response.json();
+  } catch {
+    sso = { enabled: false, displayName: '' };
+  }
+  $('#sso').hidden = !sso.enabled;
+  $('#sso-name').textContent = sso.displayName;
+}
+
+/** Shows a failed sign-in's reason once, and takes it out of the address bar. */
+function ssoErrorFromUrl() {
+  const params = new URLSearchParams(window.location.search);
+  const reason = params.get('sso_error');
+  if (reason === null) return '';
+  params.delete('sso_error');
+  const query = params.toString();
+  window.history.replaceState(null, '', `${window.location.pathname}${query ? `?${query}` : ''}`);
+  return SSO_ERRORS[reason] ?? SSO_ERRORS.failed;
+}
+
 async function signOut() {
-  await api('/api/v1/auth/session', { method: 'DELETE' }).catch(() => undefined);
+  let redirectTo = null;
+  if (sso.enabled) {
+    // Also answers where to go so the identity provider's session ends (RP-initiated logout):
+    // a same-origin route that redirects there; the ID token never reaches this page.
+    const response = await api('/api/v1/auth/oidc/logout', { method: 'POST' }).catch(() => null);
+    redirectTo = response ? (await response.json()).redirectTo : null;
+  } else {
+    await api('/api/v1/auth/session', { method: 'DELETE' }).catch(() => undefined);
+  }
   chatAbort?.abort();
   conversation.length = 0;
   $('#transcript').replaceChildren(emptyNote);
+  if (typeof redirectTo === 'string' && redirectTo.startsWith('/api/v1/auth/oidc/')) {
+    window.location.assign(redirectTo);
+    return;
+  }
   showSignIn('You are signed out.');
 }
 
@@ -301,6 +349,12 @@ async function start() {
   $('#copy-key').addEventListener('click', copyKey);
   $('#hide-key').addEventListener('click', hideKey);
   setUpPages();
+  await loadSso();
+  const ssoError = ssoErrorFromUrl();
+  if (ssoError) {
+    showSignIn();
+    return notify('error', ssoError);
+  }
   if (!csrfToken()) return showSignIn();
   try {
     await showApp(await (await api('/api/v1/auth/me')).json());

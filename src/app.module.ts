@@ -12,6 +12,7 @@ import { EmbeddingsModule } from './embeddings/embeddings.module';
 import { HealthModule } from './health/health.module';
 import { LimitsModule } from './limits/limits.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { OidcModule } from './oidc/oidc.module';
 import { PricingModule } from './pricing/pricing.module';
 import { RedisModule } from './redis/redis.module';
 import { ResponsesModule } from './responses/responses.module';
@@ -45,6 +46,7 @@ export class AppModule {
         UsersModule,
         TeamsModule,
         AuthModule,
+        OidcModule,
         AdminModule,
         ChatModule,
         ResponsesModule,

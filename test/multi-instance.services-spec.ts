@@ -198,4 +198,67 @@ describe('Two instances sharing PostgreSQL and Redis', () => {
     expect(usage.totals.totalTokens).toBeGreaterThan(0);
     expect(usage.totals.totalTokens).toBeLessThanOrEqual(1000);
   });
+
+  it("caps a team key at the team's N tokens a day across both instances (issue 15)", async () => {
+    const adminToken = await tokenOf(a, admin);
+    const team = await post(
+      a,
+      '/api/v1/admin/teams',
+      { name: `multi_team_${run}`, dailyTokens: 1000 },
+      adminToken,
+    );
+    expect(team.status).toBe(201);
+    const { id: teamId } = (await team.json()) as { id: string };
+    const name = await createUser(`multi_team_admin_${run}`);
+    const userToken = await tokenOf(a, name);
+    const me = (await (
+      await fetch(`${a.url}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${userToken}` } })
+    ).json()) as { id: string };
+    const member = await fetch(`${b.url}/api/v1/teams/${teamId}/members/${me.id}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ role: 'team_admin' }),
+    });
+    expect(member.status).toBe(200);
+    const created = await post(b, '/api/v1/keys', { name: 'team key', teamId }, userToken);
+    expect(created.status).toBe(201);
+    const { key, id: keyId } = (await created.json()) as { key: string; id: string };
+    const chat = (app: ProcessApp, content = 'hello there') =>
+      post(
+        app,
+        '/v1/chat/completions',
+        { model: 'gpt-4o-mini', max_tokens: 300, messages: [{ role: 'user', content }] },
+        key,
+      );
+    mock.reset();
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => chat(i % 2 ? a : b)));
+    const admitted = results.filter((res) => res.status === 200).length;
+    expect(admitted).toBeGreaterThan(0);
+    const refused = results.filter((res) => res.status === 429);
+    expect(refused).toHaveLength(10 - admitted);
+    for (const res of refused)
+      expect(((await res.json()) as { error: { param: string } }).error.param).toBe(
+        'team.daily_tokens',
+      );
+    const upstream = mock.requests.filter((r) => r.path === '/v1/chat/completions');
+    expect(upstream).toHaveLength(admitted);
+    const granted = upstream.map((r) => {
+      const body = r.body as { max_tokens?: number; max_completion_tokens?: number };
+      return body.max_completion_tokens ?? body.max_tokens ?? Number.POSITIVE_INFINITY;
+    });
+    expect(granted.reduce((sum, n) => sum + n, 0)).toBeLessThanOrEqual(1000);
+    // Then one call after another, alternating instances, until the team's day is spent:
+    // refused at N, never past it.
+    let last = 200;
+    // (Long prompts, ~200 tokens billed each, so it takes a few calls, not hundreds.)
+    for (let i = 0; i < 20 && last === 200; i += 1)
+      last = (await chat(i % 2 ? a : b, 'x'.repeat(600))).status;
+    expect(last).toBe(429);
+    const keys = (await (
+      await fetch(`${a.url}/api/v1/keys`, { headers: { Authorization: `Bearer ${userToken}` } })
+    ).json()) as Array<{ id: string; spend: { todayTokens: number } }>;
+    const spent = keys.find((k) => k.id === keyId)!.spend.todayTokens;
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(1000);
+  }, 60_000);
 });

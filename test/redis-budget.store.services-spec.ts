@@ -16,10 +16,15 @@ describeBudgetStoreContract(
 
 describe(RedisBudgetStore.name, () => {
   const ask = (userId: string) => ({
-    userId,
-    day: '2026-11-22',
-    limit: 100,
-    promptTokens: 10,
+    counters: [
+      {
+        key: `user:tokens:day:2026-11-22:${userId}`,
+        limit: 100,
+        base: 10,
+        perToken: 1,
+        ttlSeconds: 600,
+      },
+    ],
     maxCompletionTokens: 90,
   });
 
@@ -38,10 +43,10 @@ describe(RedisBudgetStore.name, () => {
     const first = await a.reserve(ask(user));
     if (!first.granted) throw new Error('expected a grant');
     expect(await b.reserve(ask(user))).toMatchObject({ granted: false, exhausted: false });
-    await b.settle(first.reservation, 20);
+    await b.settle(first.hold, [20]);
     expect(await a.reserve(ask(user))).toMatchObject({
       granted: true,
-      reservation: { completionTokens: 70 },
+      hold: { completionTokens: 70 },
     });
   });
 });

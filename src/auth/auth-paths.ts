@@ -14,3 +14,6 @@ export const INTROSPECT_PATH = `${AUTH_PATH}/introspect`;
  * refresh token travels only to the routes that use it.
  */
 export const SESSION_PATH = `${AUTH_PATH}/session`;
+
+/** OidcController: single sign-on (docs/sso.md); the sign-in cookie's Path too. */
+export const OIDC_PATH = `${AUTH_PATH}/oidc`;

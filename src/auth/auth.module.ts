@@ -27,6 +27,7 @@ import { LoginService } from './login.service';
 import { PublicAuthLimitService } from './public-auth-limit.service';
 import { RevocationService } from './revocation.service';
 import { SessionController } from './session.controller';
+import { SessionCookies } from './session-cookies';
 import { SessionsRepository } from './sessions.repository';
 import { SessionsService } from './sessions.service';
 import { TokenController } from './token.controller';
@@ -58,6 +59,7 @@ import { WellKnownController } from './well-known.controller';
     AccessTokenService,
     SessionsRepository,
     SessionsService,
+    SessionCookies,
     RevocationService,
     LoginService,
     LoginThrottleService,
@@ -75,6 +77,13 @@ import { WellKnownController } from './well-known.controller';
     IntrospectionService,
     PasswordChangeService,
   ],
-  exports: [SessionsService, LoginService, AccessTokenService, MachineClientsService],
+  exports: [
+    SessionsService,
+    SessionCookies,
+    LoginService,
+    AccessTokenService,
+    PublicAuthLimitService,
+    MachineClientsService,
+  ],
 })
 export class AuthModule {}

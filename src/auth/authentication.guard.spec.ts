@@ -170,7 +170,8 @@ describe(AuthenticationGuard.name, () => {
     expect(await code(run('any', { headers: { authorization: `Bearer ${unknown}` } }).result)).toBe(
       'invalid_token',
     );
-    expect(apiKeys.authenticate).toHaveBeenLastCalledWith(unknown);
+    // With the client address: a key's allowedCidrs are checked there too.
+    expect(apiKeys.authenticate).toHaveBeenLastCalledWith(unknown, known.request.ip);
     expect(passport.authenticate).toHaveBeenCalledTimes(1);
   });
 

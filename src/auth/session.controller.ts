@@ -18,8 +18,9 @@ import { SessionDto, SessionLoginDto } from './dto/session.dto';
 import { LoginService } from './login.service';
 import { Public } from './public.decorator';
 import { SESSION_PATH } from './auth-paths';
+import { SessionCookies } from './session-cookies';
 import { PublicAuthLimitService } from './public-auth-limit.service';
-import { type IssuedSession, SessionsService } from './sessions.service';
+import { SessionsService } from './sessions.service';
 
 /**
  * The browser session: tokens live only in HttpOnly cookies, never in a response body.
@@ -37,6 +38,7 @@ export class SessionController {
     private readonly csrf: CsrfService,
     private readonly audit: AuditService,
     private readonly publicLimit: PublicAuthLimitService,
+    private readonly sessionCookies: SessionCookies,
   ) {}
 
   @Public()
@@ -55,7 +57,7 @@ export class SessionController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<SessionDto> {
     const session = await this.login.login(body.username, body.password, request.ip, 'cookie');
-    return this.sessionBody(reply, session);
+    return this.sessionCookies.issue(reply, session);
   }
 
   @Public()
@@ -81,12 +83,12 @@ export class SessionController {
         userAgent: request.headers['user-agent'],
       })
       .catch((error: unknown) => {
-        this.clearCookies(reply);
+        this.sessionCookies.clear(reply);
         throw error instanceof DomainError && error.code === 'invalid_grant'
           ? new DomainError('unauthenticated', 'The session has ended; sign in again.')
           : error;
       });
-    return this.sessionBody(reply, session);
+    return this.sessionCookies.issue(reply, session);
   }
 
   @Public()
@@ -105,7 +107,7 @@ export class SessionController {
   ): Promise<void> {
     const refreshToken = await this.authenticate(request);
     const ended = await this.sessions.revokeByRefreshToken(refreshToken);
-    this.clearCookies(reply);
+    this.sessionCookies.clear(reply);
     if (ended) {
       await this.audit.record('logout', {
         actorId: ended.userId,
@@ -127,31 +129,5 @@ export class SessionController {
     if (!session) throw new DomainError('unauthenticated', 'The session has ended; sign in again.');
     this.csrf.assertValid(request, session.sessionId);
     return refreshToken;
-  }
-
-  /** Sets the cookies; the body names the user and the CSRF token, never a token. */
-  private sessionBody(reply: FastifyReply, session: IssuedSession): SessionDto {
-    return {
-      user: { id: session.userId, username: session.username, roles: [...session.roles] },
-      csrfToken: this.setCookies(reply, session),
-    };
-  }
-
-  private setCookies(reply: FastifyReply, session: IssuedSession): string {
-    const lifetimes = {
-      access: session.expiresIn,
-      refresh: (session.refreshExpiresAt.getTime() - Date.now()) / 1000,
-    };
-    const csrfToken = this.csrf.tokenFor(session.sessionId);
-    this.cookies.set(reply, 'access', session.accessToken, lifetimes);
-    this.cookies.setEncrypted(reply, 'refresh', session.refreshToken, lifetimes);
-    this.cookies.set(reply, 'csrf', csrfToken, lifetimes);
-    return csrfToken;
-  }
-
-  private clearCookies(reply: FastifyReply): void {
-    this.cookies.clear(reply, 'access');
-    this.cookies.clear(reply, 'refresh');
-    this.cookies.clear(reply, 'csrf');
   }
 }

@@ -107,7 +107,11 @@ export class TokenController {
           );
         } catch (error) {
           // RFC 6749 §5.2: wrong resource-owner credentials are invalid_grant (400).
-          if (error instanceof DomainError && error.code === 'invalid_credentials') {
+          // OIDC_ONLY's refusal (forbidden) too: this grant is not available to the user.
+          if (
+            error instanceof DomainError &&
+            (error.code === 'invalid_credentials' || error.code === 'forbidden')
+          ) {
             throw new DomainError('invalid_grant', error.detail);
           }
           throw error;

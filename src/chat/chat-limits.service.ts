@@ -4,10 +4,19 @@ import { AuditService } from '../audit/audit.service';
 import { isLocalUser, type Principal } from '../auth/principal';
 import { DomainError } from '../common/domain-error';
 import { LimiterFactory } from '../limits/limiter.factory';
+import { hasUsdBudget, type PolicyLimits } from '../policy/policy-limits';
+import { PricingService, usdFromNanos } from '../pricing/pricing.service';
+import { TeamsService } from '../teams/teams.service';
+import {
+  COUNTER_TTL_SECONDS,
+  counterKey,
+  type CounterPeriod,
+  type CounterUnit,
+} from '../usage/budget-counters';
 import type { Reservation } from '../usage/budget-store';
-import { BudgetService } from '../usage/budget.service';
+import { BudgetService, type UnitCounter, userDailyTokens } from '../usage/budget.service';
 import { UserLimitsService } from '../usage/user-limits.service';
-import { secondsUntilUtcMidnight } from '../usage/utc-day';
+import { secondsUntilUtcMidnight, utcDay } from '../usage/utc-day';
 
 /**
  * The completion cap when the client sets none. A budget is only hard if every call has a
@@ -21,17 +30,37 @@ const IN_FLIGHT_RETRY_SECONDS = 5;
 const AUDIT_EVERY_MS = 60_000;
 
 export interface AdmissionRequest {
+  readonly model: string;
   readonly promptCeiling: number;
   readonly requestedMaxTokens?: number;
 }
 
+type Level = 'key' | 'team' | 'user';
+
+/** One budget counter of a call, with what a refusal says about it. */
+interface Budget {
+  readonly counter: UnitCounter;
+  /** `key.daily_usd`, ...: the 429's `param`. */
+  readonly param: string;
+  /** For messages: "the API key's daily USD budget ($5)". */
+  readonly label: string;
+  readonly period: CounterPeriod;
+}
+
+const LEVEL_NAMES: Record<Level, string> = { key: 'API key', team: 'team', user: 'user' };
+
 /**
- * docs/reference.md "Chat": per-user requests per minute and hard daily token budgets, checked
- * before any upstream call; refusals are 429 with Retry-After and a `quota.refused` audit event.
+ * docs/policy.md: every limit that applies to a call — the API key's, the team's (a team key's
+ * calls belong to its team) and the user's — checked before any upstream call. Model
+ * allowlists (key, team) narrow the server's; requests per minute are counted per key, team
+ * and user; token and USD budgets (daily, monthly) are reserved together, atomically and all
+ * or nothing, in the budget store, and the completion cap sent upstream is what every one of
+ * them allows. The tightest limit refuses and the error's `param` names it. Refusals are 429
+ * with Retry-After and a `quota.refused` audit event.
  */
 @Injectable()
 export class ChatLimitsService {
-  private readonly requests: RateLimiterAbstract;
+  private readonly requests: Record<Level, RateLimiterAbstract>;
   private readonly lastAudit = new Map<string, number>();
 
   constructor(
@@ -39,69 +68,190 @@ export class ChatLimitsService {
     private readonly limits: UserLimitsService,
     private readonly budget: BudgetService,
     private readonly audit: AuditService,
+    private readonly teams: TeamsService,
+    private readonly pricing: PricingService,
   ) {
-    // Per-user limits differ, so the counter itself never refuses; `admit` compares.
-    this.requests = limiters.create({
-      keyPrefix: 'chat_rpm',
-      points: Number.MAX_SAFE_INTEGER,
-      duration: 60,
-    });
+    // Limits differ per user, key and team, so the counters never refuse; `admit` compares.
+    const counter = (keyPrefix: string) =>
+      limiters.create({ keyPrefix, points: Number.MAX_SAFE_INTEGER, duration: 60 });
+    this.requests = {
+      user: counter('chat_rpm'),
+      key: counter('chat_rpm_key'),
+      team: counter('chat_rpm_team'),
+    };
   }
 
-  /** Counts the request, then reserves its worst case; the reservation caps `max_tokens`. */
+  /** Checks models and rates, then reserves the worst case on every budget; caps `max_tokens`. */
   async admit(principal: Principal, request: AdmissionRequest, ip?: string): Promise<Reservation> {
-    const limits = await this.limits.forPrincipal(principal);
-    const counted = await this.requests.consume(principal.userId, 1);
-    if (counted.consumedPoints > limits.rpm) {
-      this.auditRefusal(principal, ip, 'rpm', { limit: limits.rpm });
+    const key = principal.apiKeyId ? principal.keyPolicy : undefined;
+    const [userLimits, team] = await Promise.all([
+      this.limits.forPrincipal(principal),
+      principal.teamId ? this.teams.policy(principal.teamId) : Promise.resolve(null),
+    ]);
+    this.checkModel(request.model, key, 'API key');
+    this.checkModel(request.model, team, `team ${JSON.stringify(team?.name)}`);
+    if (
+      ((key && hasUsdBudget(key)) || (team && hasUsdBudget(team))) &&
+      !this.pricing.isPriced(request.model)
+    ) {
       throw new DomainError(
-        'rate_limited',
-        `Too many chat requests: at most ${limits.rpm} a minute.`,
+        'validation_failed',
+        `The model '${request.model}' has no price, and this ${key && hasUsdBudget(key) ? 'API key' : 'team'} has a USD budget: it may only call priced models.`,
         {
-          // The window is a minute: never more than 60 s, and exact to the millisecond.
-          retryAfterSeconds: Math.min(60, Math.max(0.001, counted.msBeforeNext / 1000)),
-          param: 'user.rpm',
-          openAiCode: 'rate_limit_exceeded',
+          param: 'model',
+          openAiCode: 'model_not_priced',
+          errors: [{ field: 'model', message: 'has no price (PRICES_FILE)' }],
         },
       );
     }
-    const result = await this.budget.tryReserve(
-      principal.userId,
-      limits.dailyTokens,
-      request.promptCeiling,
+    await this.countRequest(principal, ip, [
+      ['key', principal.apiKeyId, key?.rpm ?? null],
+      ['team', team?.id, team?.rpm ?? null],
+      ['user', principal.userId, userLimits.rpm],
+    ]);
+
+    const day = utcDay();
+    const budgets: Budget[] = [
+      ...(key && principal.apiKeyId
+        ? this.budgetsOf('key', principal.apiKeyId, key, request, day)
+        : []),
+      ...(team ? this.budgetsOf('team', team.id, team, request, day) : []),
+      {
+        counter: userDailyTokens(
+          principal.userId,
+          day,
+          userLimits.dailyTokens,
+          request.promptCeiling,
+        ),
+        param: 'user.daily_tokens',
+        label: `daily token budget (${userLimits.dailyTokens})`,
+        period: 'day',
+      },
+    ];
+    const result = await this.budget.reserve(
+      { userId: principal.userId, apiKeyId: principal.apiKeyId, teamId: team?.id },
+      day,
+      budgets.map((b) => b.counter),
       request.requestedMaxTokens ?? DEFAULT_MAX_COMPLETION_TOKENS,
     );
-    if (!result.granted) {
-      this.auditRefusal(principal, ip, 'daily_tokens', {
-        limit: limits.dailyTokens,
-        remaining: result.remaining,
-        needed: request.promptCeiling + 1,
-      });
-      if (result.exhausted) {
-        // Spent until midnight: an SDK must raise now, not sleep for hours on Retry-After
-        // (kept as information). `insufficient_quota` is what OpenAI SDK users match on.
-        throw new DomainError(
-          'quota_exceeded',
-          `The daily token budget (${limits.dailyTokens}) is used up; it resets at 00:00 UTC.`,
-          {
-            retryAfterSeconds: secondsUntilUtcMidnight(),
-            headers: { 'x-should-retry': 'false' },
-            param: 'user.daily_tokens',
-            openAiCode: 'insufficient_quota',
-          },
-        );
-      }
+    if (result.granted) return result.reservation;
+
+    const refused = budgets[result.counter];
+    this.auditRefusal(principal, ip, refused.param, {
+      limit: refused.counter.limit,
+      remaining: result.remaining,
+      needed: refused.counter.base + refused.counter.perToken,
+    });
+    if (result.exhausted) {
+      // Spent until the period ends: an SDK must raise now, not sleep for hours on
+      // Retry-After (kept as information). `insufficient_quota` is what OpenAI SDK users match on.
       throw new DomainError(
         'quota_exceeded',
-        'The daily token budget is held by requests in flight; retry when they finish.',
+        `The ${refused.label} is used up; it resets at 00:00 UTC${refused.period === 'month' ? ' on the 1st of next month' : ''}.`,
         {
-          retryAfterSeconds: IN_FLIGHT_RETRY_SECONDS,
-          param: 'user.daily_tokens',
-          openAiCode: 'rate_limit_exceeded',
+          retryAfterSeconds: secondsUntilReset(refused.period),
+          headers: { 'x-should-retry': 'false' },
+          param: refused.param,
+          openAiCode: 'insufficient_quota',
         },
       );
     }
-    return result.reservation;
+    throw new DomainError(
+      'quota_exceeded',
+      `The ${refused.label} is held by requests in flight; retry when they finish.`,
+      {
+        retryAfterSeconds: IN_FLIGHT_RETRY_SECONDS,
+        param: refused.param,
+        openAiCode: 'rate_limit_exceeded',
+      },
+    );
+  }
+
+  /** A key's or team's allowlist narrows the server's (already checked by the sanitizer). */
+  private checkModel(model: string, policy: PolicyLimits | null | undefined, whose: string): void {
+    if (!policy?.models || policy.models.includes(model)) return;
+    throw new DomainError(
+      'validation_failed',
+      `The model '${model}' is not allowed for this ${whose}; allowed: ${policy.models.join(', ') || 'none'}.`,
+      {
+        param: 'model',
+        openAiCode: 'model_not_found',
+        errors: [{ field: 'model', message: `not allowed for this ${whose}` }],
+      },
+    );
+  }
+
+  /**
+   * Counts the request on every rate that applies, then refuses if any is over its limit
+   * (the smallest limit of those over). Every counter counts the request, refused or not:
+   * a client hammering past its limit stays refused.
+   */
+  private async countRequest(
+    principal: Principal,
+    ip: string | undefined,
+    rates: Array<[Level, string | undefined, number | null]>,
+  ): Promise<void> {
+    const applicable = rates.filter(
+      (rate): rate is [Level, string, number] => rate[1] !== undefined && rate[2] !== null,
+    );
+    const counted = await Promise.all(
+      applicable.map(([level, id]) => this.requests[level].consume(id, 1)),
+    );
+    let refused: { level: Level; limit: number; msBeforeNext: number } | undefined;
+    applicable.forEach(([level, , limit], index) => {
+      if (counted[index].consumedPoints > limit && (!refused || limit < refused.limit))
+        refused = { level, limit, msBeforeNext: counted[index].msBeforeNext };
+    });
+    if (!refused) return;
+    this.auditRefusal(principal, ip, `${refused.level}.rpm`, { limit: refused.limit });
+    throw new DomainError(
+      'rate_limited',
+      `Too many chat requests: this ${LEVEL_NAMES[refused.level]} allows at most ${refused.limit} a minute.`,
+      {
+        // The window is a minute: never more than 60 s, and exact to the millisecond.
+        retryAfterSeconds: Math.min(60, Math.max(0.001, refused.msBeforeNext / 1000)),
+        param: `${refused.level}.rpm`,
+        openAiCode: 'rate_limit_exceeded',
+      },
+    );
+  }
+
+  /** The token and USD budgets a key or team sets (null limits set none). */
+  private budgetsOf(
+    level: 'key' | 'team',
+    id: string,
+    policy: PolicyLimits,
+    request: AdmissionRequest,
+    day: string,
+  ): Budget[] {
+    const budgets: Budget[] = [];
+    const add = (unit: CounterUnit, period: CounterPeriod, limit: number | null) => {
+      if (limit === null) return;
+      const usd = unit === 'nanos';
+      budgets.push({
+        counter: {
+          key: counterKey({ owner: level, unit, period, day, id }),
+          unit,
+          limit,
+          // Tokens: the prompt ceiling plus one per completion token. USD: the prompt's
+          // worst case (all uncached) plus the output price per completion token, so the
+          // grant is PricingService.completionTokensWithin of what is left.
+          base: usd
+            ? this.pricing.worstCaseNanos(request.model, request.promptCeiling, 0)
+            : request.promptCeiling,
+          perToken: usd ? this.pricing.worstCaseNanos(request.model, 0, 1) : 1,
+          ttlSeconds: COUNTER_TTL_SECONDS[period],
+        },
+        param: `${level}.${period === 'day' ? 'daily' : 'monthly'}_${usd ? 'usd' : 'tokens'}`,
+        label: `${LEVEL_NAMES[level]}'s ${period === 'day' ? 'daily' : 'monthly'} ${usd ? 'USD' : 'token'} budget (${usd ? `$${usdFromNanos(limit)}` : limit})`,
+        period,
+      });
+    };
+    add('tokens', 'day', policy.dailyTokens);
+    add('tokens', 'month', policy.monthlyTokens);
+    add('nanos', 'day', policy.dailyNanos);
+    add('nanos', 'month', policy.monthlyNanos);
+    return budgets;
   }
 
   private auditRefusal(
@@ -110,7 +260,7 @@ export class ChatLimitsService {
     limit: string,
     details: Record<string, unknown>,
   ): void {
-    const key = `${principal.userId}|${limit}`;
+    const key = `${principal.userId}|${principal.apiKeyId ?? ''}|${limit}`;
     const now = Date.now();
     if ((this.lastAudit.get(key) ?? 0) > now - AUDIT_EVERY_MS) return;
     if (this.lastAudit.size > 10_000) this.lastAudit.clear();
@@ -119,7 +269,19 @@ export class ChatLimitsService {
       actorId: isLocalUser(principal) ? principal.userId : null,
       subject: principal.userId,
       ip,
-      details: { limit, ...details },
+      details: {
+        limit,
+        ...(principal.apiKeyId ? { keyId: principal.apiKeyId } : {}),
+        ...(principal.teamId ? { teamId: principal.teamId } : {}),
+        ...details,
+      },
     });
   }
+}
+
+/** Until the period's budget resets (00:00 UTC; for a month, on the 1st). */
+function secondsUntilReset(period: CounterPeriod, at: Date = new Date()): number {
+  if (period === 'day') return secondsUntilUtcMidnight(at);
+  const next = Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1);
+  return Math.max(1, Math.ceil((next - at.getTime()) / 1000));
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { TeamsModule } from '../teams/teams.module';
 import { UsageModule } from '../usage/usage.module';
 import { ChatCompletionsController } from './chat-completions.controller';
 import { ChatLimitsService } from './chat-limits.service';
@@ -11,7 +12,7 @@ import { OpenAIClientService } from './openai-client.service';
  * streaming.
  */
 @Module({
-  imports: [UsageModule],
+  imports: [UsageModule, TeamsModule],
   controllers: [ChatController, ChatCompletionsController],
   providers: [OpenAIClientService, ChatService, ChatLimitsService],
   // The Responses and embeddings routes reuse the upstream client and the limits.

@@ -116,6 +116,17 @@ describe(loadConfig.name, () => {
     );
   });
 
+  it('reads the OIDC client secret from OIDC_CLIENT_SECRET_FILE like every secret', () => {
+    const file = join(dir, 'oidc-secret');
+    writeFileSync(file, 'oidc-secret-from-file\n');
+    const oidc = { OIDC_ISSUER: 'https://idp.example', OIDC_CLIENT_ID: 'keyward' };
+    const config = load({ ...oidc, OIDC_CLIENT_SECRET_FILE: file }).oidc;
+    expect(config.enabled && config.clientSecret).toBe('oidc-secret-from-file');
+    expect(
+      failure({ ...oidc, OIDC_CLIENT_SECRET_FILE: file, OIDC_CLIENT_SECRET: 'x' }).message,
+    ).toMatch(/OIDC_CLIENT_SECRET and OIDC_CLIENT_SECRET_FILE are both set/);
+  });
+
   it('reads .env outside production only, the process environment winning', () => {
     writeFileSync(join(dir, '.env'), 'PORT=4123\nCHAT_MODELS=a,b\n');
     const dev = load({ CHAT_MODELS: 'c' });

@@ -16,6 +16,7 @@ import {
   secretFilePaths,
   type SecretVariable,
 } from './environment';
+import { oidcConfigSchema } from './oidc.config';
 import { environmentSecretNames, mergeProviderSecrets, ProvidedSecrets } from './provider-secrets';
 import { secretsConfigSchema } from './secrets.config';
 
@@ -29,6 +30,7 @@ export interface KeywardConfig {
   readonly pricing: z.output<typeof pricingConfigSchema>;
   readonly requestLog: z.output<typeof requestLogConfigSchema>;
   readonly audit: z.output<typeof auditConfigSchema>;
+  readonly oidc: z.output<typeof oidcConfigSchema>;
   readonly secrets: z.output<typeof secretsConfigSchema> & {
     /** What the provider (AWS) supplied at start: the refresh compares against it. */
     readonly provided: ProvidedSecrets;
@@ -124,6 +126,7 @@ export function configFromEnvironment(
     pricing: parseNamespace(pricingConfigSchema, env),
     requestLog: parseNamespace(requestLogConfigSchema, env),
     audit: parseNamespace(auditConfigSchema, env),
+    oidc: parseNamespace(oidcConfigSchema, env),
     secrets: {
       ...secrets,
       provided,

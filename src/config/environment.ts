@@ -21,6 +21,7 @@ export const SECRET_VARIABLES = [
   'METRICS_TOKEN',
   'DATABASE_URL',
   'REDIS_URL',
+  'OIDC_CLIENT_SECRET',
 ] as const;
 export type SecretVariable = (typeof SECRET_VARIABLES)[number];
 

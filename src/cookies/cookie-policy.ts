@@ -1,8 +1,8 @@
 import type { CookieSerializeOptions } from '@fastify/cookie';
-import { SESSION_PATH } from '../auth/auth-paths';
+import { OIDC_PATH, SESSION_PATH } from '../auth/auth-paths';
 
 /** Every cookie Keyward sets, by role. Nothing else in the code names a cookie. */
-export type CookieRole = 'access' | 'refresh' | 'csrf';
+export type CookieRole = 'access' | 'refresh' | 'csrf' | 'oidc';
 
 interface CookiePolicyEntry {
   /** Name without prefix; `__Host-` / `__Secure-` is added when cookies are secure. */
@@ -12,8 +12,13 @@ interface CookiePolicyEntry {
   readonly httpOnly: boolean;
   /** How the value is protected inside the cookie. */
   readonly protection: 'jwt' | 'encrypted' | 'csrf';
-  /** Which of the session's lifetimes is the cookie's Max-Age (and a sealed value's expiry). */
-  readonly lifetime: keyof SessionLifetimes;
+  /**
+   * Which of the session's lifetimes is the cookie's Max-Age (and a sealed value's expiry),
+   * or a fixed number of seconds for a cookie that belongs to no session yet.
+   */
+  readonly lifetime: keyof SessionLifetimes | { readonly seconds: number };
+  /** Strict unless the cookie must come back on a cross-site top-level navigation. */
+  readonly sameSite: 'strict' | 'lax';
 }
 
 /** A session's two lifetimes, in seconds from now: the caller states them, the policy picks. */
@@ -37,6 +42,7 @@ export const COOKIE_POLICY: Readonly<Record<CookieRole, CookiePolicyEntry>> = {
     httpOnly: true,
     protection: 'jwt',
     lifetime: 'access',
+    sameSite: 'strict',
   },
   refresh: {
     name: 'kw_refresh',
@@ -45,6 +51,7 @@ export const COOKIE_POLICY: Readonly<Record<CookieRole, CookiePolicyEntry>> = {
     httpOnly: true,
     protection: 'encrypted',
     lifetime: 'refresh',
+    sameSite: 'strict',
   },
   // Readable by page script on purpose (public/app.js): it sends the value back in
   // X-CSRF-Token. It lives as long as the session it belongs to.
@@ -55,6 +62,20 @@ export const COOKIE_POLICY: Readonly<Record<CookieRole, CookiePolicyEntry>> = {
     httpOnly: false,
     protection: 'csrf',
     lifetime: 'refresh',
+    sameSite: 'strict',
+  },
+  // docs/sso.md: a single sign-on in progress (state, nonce, PKCE verifier, returnTo),
+  // encrypted. The IdP sends the browser back with a cross-site top-level GET, on which a
+  // Strict cookie would not be sent: Lax is the least that works, and it goes only to the
+  // OIDC routes, for ten minutes.
+  oidc: {
+    name: 'kw_oidc',
+    prefix: '__Secure-',
+    path: OIDC_PATH,
+    httpOnly: true,
+    protection: 'encrypted',
+    lifetime: { seconds: 600 },
+    sameSite: 'lax',
   },
 };
 
@@ -65,7 +86,9 @@ export function cookieName(role: CookieRole, secure: boolean): string {
 
 /** The cookie's Max-Age: the one place it is decided, from the policy entry's lifetime. */
 export function cookieMaxAge(role: CookieRole, lifetimes: SessionLifetimes): number {
-  return Math.max(0, Math.floor(lifetimes[COOKIE_POLICY[role].lifetime]));
+  const lifetime = COOKIE_POLICY[role].lifetime;
+  const seconds = typeof lifetime === 'string' ? lifetimes[lifetime] : lifetime.seconds;
+  return Math.max(0, Math.floor(seconds));
 }
 
 export function cookieOptions(
@@ -78,7 +101,7 @@ export function cookieOptions(
     path: entry.path,
     httpOnly: entry.httpOnly,
     secure,
-    sameSite: 'strict',
+    sameSite: entry.sameSite,
     maxAge: cookieMaxAge(role, lifetimes),
   };
 }

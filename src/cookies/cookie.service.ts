@@ -47,6 +47,7 @@ export class CookieService {
   clear(reply: FastifyReply, role: CookieRole): void {
     void reply.setCookie(this.name(role), '', {
       ...cookieOptions(role, this.secure, EXPIRED),
+      maxAge: 0,
       expires: new Date(0),
     });
   }

@@ -23,7 +23,8 @@ export const users = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     username: text('username').notNull(),
-    passwordHash: text('password_hash').notNull(),
+    /** Null for a user created by single sign-on: no local password, password sign-in fails. */
+    passwordHash: text('password_hash'),
     roles: text('roles')
       .array()
       .$type<Role[]>()
@@ -339,3 +340,35 @@ export const requestLog = pgTable(
   ],
 );
 export type RequestLogRow = typeof requestLog.$inferSelect;
+
+/**
+ * docs/sso.md: who a single-sign-on user is at their identity provider. A user is found by
+ * (issuer, subject) only, never by e-mail or username, which an IdP may reassign.
+ */
+export const oidcIdentities = pgTable(
+  'oidc_identities',
+  {
+    issuer: text('issuer').notNull(),
+    subject: text('subject').notNull(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    lastLoginAt: timestamp('last_login_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.issuer, t.subject] }),
+    index('oidc_identities_user_idx').on(t.userId),
+  ],
+);
+
+/**
+ * The ID token of a session started by single sign-on: RP-initiated logout sends it to the
+ * IdP as `id_token_hint`. Gone with its session.
+ */
+export const oidcSessions = pgTable('oidc_sessions', {
+  sessionId: uuid('session_id')
+    .primaryKey()
+    .references(() => authSessions.id, { onDelete: 'cascade' }),
+  idToken: text('id_token').notNull(),
+});

@@ -44,7 +44,7 @@ export class EmbeddingsService {
     // Embeddings generate nothing; the budget store grants at least one completion token.
     const reservation = await this.limits.admit(
       context.principal,
-      { promptCeiling: request.promptCeiling, requestedMaxTokens: 1 },
+      { model: request.model, promptCeiling: request.promptCeiling, requestedMaxTokens: 1 },
       context.ip,
     );
     let used: TokenUsage = { promptTokens: 0, completionTokens: 0 };

@@ -21,7 +21,9 @@ export function setupOpenApi(
       .setTitle('Keyward')
       .setDescription(
         'OpenAI behind your own authentication. Authenticate with a Bearer JWT (from the token ' +
-          'endpoint), a `kw_` API key, or the browser session cookie.',
+          'endpoint), a `kw_` API key, or the browser session cookie. With single sign-on ' +
+          'configured, open [/api/v1/auth/oidc/login?returnTo=/docs](/api/v1/auth/oidc/login?returnTo=/docs) ' +
+          'to sign in through the identity provider; "Try it out" then runs on the session cookie.',
       )
       .setVersion('1')
       .addOAuth2(

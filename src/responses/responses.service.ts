@@ -223,6 +223,7 @@ export class ResponsesService {
     const reservation = await this.limits.admit(
       context.principal,
       {
+        model: request.model,
         promptCeiling: request.promptCeiling + previousContext,
         requestedMaxTokens: request.requestedMaxTokens,
       },

@@ -244,6 +244,52 @@ export class TeamsService {
     });
   }
 
+  /**
+   * Single sign-on (docs/sso.md "Teams"): makes the user's memberships of the `managed` teams
+   * (every team OIDC_ROLE_MAP names) exactly `grants` (team name → role; names match
+   * regardless of case). Teams the map names but no admin created are skipped and returned.
+   * Memberships of other teams are left alone.
+   */
+  async syncMemberships(
+    userId: string,
+    grants: ReadonlyMap<string, TeamRole>,
+    managed: readonly string[],
+    actor: Actor,
+  ): Promise<string[]> {
+    const byName = new Map(
+      (await this.repository.list()).map((row) => [row.name.toLowerCase(), row]),
+    );
+    const current = new Map(
+      (await this.repository.listForUser(userId)).map((team) => [team.id, team.role]),
+    );
+    const wanted = new Map([...grants].map(([name, role]) => [name.toLowerCase(), role]));
+    const missing: string[] = [];
+    for (const name of new Set(managed.map((team) => team.toLowerCase()))) {
+      const team = byName.get(name);
+      if (!team) {
+        if (wanted.has(name)) missing.push(name);
+        continue;
+      }
+      const role = wanted.get(name);
+      const base = { actorId: actor.id, subject: team.id, ip: actor.ip };
+      if (role && current.get(team.id) !== role) {
+        const before = await this.repository.putMember(team.id, userId, role);
+        await this.audit.record(before ? 'team.member_role_changed' : 'team.member_added', {
+          ...base,
+          details: { userId, role, via: actor.via, ...(before ? { before } : {}) },
+        });
+      } else if (!role && current.has(team.id)) {
+        if (await this.repository.removeMember(team.id, userId)) {
+          await this.audit.record('team.member_removed', {
+            ...base,
+            details: { userId, via: actor.via },
+          });
+        }
+      }
+    }
+    return missing;
+  }
+
   /** Whether the user is `team_admin` of the team (creating a team key needs it). */
   async isTeamAdmin(teamId: string, userId: string): Promise<boolean> {
     return (await this.repository.roleOf(teamId, userId)) === 'team_admin';

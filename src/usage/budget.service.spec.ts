@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { BudgetService, RELAXED_WRITE_DELAY_MS } from './budget.service';
 import { MemoryBudgetStore } from './memory-budget.store';
+import type { PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
 import type { UsageEntry, UsageRepository } from './usage.repository';
 
 /** The usage table in memory: what was written, in order, and a switch to make writes fail. */
@@ -26,10 +27,25 @@ class FakeUsageRepository {
   }
 }
 
+class FakePolicyUsageRepository {
+  readonly writes: Array<{ entry: PolicyUsageEntry; requests: number }> = [];
+  add(entry: PolicyUsageEntry, requests: number): Promise<void> {
+    this.writes.push({ entry, requests });
+    return Promise.resolve();
+  }
+}
+
 function setUp(limit = 1000) {
   const usage = new FakeUsageRepository();
   const store = new MemoryBudgetStore(() => usage.dayTotal());
-  const budget = new BudgetService(store, usage as unknown as UsageRepository);
+  const budget = new BudgetService(
+    store,
+    usage as unknown as UsageRepository,
+    undefined,
+    undefined,
+    undefined,
+    new FakePolicyUsageRepository() as unknown as PolicyUsageRepository,
+  );
   const reserve = async (prompt: number, max: number) => {
     const result = await budget.tryReserve('u1', limit, prompt, max);
     if (!result.granted) throw new Error('expected a grant');

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BUDGET_STORE,
+  type BudgetCounter,
   type BudgetStore,
   type Reservation,
   type ReserveResult,
@@ -11,6 +12,8 @@ import type { MeteredUsage } from '../pricing/metered-usage';
 import { PricingService } from '../pricing/pricing.service';
 import type { CallRecord } from '../spend/call-record';
 import { RequestLogWriter } from '../spend/request-log.writer';
+import { COUNTER_TTL_SECONDS, counterKey, type CounterUnit, usageSubject } from './budget-counters';
+import { type PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
 import { type UsageEntry, UsageRepository } from './usage.repository';
 import { utcDay } from './utc-day';
 
@@ -25,6 +28,22 @@ export interface TokenUsage {
   readonly reasoningTokens?: number;
 }
 
+/** Whose call it is: the user, and the key and team when the call came with a key. */
+export interface CallOwner {
+  readonly userId: string;
+  readonly apiKeyId?: string;
+  readonly teamId?: string;
+}
+
+/** One counter a call must fit in, with its unit (the store sees only the numbers). */
+export interface UnitCounter extends BudgetCounter {
+  readonly unit: CounterUnit;
+}
+
+export type ReserveOutcome =
+  | { readonly granted: true; readonly reservation: Reservation }
+  | Extract<ReserveResult, { granted: false }>;
+
 const PERSIST_ATTEMPTS = 3;
 /**
  * How long a settlement whose client already has its whole answer (a finished stream) may
@@ -35,6 +54,15 @@ export const RELAXED_WRITE_DELAY_MS = 25;
 
 /** `urgent`: someone waits for the write (a non-streamed answer is sent after it). */
 export type SettleUrgency = 'urgent' | 'relaxed';
+
+/** Settlements of one (key or team, day) waiting for the next usage write, summed. */
+interface PendingPolicyUsage {
+  tokens: number;
+  costNanos: number;
+  requests: number;
+  readonly subject: string;
+  readonly day: string;
+}
 
 /** Settlements of one (user, day, model) waiting for the next usage write, summed. */
 interface PendingUsage {
@@ -69,6 +97,7 @@ interface PendingUsage {
 export class BudgetService {
   private readonly logger = new Logger(BudgetService.name);
   private pending = new Map<string, PendingUsage>();
+  private pendingPolicy = new Map<string, PendingPolicyUsage>();
   private writing?: Promise<void>;
   /** A relaxed write waiting for company; an urgent settlement starts it at once. */
   private delayed?: { timer: NodeJS.Timeout; start: () => void };
@@ -80,28 +109,71 @@ export class BudgetService {
     @Optional() private readonly pricing?: PricingService,
     @Optional() private readonly requestLog?: RequestLogWriter,
     @Optional() private readonly metrics?: MetricsService,
+    /** Per-key and per-team spend (key and team budgets, `GET /api/v1/keys`). */
+    @Optional() private readonly policyUsage?: PolicyUsageRepository,
   ) {}
 
+  /**
+   * Reserves on every counter at once (all or nothing, atomic across instances on Redis):
+   * the grant's `completionTokens` is what every counter allows. A refusal names the counter
+   * (its index in `counters`).
+   */
+  async reserve(
+    owner: CallOwner,
+    day: string,
+    counters: readonly UnitCounter[],
+    maxCompletionTokens: number,
+  ): Promise<ReserveOutcome> {
+    const result = await this.store.reserve({ counters, maxCompletionTokens });
+    if (!result.granted) return result;
+    return {
+      granted: true,
+      reservation: {
+        ...result.hold,
+        userId: owner.userId,
+        ...(owner.apiKeyId ? { apiKeyId: owner.apiKeyId } : {}),
+        ...(owner.teamId ? { teamId: owner.teamId } : {}),
+        day,
+        units: counters.map((counter) => counter.unit),
+      },
+    };
+  }
+
+  /** Just the user's daily token budget (the counter every call has). */
   tryReserve(
     userId: string,
     limit: number,
     promptTokens: number,
     maxCompletionTokens: number,
-  ): Promise<ReserveResult> {
-    return this.store.reserve({ userId, day: utcDay(), limit, promptTokens, maxCompletionTokens });
+  ): Promise<ReserveOutcome> {
+    const day = utcDay();
+    return this.reserve(
+      { userId },
+      day,
+      [userDailyTokens(userId, day, limit, promptTokens)],
+      maxCompletionTokens,
+    );
   }
 
   /** Frees a reservation that was never used (nothing was sent upstream): no usage row. */
   async release(reservation: Reservation): Promise<void> {
-    await this.store.settle(reservation, 0).catch((error: unknown) => {
-      this.logger.error(`budget release failed: ${(error as Error).message}`);
-    });
+    await this.store
+      .settle(
+        reservation,
+        reservation.counters.map(() => 0),
+      )
+      .catch((error: unknown) => {
+        this.logger.error(`budget release failed: ${(error as Error).message}`);
+      });
   }
 
   /**
    * Bills a finished request (any outcome) and frees its reservation. Never throws. The one
-   * place a call's usage becomes money: its cost (price table) goes into the usage row, and
-   * with `call` the same figures go to the request log and the metrics, so the three agree.
+   * place a call's usage becomes money, for every route (chat, /v1/chat/completions,
+   * /v1/responses, /v1/embeddings): its cost (price table) goes into the user's usage row and
+   * the key's and team's spend (policy_usage), each budget counter settles to the real tokens
+   * or cost, and with `call` the same figures go to the request log and the metrics, so they
+   * all agree.
    */
   async settle(
     reservation: Reservation,
@@ -115,6 +187,22 @@ export class BudgetService {
     const costNanos = this.pricing?.costNanos(model, metered) ?? 0;
     // During shutdown the log write is returned, and waited for with the usage write.
     const logged = call && this.record(call, reservation.userId, model, metered, costNanos);
+    const tokens = promptTokens + completionTokens;
+    const policy: PolicyUsageEntry[] = [];
+    if (reservation.apiKeyId)
+      policy.push({
+        subject: usageSubject('key', reservation.apiKeyId),
+        day: reservation.day,
+        tokens,
+        costNanos,
+      });
+    if (reservation.teamId)
+      policy.push({
+        subject: usageSubject('team', reservation.teamId),
+        day: reservation.day,
+        tokens,
+        costNanos,
+      });
     await this.persist(
       {
         userId: reservation.userId,
@@ -126,12 +214,16 @@ export class BudgetService {
         reasoningTokens: metered.reasoningTokens,
         costNanos,
       },
+      policy,
       urgency,
     );
     await logged;
     const log = call?.log;
     await this.store
-      .settle(reservation, promptTokens + completionTokens)
+      .settle(
+        reservation,
+        reservation.units.map((unit) => (unit === 'tokens' ? tokens : costNanos)),
+      )
       .catch((error: unknown) => {
         const message = (error as Error).message;
         if (log) log.error({ err: { message } }, 'budget settle failed');
@@ -182,7 +274,22 @@ export class BudgetService {
     return logged;
   }
 
-  private persist(entry: UsageEntry, urgency: SettleUrgency): Promise<void> {
+  private persist(
+    entry: UsageEntry,
+    policy: readonly PolicyUsageEntry[],
+    urgency: SettleUrgency,
+  ): Promise<void> {
+    for (const item of policy) {
+      const key = `${item.subject}\u0000${item.day}`;
+      let batch = this.pendingPolicy.get(key);
+      if (!batch) {
+        batch = { subject: item.subject, day: item.day, tokens: 0, costNanos: 0, requests: 0 };
+        this.pendingPolicy.set(key, batch);
+      }
+      batch.tokens += item.tokens;
+      batch.costNanos += item.costNanos;
+      batch.requests += 1;
+    }
     return new Promise((resolve) => {
       const key = `${entry.userId}\u0000${entry.day}\u0000${entry.model}`;
       let batch = this.pending.get(key);
@@ -249,37 +356,51 @@ export class BudgetService {
 
   /** Writes what is pending, then what arrived meanwhile, until nothing is left. */
   private async writePending(): Promise<void> {
-    while (this.pending.size > 0) {
+    while (this.pending.size > 0 || this.pendingPolicy.size > 0) {
       const batches = [...this.pending.values()];
+      const policy = [...this.pendingPolicy.values()];
       this.pending = new Map();
-      await Promise.all(
-        batches.map(async (batch) => {
-          await this.write(batch);
-          for (const resolve of batch.written) resolve();
+      this.pendingPolicy = new Map();
+      // A settlement is released once its user row and its key's and team's rows are written.
+      await Promise.all([
+        ...batches.map((batch) => {
+          const entry: UsageEntry = {
+            ...batch.entry,
+            promptTokens: batch.promptTokens,
+            completionTokens: batch.completionTokens,
+            cachedTokens: batch.cachedTokens,
+            reasoningTokens: batch.reasoningTokens,
+            costNanos: batch.costNanos,
+          };
+          return this.write('usage', { ...entry, requests: batch.requests }, () =>
+            this.usage.add(entry, batch.requests),
+          );
         }),
-      );
+        ...policy.map((batch) =>
+          this.write('key/team usage', { ...batch }, () =>
+            this.policyUsage ? this.policyUsage.add(batch, batch.requests) : Promise.resolve(),
+          ),
+        ),
+      ]);
+      for (const batch of batches) for (const resolve of batch.written) resolve();
     }
   }
 
-  private async write(batch: PendingUsage): Promise<void> {
-    const entry: UsageEntry = {
-      ...batch.entry,
-      promptTokens: batch.promptTokens,
-      completionTokens: batch.completionTokens,
-      cachedTokens: batch.cachedTokens,
-      reasoningTokens: batch.reasoningTokens,
-      costNanos: batch.costNanos,
-    };
+  private async write(
+    what: string,
+    record: Record<string, unknown>,
+    add: () => Promise<void>,
+  ): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.usage.add(entry, batch.requests);
+        await add();
         return;
       } catch (error) {
         if (attempt >= PERSIST_ATTEMPTS) {
           // The in-process counter still holds the tokens, so the budget stays hard here;
           // the line carries what is needed to reconcile the table by hand.
           this.logger.error(
-            `usage not recorded after ${attempt} attempts: ${JSON.stringify({ ...entry, requests: batch.requests, error: (error as Error).message })}`,
+            `${what} not recorded after ${attempt} attempts: ${JSON.stringify({ ...record, error: (error as Error).message })}`,
           );
           return;
         }
@@ -299,5 +420,22 @@ function meteredOf(used: TokenUsage): MeteredUsage {
     cachedTokens: Math.min(whole(used.cachedTokens), promptTokens),
     completionTokens,
     reasoningTokens: Math.min(whole(used.reasoningTokens), completionTokens),
+  };
+}
+
+/** The user's daily token budget as a counter: every call has it. */
+export function userDailyTokens(
+  userId: string,
+  day: string,
+  limit: number,
+  promptTokens: number,
+): UnitCounter {
+  return {
+    key: counterKey({ owner: 'user', unit: 'tokens', period: 'day', day, id: userId }),
+    unit: 'tokens',
+    limit,
+    base: promptTokens,
+    perToken: 1,
+    ttlSeconds: COUNTER_TTL_SECONDS.day,
   };
 }

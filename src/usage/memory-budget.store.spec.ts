@@ -5,18 +5,18 @@ describeBudgetStoreContract(MemoryBudgetStore.name, (loader) => new MemoryBudget
 
 describe(MemoryBudgetStore.name, () => {
   const ask = {
-    userId: 'u1',
-    day: '2026-11-22',
-    limit: 1000,
-    promptTokens: 1,
+    counters: [
+      { key: 'user:tokens:day:2026-11-22:u1', limit: 1000, base: 1, perToken: 1, ttlSeconds: 60 },
+    ],
     maxCompletionTokens: 1,
   };
 
-  it('loads a day once, however many requests arrive together', async () => {
+  it('loads a counter once, however many requests arrive together', async () => {
     const loader = jest.fn(() => Promise.resolve(0));
     const store = new MemoryBudgetStore(loader);
     await Promise.all(Array.from({ length: 10 }, () => store.reserve(ask)));
     expect(loader).toHaveBeenCalledTimes(1);
+    expect(loader).toHaveBeenCalledWith('user:tokens:day:2026-11-22:u1');
   });
 
   it('retries a failed load on the next request', async () => {

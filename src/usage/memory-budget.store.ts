@@ -1,80 +1,94 @@
 import { decideReservation } from './budget-arithmetic';
 import type {
   BudgetStore,
-  DayTotalLoader,
-  Reservation,
+  CounterLoader,
+  Hold,
   ReserveRequest,
   ReserveResult,
 } from './budget-store';
 
-interface DayCounter {
-  /** Tokens settled (in the database) for the day. */
+interface Counter {
+  /** Settled (in the database) for the period. */
   committed: number;
-  /** Tokens held by requests in flight. */
+  /** Held by requests in flight. */
   reserved: number;
+  /** Dropped after this (epoch ms) unless used again or holding something. */
+  expiresAt: number;
 }
 
+const SWEEP_EVERY_MS = 60_000;
+
 /**
- * The in-process budget store: one counter per (user, day), loaded once from the usage
- * table, then kept in memory. The check-and-add in `reserve` runs without an `await`
- * between reading and writing the counter, so on Node's single thread it is atomic:
- * concurrent requests can never reserve more than the budget.
+ * The in-process budget store: one counter per key (whose, what, which period), loaded once
+ * from the usage tables, then kept in memory. The check-and-add in `reserve` runs without an
+ * `await` between reading and writing the counters (they are all loaded first), so on Node's
+ * single thread it is atomic over every counter of the request: concurrent requests can never
+ * reserve more than any budget, and a refusal holds nothing anywhere.
  */
 export class MemoryBudgetStore implements BudgetStore {
-  private readonly counters = new Map<string, Promise<DayCounter>>();
-  private currentDay = '';
+  private readonly counters = new Map<string, Promise<Counter>>();
+  private nextSweep = 0;
 
-  constructor(private readonly loadDayTotal: DayTotalLoader) {}
+  constructor(private readonly load: CounterLoader) {}
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    const counter = await this.counter(request.userId, request.day);
+    const counters = await Promise.all(
+      request.counters.map((counter) => this.counter(counter.key, counter.ttlSeconds)),
+    );
     // Atomic section: no await from here to the end of the method.
-    const decision = decideReservation(counter, request);
+    const decision = decideReservation(counters, request.counters, request.maxCompletionTokens);
     if (!decision.granted) return decision;
-    counter.reserved += decision.tokens;
+    counters.forEach((counter, index) => (counter.reserved += decision.held[index]));
     return {
       granted: true,
-      reservation: {
-        userId: request.userId,
-        day: request.day,
-        tokens: decision.tokens,
+      hold: {
+        counters: request.counters.map((counter, index) => ({
+          key: counter.key,
+          held: decision.held[index],
+        })),
         completionTokens: decision.completionTokens,
       },
     };
   }
 
-  async settle(reservation: Reservation, usedTokens: number): Promise<void> {
-    const counter = await this.counter(reservation.userId, reservation.day);
-    counter.reserved = Math.max(0, counter.reserved - reservation.tokens);
-    counter.committed += usedTokens;
+  async settle(hold: Hold, used: readonly number[]): Promise<void> {
+    const counters = await Promise.all(hold.counters.map((held) => this.counter(held.key, 0)));
+    counters.forEach((counter, index) => {
+      counter.reserved = Math.max(0, counter.reserved - hold.counters[index].held);
+      counter.committed += used[index] ?? 0;
+    });
   }
 
-  /** One load per (user, day), shared by concurrent callers; a failed load is retried next time. */
-  private counter(userId: string, day: string): Promise<DayCounter> {
-    this.forgetPastDays(day);
-    const key = `${userId}\u0000${day}`;
+  /** One load per key, shared by concurrent callers; a failed load is retried next time. */
+  private counter(key: string, ttlSeconds: number): Promise<Counter> {
+    const now = Date.now();
+    this.sweep(now);
     let counter = this.counters.get(key);
     if (!counter) {
-      counter = this.loadDayTotal(userId, day).then((committed) => ({ committed, reserved: 0 }));
+      counter = this.load(key).then((committed) => ({ committed, reserved: 0, expiresAt: 0 }));
       counter.catch(() => this.counters.delete(key));
       this.counters.set(key, counter);
+    }
+    if (ttlSeconds > 0) {
+      void counter.then(
+        (value) => (value.expiresAt = Math.max(value.expiresAt, now + ttlSeconds * 1000)),
+        () => undefined,
+      );
     }
     return counter;
   }
 
   /**
-   * When the day turns, earlier counters are dropped — those with requests in flight only
-   * once settled, which `settle` handles by reloading: a request settling after midnight
-   * is billed to the day it reserved on, in the database as here.
+   * Drops counters past their period (their ttl) that hold nothing: a request settling
+   * after that reloads the counter from the database, where its usage is already written.
    */
-  private forgetPastDays(day: string): void {
-    if (day <= this.currentDay) return;
-    this.currentDay = day;
+  private sweep(now: number): void {
+    if (now < this.nextSweep) return;
+    this.nextSweep = now + SWEEP_EVERY_MS;
     for (const [key, counter] of this.counters) {
-      if (key.endsWith(`\u0000${day}`)) continue;
       void counter.then(
         (value) => {
-          if (value.reserved === 0) this.counters.delete(key);
+          if (value.reserved === 0 && value.expiresAt < now) this.counters.delete(key);
         },
         () => undefined,
       );

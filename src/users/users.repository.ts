@@ -33,7 +33,7 @@ export class UsersRepository {
   async insert(values: {
     id?: string;
     username: string;
-    passwordHash: string;
+    passwordHash: string | null;
     roles: Role[];
     machine?: boolean;
   }): Promise<UserRow> {

@@ -25,6 +25,8 @@ export interface UpdateUserInput {
 export interface Actor {
   readonly id?: string;
   readonly ip?: string;
+  /** What made the change when it is not an admin request (`sso`: a single sign-on). */
+  readonly via?: string;
 }
 
 /** Why a change to a user ends their sign-ins. */
@@ -134,7 +136,7 @@ export class UsersService {
     const row = USERNAME_PATTERN.test(username)
       ? await this.repository.findByUsername(username)
       : undefined;
-    const ok = await this.hasher.verify(row?.passwordHash, password);
+    const ok = await this.hasher.verify(row?.passwordHash ?? undefined, password);
     if (!ok || !row || row.disabled || row.machine) return undefined;
     return toUser(row);
   }
@@ -170,7 +172,7 @@ export class UsersService {
     if (patch.roles && patch.roles.join() !== before.roles.join()) {
       await this.audit.record('user.roles_changed', {
         ...base,
-        details: { from: before.roles, to: patch.roles },
+        details: { from: before.roles, to: patch.roles, ...(actor.via ? { via: actor.via } : {}) },
       });
     }
     if (input.password !== undefined) await this.audit.record('user.password_changed', base);
