@@ -37,4 +37,6 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
+  // The console's scripts run in the browser (public/, served as they are).
+  { files: ['public/**/*.js'], languageOptions: { globals: globals.browser } },
 );

@@ -1,121 +1,25 @@
-/* global document, window, confirm, Option */
 // Keyward console: how a browser talks to Keyward, without ever holding a token or a key.
 // The session lives in HttpOnly cookies (the page cannot read them); every unsafe request
-// repeats the readable CSRF cookie in X-CSRF-Token; a 401 triggers one refresh and a retry.
+// repeats the readable CSRF cookie in X-CSRF-Token; a 401 triggers one refresh and a retry
+// (lib.js). The admin pages (users, teams, keys, spend, requests) are in admin.js.
 
-const $ = (selector) => document.querySelector(selector);
-/** A DOM element with properties set: `el('li', { className: 'hint', textContent: '…' })`. */
-const el = (tag, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+import { enterPages, leavePages, setUpPages } from './admin.js';
+import {
+  $,
+  ApiError,
+  api,
+  csrfToken,
+  el,
+  notify,
+  notifyWait,
+  request,
+  toError,
+  whenSessionEnds,
+} from './lib.js';
+
 const conversation = []; // sent whole with every chat request
 const emptyNote = $('#transcript-empty');
 let chatAbort = null;
-let countdown = null;
-
-// ---------------------------------------------------------------------------------------------
-// HTTP: cookies, CSRF, refresh on 401, readable errors
-
-class ApiError extends Error {
-  constructor(status, code, message, retryAfter) {
-    super(message);
-    Object.assign(this, { status, code, retryAfter });
-  }
-}
-
-/**
- * The CSRF cookie is the only one page script can read (`__Host-` prefix when Secure). The
- * names are COOKIE_POLICY's (src/cookies/cookie-policy.ts); its spec checks they match.
- */
-function csrfToken() {
-  const names = ['__Host-kw_csrf', 'kw_csrf'];
-  for (const pair of document.cookie.split('; ')) {
-    const [name, ...value] = pair.split('=');
-    if (names.includes(name)) return decodeURIComponent(value.join('='));
-  }
-  return '';
-}
-
-async function request(path, { method = 'GET', body, signal } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (UNSAFE.has(method)) headers['X-CSRF-Token'] = csrfToken();
-  try {
-    return await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin',
-      signal,
-    });
-  } catch (error) {
-    if (error.name === 'AbortError') throw error;
-    throw new ApiError(
-      0,
-      'network',
-      'Network error: Keyward could not be reached. Check your connection and try again.',
-    );
-  }
-}
-
-/** problem+json (`/api`) and OpenAI errors (`/v1`) both become one ApiError. */
-async function toError(response) {
-  const body = await response.json().catch(() => ({}));
-  const retryAfter = Number(response.headers.get('Retry-After')) || 0;
-  const code = body.error?.code ?? body.type?.split(':').pop() ?? String(response.status);
-  const message = body.error?.message ?? body.detail ?? body.title ?? response.statusText;
-  return new ApiError(response.status, code, message, retryAfter);
-}
-
-let refreshing = null;
-/** One refresh at a time, however many requests saw the 401. */
-function refreshSession() {
-  refreshing ??= request('/api/v1/auth/session/refresh', { method: 'POST' })
-    .then((response) => response.ok)
-    .catch(() => false)
-    .finally(() => (refreshing = null));
-  return refreshing;
-}
-
-/** A request on the cookie session: an expired access cookie is refreshed once, then retried. */
-async function api(path, options = {}) {
-  let response = await request(path, options);
-  if (response.status === 401 && (await refreshSession())) response = await request(path, options);
-  if (response.status === 401) {
-    showSignIn();
-    throw new ApiError(401, 'unauthenticated', 'Your session has ended. Please sign in again.');
-  }
-  if (!response.ok) throw await toError(response);
-  return response;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The message region (aria-live): every state is said in words, not only logged
-
-function notify(kind, text) {
-  clearInterval(countdown);
-  const notice = $('#notice');
-  notice.dataset.kind = kind;
-  notice.textContent = text;
-  notice.hidden = !text;
-}
-
-/** "…in 42 s", counting down; `onDone` runs when the wait is over. */
-function notifyWait(kind, seconds, text, onDone) {
-  notify(kind, text(seconds));
-  countdown = setInterval(() => {
-    seconds -= 1;
-    if (seconds > 0) {
-      $('#notice').textContent = text(seconds);
-    } else {
-      clearInterval(countdown);
-      onDone();
-    }
-  }, 1000);
-}
 
 function chatErrorText(error) {
   if (error.status === undefined) return 'The connection dropped in mid-answer. Try again.';
@@ -137,23 +41,23 @@ function chatErrorText(error) {
 // Signing in and out
 
 function showSignIn(message = '') {
-  $('#app-view').hidden = true;
+  leavePages();
   $('#account').hidden = true;
   $('#signin-view').hidden = false;
   $('#signin-password').value = '';
   if (message) notify('info', message);
   $('#signin-username').focus();
 }
+whenSessionEnds(() => showSignIn());
 
 async function showApp(user) {
   $('#signin-view').hidden = true;
   $('#username').textContent = user.username;
   $('#account').hidden = false;
-  $('#app-view').hidden = false;
-  $('#prompt').focus();
-  await Promise.all([loadModels(), loadUsage(), loadKeys()]).catch((error) =>
-    notify('error', error.message),
-  );
+  const loads = Promise.all([loadModels(), loadUsage(), loadKeys()]);
+  // The chat page, or the page the address names (#teams...) if this user may see it.
+  await enterPages(user);
+  await loads.catch((error) => notify('error', error.message));
 }
 
 async function signIn(event) {
@@ -444,6 +348,7 @@ async function start() {
   $('#key-form').addEventListener('submit', createKey);
   $('#copy-key').addEventListener('click', copyKey);
   $('#hide-key').addEventListener('click', hideKey);
+  setUpPages();
   await loadSso();
   const ssoError = ssoErrorFromUrl();
   if (ssoError) {

@@ -153,6 +153,8 @@ describeBrowser('Browser console at / (Chromium)', () => {
     const { context, page } = await openConsole();
     await signIn(page);
     expect(await page.locator('#prompt:focus').count()).toBe(1);
+    // The models, usage and keys load beside the user's teams: wait for the list.
+    await page.locator('#model option').nth(1).waitFor({ state: 'attached' });
     expect(await page.locator('#model option').allInnerTexts()).toEqual(['gpt-4o-mini', 'gpt-4o']);
     expect(await page.locator('#model').inputValue()).toBe('gpt-4o-mini'); // the default first
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply } from 'fastify';
@@ -17,20 +17,41 @@ export function consoleRoot(): string {
   throw new Error('public/ console folder not found');
 }
 
+/** Where the console loads its chart library (uPlot, MIT) from: served locally, no CDN. */
+export const CHART_LIBRARY_PREFIX = '/vendor/uplot/';
+/** The two files of uPlot's `dist/` the console needs; the rest of the folder is not served. */
+const CHART_LIBRARY_FILES = new Set(['/uPlot.esm.js', '/uPlot.min.css']);
+
+/** uPlot's `dist/` folder, found through Node's resolution (its `main` lives there). */
+function chartLibraryRoot(): string {
+  return dirname(require.resolve('uplot'));
+}
+
 /**
  * The browser console (docs/console.md) at `/`: plain Fastify routes, one per file found at
  * start-up (`wildcard: false`), so unknown paths still reach the API's 404 and no Nest
  * controller (nor guard) is involved: the files are public, the API they call is not.
+ * The chart library is served the same way from `node_modules`, under the same CSP.
  */
 export async function registerConsole(app: NestFastifyApplication): Promise<void> {
+  const setHeaders = (reply: FastifyReply) => {
+    reply.header('Content-Security-Policy', CONSOLE_CSP);
+  };
   await app.register(fastifyStatic, {
     root: consoleRoot(),
     prefix: '/',
     wildcard: false,
     index: ['index.html'],
     decorateReply: false,
-    setHeaders: (reply: FastifyReply) => {
-      reply.header('Content-Security-Policy', CONSOLE_CSP);
-    },
+    setHeaders,
+  });
+  await app.register(fastifyStatic, {
+    root: chartLibraryRoot(),
+    prefix: CHART_LIBRARY_PREFIX,
+    wildcard: false,
+    index: false,
+    decorateReply: false,
+    allowedPath: (path) => CHART_LIBRARY_FILES.has(path),
+    setHeaders,
   });
 }
