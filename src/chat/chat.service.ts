@@ -130,8 +130,7 @@ export class ChatService {
         reservation,
         request.model,
         used,
-        // A successful answer does not wait for its usage write (SettleUrgency).
-        answered ? 'answered' : 'urgent',
+        'urgent',
         callRecord(context, CHAT_ROUTE, {
           stream: false,
           status,

@@ -70,8 +70,7 @@ export class EmbeddingsService {
         reservation,
         request.model,
         used,
-        // A successful answer does not wait for its usage write (SettleUrgency).
-        status === '200' ? 'answered' : 'urgent',
+        'urgent',
         callRecord(context, '/v1/embeddings', {
           stream: false,
           status,

@@ -96,8 +96,7 @@ export class ResponsesService {
         reservation,
         request.model,
         used,
-        // A successful answer does not wait for its usage write (SettleUrgency).
-        status === '200' ? 'answered' : 'urgent',
+        'urgent',
         callRecord(context, RESPONSES_ROUTE, {
           stream: false,
           status,

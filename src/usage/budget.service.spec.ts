@@ -92,29 +92,6 @@ describe(BudgetService.name, () => {
     expect(await budget.tryReserve('u1', 1000, 100, 10)).toMatchObject({ granted: true });
   });
 
-  it('settles an answered call at once, writes it in the background, and shutdown waits for the write', async () => {
-    const { budget, usage, reserve } = setUp();
-    const held = await reserve(100, 800);
-    let open!: () => void;
-    usage.gate = new Promise((resolve) => (open = resolve));
-    // Resolves although the write is stuck: the answer is not held up by the database.
-    await budget.settle(held, 'm', { promptTokens: 90, completionTokens: 10 }, 'answered');
-    expect(usage.writes).toHaveLength(0);
-    // The counter already holds the real usage (100), not the reservation (900).
-    expect(await budget.tryReserve('u1', 1000, 100, 800)).toMatchObject({
-      granted: true,
-      reservation: { completionTokens: 800 },
-    });
-    let shutDown = false;
-    const shutdown = budget.beforeApplicationShutdown().then(() => (shutDown = true));
-    await turn();
-    expect(shutDown).toBe(false);
-    open();
-    await shutdown;
-    expect(usage.writes).toHaveLength(1);
-    expect(usage.writes[0].entry).toMatchObject({ promptTokens: 90, completionTokens: 10 });
-  });
-
   it('starts an urgent write at once, with no timer', async () => {
     const { budget, usage, reserve } = setUp();
     await budget.settle(await reserve(10, 10), 'm', { promptTokens: 10, completionTokens: 5 });

@@ -1,10 +1,4 @@
-import {
-  type BeforeApplicationShutdown,
-  Inject,
-  Injectable,
-  Logger,
-  Optional,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BUDGET_STORE,
@@ -58,17 +52,8 @@ const PERSIST_ATTEMPTS = 3;
  */
 export const RELAXED_WRITE_DELAY_MS = 25;
 
-/**
- * `urgent`: the caller waits for the usage write, started at once. `relaxed`: the caller
- * waits, the write waits up to RELAXED_WRITE_DELAY_MS for company (a stream already ended).
- * `answered`: a non-streamed answer that succeeded. The budget counters settle to the real
- * usage first, and the caller does not wait for the write: it starts at once in the
- * background, usage reports flush it (read-your-writes on this instance) and a graceful
- * shutdown waits for it. The answer then costs no database write (~1 ms on the embedded
- * database); a crash between the answer and the write loses that one usage row, exactly as for
- * a stream whose client already has its answer.
- */
-export type SettleUrgency = 'urgent' | 'relaxed' | 'answered';
+/** `urgent`: someone waits for the write (a non-streamed answer is sent after it). */
+export type SettleUrgency = 'urgent' | 'relaxed';
 
 /** Settlements of one (key or team, day) waiting for the next usage write, summed. */
 interface PendingPolicyUsage {
@@ -109,10 +94,8 @@ interface PendingUsage {
  * next request on the connection.
  */
 @Injectable()
-export class BudgetService implements BeforeApplicationShutdown {
+export class BudgetService {
   private readonly logger = new Logger(BudgetService.name);
-  /** Writes of `answered` settlements nobody waits for: shutdown waits for them. */
-  private readonly background = new Set<Promise<unknown>>();
   private pending = new Map<string, PendingUsage>();
   private pendingPolicy = new Map<string, PendingPolicyUsage>();
   private writing?: Promise<void>;
@@ -220,7 +203,7 @@ export class BudgetService implements BeforeApplicationShutdown {
         tokens,
         costNanos,
       });
-    const persisted = this.persist(
+    await this.persist(
       {
         userId: reservation.userId,
         day: reservation.day,
@@ -232,28 +215,9 @@ export class BudgetService implements BeforeApplicationShutdown {
         costNanos,
       },
       policy,
-      urgency === 'answered' ? 'urgent' : urgency,
+      urgency,
     );
-    const settleCounters = () => this.settleCounters(reservation, tokens, costNanos, call);
-    if (urgency === 'answered') {
-      await settleCounters();
-      const written = Promise.all([persisted, logged]);
-      this.background.add(written);
-      void written.finally(() => this.background.delete(written));
-      return;
-    }
-    await persisted;
     await logged;
-    await settleCounters();
-  }
-
-  /** Each budget counter settles to the real tokens or cost. Never throws. */
-  private async settleCounters(
-    reservation: Reservation,
-    tokens: number,
-    costNanos: number,
-    call: CallRecord | undefined,
-  ): Promise<void> {
     const log = call?.log;
     await this.store
       .settle(
@@ -265,12 +229,6 @@ export class BudgetService implements BeforeApplicationShutdown {
         if (log) log.error({ err: { message } }, 'budget settle failed');
         else this.logger.error(`budget settle failed: ${message}`);
       });
-  }
-
-  /** Shutdown: the usage writes of answers already sent are done before the database closes. */
-  async beforeApplicationShutdown(): Promise<void> {
-    await Promise.all([...this.background]);
-    await this.flush();
   }
 
   /** The call's request-log row and metrics (buffered: nothing here waits). */
