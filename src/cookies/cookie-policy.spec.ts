@@ -27,8 +27,8 @@ describe('COOKIE_POLICY', () => {
 
   // The console is a static file and cannot import the policy: it must name the CSRF cookie
   // as the policy does, in both modes, or every unsafe request from it fails with 403.
-  it('matches the CSRF cookie names public/app.js looks for', () => {
-    const script = readFileSync(join(consoleRoot(), 'app.js'), 'utf8');
+  it("matches the CSRF cookie names the console's HTTP layer (public/lib.js) looks for", () => {
+    const script = readFileSync(join(consoleRoot(), 'lib.js'), 'utf8');
     for (const secure of [true, false]) {
       expect(script).toContain(`'${cookieName('csrf', secure)}'`);
     }
