@@ -343,10 +343,36 @@ async function signIn(keyward, password) {
   });
   const { access_token: jwt } = await tokenResponse.json();
   if (!jwt) throw new Error(`token endpoint: ${tokenResponse.status}`);
+  const auth = { 'content-type': 'application/json', authorization: `Bearer ${jwt}` };
+  // The chat traffic uses a team key with a policy of its own, so every call goes through
+  // the whole policy path: key and team allowlists, rpm counters and token and USD budgets
+  // for key, team and user (limits far above what the bench spends), and the request log.
+  // A build without teams (an older commit measured with this script) gets a personal key.
+  const teamResponse = await fetch(`${keyward}/api/v1/admin/teams`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({
+      name: 'bench',
+      rpm: 100_000_000,
+      dailyTokens: 1_000_000_000_000,
+      dailyUsd: 1_000_000,
+      models: ['gpt-4o-mini'],
+    }),
+  });
+  const team = teamResponse.status === 201 ? await teamResponse.json() : undefined;
+  const policy = team
+    ? {
+        teamId: team.id,
+        models: ['gpt-4o-mini'],
+        rpm: 100_000_000,
+        dailyTokens: 1_000_000_000_000,
+        monthlyUsd: 1_000_000,
+      }
+    : {};
   const keyResponse = await fetch(`${keyward}/api/v1/keys`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` },
-    body: JSON.stringify({ name: 'bench', scopes: ['chat', 'usage'] }),
+    headers: auth,
+    body: JSON.stringify({ name: 'bench', scopes: ['chat', 'usage'], ...policy }),
   });
   const { key: apiKey } = await keyResponse.json();
   if (!apiKey) throw new Error(`API key: ${keyResponse.status}`);
