@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DatabaseService } from '../database/database.service';
 import type { CallContent } from './call-record';
 import type { SpendBucket, SpendGroup } from './dto/request-log.dto';
+import type { RequestLogEntry } from './request-log.writer';
 
 export interface RequestLogFilter {
   readonly userId?: string;
@@ -14,26 +15,9 @@ export interface RequestLogFilter {
 }
 
 /** A request-log row as read back, with the user's name when the user is local. */
-export interface StoredRequest {
+export interface StoredRequest extends Omit<RequestLogEntry, 'content'> {
   readonly id: number;
-  readonly time: Date;
-  readonly requestId: string;
-  readonly userId: string;
   readonly username: string | null;
-  readonly keyId: string | null;
-  readonly teamId: string | null;
-  readonly route: string;
-  readonly model: string;
-  readonly status: string;
-  readonly promptTokens: number;
-  readonly cachedTokens: number;
-  readonly completionTokens: number;
-  readonly reasoningTokens: number;
-  readonly costNanos: number;
-  readonly keywardMs: number;
-  readonly upstreamMs: number;
-  readonly ttftMs: number | null;
-  readonly stream: boolean;
   readonly content: CallContent | null;
 }
 

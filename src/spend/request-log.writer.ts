@@ -10,29 +10,22 @@ import { ConfigService } from '@nestjs/config';
 import type { KeywardConfig } from '../config/configuration';
 import type { RequestLogConfig } from '../config/request-log.config';
 import { DatabaseService } from '../database/database.service';
-import { MetricsService } from '../metrics/metrics.service';
+import { type CallMetrics, MetricsService } from '../metrics/metrics.service';
 import type { CallContent } from './call-record';
 import { redact } from './redaction';
 import { TEAM_LOOKUP, type TeamLookup } from './team-lookup';
 
-/** One upstream call, as the request log stores it (docs/request-log.md). */
-export interface RequestLogEntry {
+/**
+ * One upstream call, as the request log stores it (docs/request-log.md): the figures the
+ * metrics count, and who, where and when.
+ */
+export interface RequestLogEntry extends CallMetrics {
   readonly time: Date;
   readonly requestId: string;
   readonly userId: string;
   readonly keyId: string | null;
-  readonly teamId: string | null;
   readonly route: string;
-  readonly model: string;
-  readonly status: string;
-  readonly promptTokens: number;
-  readonly cachedTokens: number;
-  readonly completionTokens: number;
-  readonly reasoningTokens: number;
-  readonly costNanos: number;
   readonly keywardMs: number;
-  readonly upstreamMs: number;
-  readonly ttftMs: number | null;
   readonly stream: boolean;
   /** Read (and redacted) only when the team logs content. */
   readonly content?: () => CallContent;

@@ -11,7 +11,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { MeteredUsage } from '../pricing/metered-usage';
 import { PricingService } from '../pricing/pricing.service';
 import type { CallRecord } from '../spend/call-record';
-import { RequestLogWriter } from '../spend/request-log.writer';
+import { type RequestLogEntry, RequestLogWriter } from '../spend/request-log.writer';
 import { COUNTER_TTL_SECONDS, counterKey, type CounterUnit, usageSubject } from './budget-counters';
 import { type PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
 import { type UsageEntry, UsageRepository } from './usage.repository';
@@ -231,7 +231,10 @@ export class BudgetService {
       });
   }
 
-  /** The call's request-log row and metrics (buffered: nothing here waits). */
+  /**
+   * The call's request-log row and metrics (buffered: nothing here waits). One row feeds both,
+   * so the log and the metrics count the same figures.
+   */
   private record(
     call: CallRecord,
     userId: string,
@@ -239,14 +242,12 @@ export class BudgetService {
     metered: MeteredUsage,
     costNanos: number,
   ): Promise<void> | undefined {
-    const figures = call.timing.figures();
-    const teamId = call.principal.teamId ?? null;
-    const logged = this.requestLog?.add({
+    const entry: RequestLogEntry = {
       time: call.timing.requestStartedAtDate,
       requestId: call.requestId,
       userId,
       keyId: call.principal.apiKeyId ?? null,
-      teamId,
+      teamId: call.principal.teamId ?? null,
       route: call.route,
       model,
       status: call.status,
@@ -255,22 +256,12 @@ export class BudgetService {
       completionTokens: metered.completionTokens,
       reasoningTokens: metered.reasoningTokens,
       costNanos,
-      ...figures,
+      ...call.timing.figures(),
       stream: call.stream,
       content: call.content,
-    });
-    this.metrics?.observeCall({
-      model,
-      teamId,
-      status: call.status,
-      promptTokens: metered.promptTokens,
-      cachedTokens: metered.cachedTokens,
-      completionTokens: metered.completionTokens,
-      reasoningTokens: metered.reasoningTokens,
-      costNanos,
-      upstreamMs: figures.upstreamMs,
-      ttftMs: figures.ttftMs,
-    });
+    };
+    const logged = this.requestLog?.add(entry);
+    this.metrics?.observeCall(entry);
     return logged;
   }
 
