@@ -55,24 +55,19 @@ export const RELAXED_WRITE_DELAY_MS = 25;
 /** `urgent`: someone waits for the write (a non-streamed answer is sent after it). */
 export type SettleUrgency = 'urgent' | 'relaxed';
 
+/** A row being summed into: the same fields, writable. */
+type Summed<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Settlements of one (key or team, day) waiting for the next usage write, summed. */
 interface PendingPolicyUsage {
-  tokens: number;
-  costNanos: number;
+  readonly entry: Summed<PolicyUsageEntry>;
   requests: number;
-  readonly subject: string;
-  readonly day: string;
 }
 
 /** Settlements of one (user, day, model) waiting for the next usage write, summed. */
 interface PendingUsage {
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
-  costNanos: number;
+  readonly entry: Summed<UsageEntry>;
   requests: number;
-  readonly entry: Pick<UsageEntry, 'userId' | 'day' | 'model'>;
   /** Resolved once the write holding these settlements is done (or given up). */
   readonly written: Array<() => void>;
 }
@@ -272,38 +267,29 @@ export class BudgetService {
   ): Promise<void> {
     for (const item of policy) {
       const key = `${item.subject}\u0000${item.day}`;
-      let batch = this.pendingPolicy.get(key);
+      const batch = this.pendingPolicy.get(key);
       if (!batch) {
-        batch = { subject: item.subject, day: item.day, tokens: 0, costNanos: 0, requests: 0 };
-        this.pendingPolicy.set(key, batch);
+        this.pendingPolicy.set(key, { entry: { ...item }, requests: 1 });
+        continue;
       }
-      batch.tokens += item.tokens;
-      batch.costNanos += item.costNanos;
+      batch.entry.tokens += item.tokens;
+      batch.entry.costNanos += item.costNanos;
       batch.requests += 1;
     }
     return new Promise((resolve) => {
       const key = `${entry.userId}\u0000${entry.day}\u0000${entry.model}`;
-      let batch = this.pending.get(key);
+      const batch = this.pending.get(key);
       if (!batch) {
-        batch = {
-          entry: { userId: entry.userId, day: entry.day, model: entry.model },
-          promptTokens: 0,
-          completionTokens: 0,
-          cachedTokens: 0,
-          reasoningTokens: 0,
-          costNanos: 0,
-          requests: 0,
-          written: [],
-        };
-        this.pending.set(key, batch);
+        this.pending.set(key, { entry: { ...entry }, requests: 1, written: [resolve] });
+      } else {
+        batch.entry.promptTokens += entry.promptTokens;
+        batch.entry.completionTokens += entry.completionTokens;
+        batch.entry.cachedTokens += entry.cachedTokens;
+        batch.entry.reasoningTokens += entry.reasoningTokens;
+        batch.entry.costNanos += entry.costNanos;
+        batch.requests += 1;
+        batch.written.push(resolve);
       }
-      batch.promptTokens += entry.promptTokens;
-      batch.completionTokens += entry.completionTokens;
-      batch.cachedTokens += entry.cachedTokens;
-      batch.reasoningTokens += entry.reasoningTokens;
-      batch.costNanos += entry.costNanos;
-      batch.requests += 1;
-      batch.written.push(resolve);
       this.scheduleWrite(urgency);
     });
   }
@@ -354,22 +340,12 @@ export class BudgetService {
       this.pendingPolicy = new Map();
       // A settlement is released once its user row and its key's and team's rows are written.
       await Promise.all([
-        ...batches.map((batch) => {
-          const entry: UsageEntry = {
-            ...batch.entry,
-            promptTokens: batch.promptTokens,
-            completionTokens: batch.completionTokens,
-            cachedTokens: batch.cachedTokens,
-            reasoningTokens: batch.reasoningTokens,
-            costNanos: batch.costNanos,
-          };
-          return this.write('usage', { ...entry, requests: batch.requests }, () =>
-            this.usage.add(entry, batch.requests),
-          );
-        }),
-        ...policy.map((batch) =>
-          this.write('key/team usage', { ...batch }, () =>
-            this.policyUsage ? this.policyUsage.add(batch, batch.requests) : Promise.resolve(),
+        ...batches.map(({ entry, requests }) =>
+          this.write('usage', { ...entry, requests }, () => this.usage.add(entry, requests)),
+        ),
+        ...policy.map(({ entry, requests }) =>
+          this.write('key/team usage', { ...entry, requests }, () =>
+            this.policyUsage ? this.policyUsage.add(entry, requests) : Promise.resolve(),
           ),
         ),
       ]);
