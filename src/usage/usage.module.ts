@@ -4,7 +4,7 @@ import type { KeywardConfig } from '../config/configuration';
 import { RedisService } from '../redis/redis.service';
 import { UsersModule } from '../users/users.module';
 import { AdminUsageController } from './admin-usage.controller';
-import { parseCounterKey } from './budget-counters';
+import { parseCounterKey, usageSubject } from './budget-counters';
 import { BUDGET_STORE } from './budget-store';
 import { BudgetService } from './budget.service';
 import { PolicyUsageRepository } from './policy-usage.repository';
@@ -31,7 +31,7 @@ async function loadCounter(
     return usage.dayTotal(counter.id, counter.fromDay);
   }
   const total = await policyUsage.total(
-    `${counter.owner}:${counter.id}`,
+    usageSubject(counter.owner, counter.id),
     counter.fromDay,
     counter.toDay,
   );
