@@ -4,7 +4,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import type { KeywardConfig } from '../config/configuration';
 
 /** Label value for a model outside the allowlists, or a team past METRICS_MAX_TEAMS. */
-export const OTHER_LABEL = 'other';
+const OTHER_LABEL = 'other';
 
 /** One upstream call, as the spend metrics see it. */
 export interface CallMetrics {

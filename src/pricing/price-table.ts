@@ -47,7 +47,7 @@ export interface NanoPrice {
 }
 
 /** USD per 1M tokens → nano-USD per token is × 1000; kept to 0.001 USD per 1M tokens. */
-export function toNanoPrice(price: ModelPrice): NanoPrice {
+function toNanoPrice(price: ModelPrice): NanoPrice {
   return {
     input: Math.round(price.input * 1000),
     cachedInput: Math.round(price.cachedInput * 1000),

@@ -5,7 +5,7 @@ import type { MeteredUsage } from './metered-usage';
 import { lookupPrice, type NanoPrice } from './price-table';
 
 /** nano-USD (the unit every cost is counted in) per USD. */
-export const NANOS_PER_USD = 1_000_000_000;
+const NANOS_PER_USD = 1_000_000_000;
 
 export function usdFromNanos(nanos: number): number {
   return nanos / NANOS_PER_USD;

@@ -3,7 +3,7 @@ import type { RequestLogQueryDto } from './dto/request-log.dto';
 import type { SpendService } from './spend.service';
 
 /** Whether the client asked for CSV (`Accept: text/csv`). */
-export function wantsCsv(request: FastifyRequest): boolean {
+function wantsCsv(request: FastifyRequest): boolean {
   return /(^|,)\s*text\/csv\b/i.test(request.headers.accept ?? '');
 }
 
