@@ -26,7 +26,8 @@ const DAY_MS = 24 * HOUR_MS;
 const MAX_SPAN_MS = { day: 366 * DAY_MS, hour: 31 * DAY_MS } as const;
 const DEFAULT_SPAN_MS = { day: 30 * DAY_MS, hour: DAY_MS } as const;
 
-const CSV_HEADER = [
+/** The CSV export's columns: the fields of a request-log row, in this order, then its content. */
+const CSV_FIELDS = [
   'id',
   'time',
   'requestId',
@@ -46,9 +47,8 @@ const CSV_HEADER = [
   'upstreamMs',
   'ttftMs',
   'stream',
-  'prompt',
-  'completion',
-];
+] as const satisfies readonly Exclude<keyof RequestRowDto, 'content'>[];
+const CSV_HEADER = [...CSV_FIELDS, 'prompt', 'completion'];
 
 function invalid(field: string, message: string): DomainError {
   return new DomainError('validation_failed', message, { errors: [{ field, message }] });
@@ -95,25 +95,7 @@ export class SpendService {
       for await (const stored of rows) {
         const row = toRow(stored);
         yield csvLine([
-          row.id,
-          row.time,
-          row.requestId,
-          row.userId,
-          row.username,
-          row.keyId,
-          row.teamId,
-          row.route,
-          row.model,
-          row.status,
-          row.promptTokens,
-          row.cachedTokens,
-          row.completionTokens,
-          row.reasoningTokens,
-          row.costUsd,
-          row.keywardMs,
-          row.upstreamMs,
-          row.ttftMs,
-          row.stream,
+          ...CSV_FIELDS.map((field) => row[field]),
           row.content?.prompt,
           row.content?.completion,
         ]);
