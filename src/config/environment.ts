@@ -44,10 +44,9 @@ export function resolveEnvironment(
       }
     }
   }
-  for (const name of SECRET_VARIABLES) {
+  const files = Object.entries(secretFilePaths(env)) as [SecretVariable, string][];
+  for (const [name, path] of files) {
     const fileVariable = `${name}_FILE`;
-    const path = env[fileVariable];
-    if (path === undefined || path === '') continue;
     if (env[name] !== undefined && env[name] !== '') {
       throw new ConfigError(name, `and ${fileVariable} are both set; set only one of them`);
     }
