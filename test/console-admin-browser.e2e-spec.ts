@@ -12,10 +12,9 @@ import {
 import type { Role } from '../src/database/schema';
 import { UsersService } from '../src/users/users.service';
 import { createUser, login, PASSWORD, type TestUser } from './support/auth-helpers';
-import { browserAvailable, launchChromium } from './support/browser';
+import { describeBrowser, launchChromium } from './support/browser';
 import { createTestApp, type TestApp } from './support/test-app';
 
-const describeBrowser = browserAvailable() ? describe : describe.skip;
 const ROOT = join(__dirname, '..');
 const DESKTOP = { width: 1280, height: 900 };
 /** Rendered as text it is harmless; parsed as HTML it would run `onerror`. */

@@ -10,10 +10,9 @@ import {
 } from '../tools/mock-openai/mock-openai';
 import { UsersService } from '../src/users/users.service';
 import { createUser, login, PASSWORD, type TestUser } from './support/auth-helpers';
-import { browserAvailable, launchChromium } from './support/browser';
+import { describeBrowser, launchChromium } from './support/browser';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
 
-const describeBrowser = browserAvailable() ? describe : describe.skip;
 const ROOT = join(__dirname, '..');
 const DESKTOP = { width: 1280, height: 800 };
 

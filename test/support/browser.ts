@@ -8,7 +8,7 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
  * Whether browser tests can run here. Without Chromium they skip with a printed reason,
  * unless REQUIRE_ALL_SUITES: then a missing browser fails instead of skipping.
  */
-export function browserAvailable(): boolean {
+function browserAvailable(): boolean {
   if (existsSync(CHROMIUM_PATH)) return true;
   if (REQUIRE_ALL_SUITES) return true; // let launch() fail loudly
   process.stdout.write(
@@ -16,6 +16,9 @@ export function browserAvailable(): boolean {
   );
   return false;
 }
+
+/** `describe` for a suite that needs Chromium: `describe.skip` where browserAvailable() says so. */
+export const describeBrowser = browserAvailable() ? describe : describe.skip;
 
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const { chromium } = await import('playwright-core');
