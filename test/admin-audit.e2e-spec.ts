@@ -1,14 +1,10 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { rmSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import request from 'supertest';
 import { AuditService } from '../src/audit/audit.service';
-import { runCli } from '../src/cli';
 import { DatabaseService } from '../src/database/database.service';
 import { createUser, jwtPart, login, PASSWORD, type TestUser } from './support/auth-helpers';
-import { templateDir } from './support/pglite-template';
+import { cliDataDir, runCliIn } from './support/cli';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
 
 describe('Admin users API and the audit log', () => {
@@ -324,37 +320,10 @@ const CLI_TIMEOUT_MS = 120_000;
 
 describe('CLI', () => {
   let dataDir: string;
-  beforeAll(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'keyward-cli-'));
-    if (!process.env.DATABASE_URL)
-      cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
-  });
+  beforeAll(() => (dataDir = cliDataDir('keyward-cli-')));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  async function cli(
-    args: string[],
-    stdin = '',
-  ): Promise<{ code: number; out: string; err: string }> {
-    const input = new PassThrough();
-    input.end(stdin);
-    let out = '';
-    let err = '';
-    const code = await runCli(
-      args,
-      {
-        stdin: input,
-        stdout: { write: (s: string) => ((out += s), true) },
-        stderr: { write: (s: string) => ((err += s), true) },
-      },
-      {
-        ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-        ...(process.env.AUDIT_HMAC_KEY ? { AUDIT_HMAC_KEY: process.env.AUDIT_HMAC_KEY } : {}),
-        NODE_ENV: 'test',
-        DATA_DIR: dataDir,
-      },
-    );
-    return { code, out, err };
-  }
+  const cli = (args: string[], stdin = '') => runCliIn(dataDir, args, { stdin });
 
   it(
     'creates, lists and disables users and verifies the audit log',

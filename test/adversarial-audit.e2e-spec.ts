@@ -1,8 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { rmSync } from 'node:fs';
 import { asc, desc, eq, gte, sql } from 'drizzle-orm';
 import {
   type AuditHead,
@@ -11,11 +8,10 @@ import {
   formatHead,
 } from '../src/audit/audit.service';
 import { canonicalJson } from '../src/audit/canonical-json';
-import { runCli } from '../src/cli';
 import { DatabaseService } from '../src/database/database.service';
 import { type AuditRow, auditLog } from '../src/database/schema';
 import { PASSWORD } from './support/auth-helpers';
-import { templateDir } from './support/pglite-template';
+import { cliDataDir, runCliIn } from './support/cli';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
 
 /** Same constant as AuditService: holding it keeps every writer out while a test edits. */
@@ -169,35 +165,11 @@ describe('Adversarial audit', () => {
 
 describe('Adversarial audit (CLI)', () => {
   let dataDir: string;
-  beforeAll(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'keyward-audit-cli-'));
-    if (!process.env.DATABASE_URL)
-      cpSync(join(templateDir(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
-  });
+  beforeAll(() => (dataDir = cliDataDir('keyward-audit-cli-')));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  async function cli(args: string[], env: Record<string, string> = {}, stdin = '') {
-    const input = new PassThrough();
-    input.end(stdin);
-    let out = '';
-    let err = '';
-    const code = await runCli(
-      args,
-      {
-        stdin: input,
-        stdout: { write: (s: string) => ((out += s), true) },
-        stderr: { write: (s: string) => ((err += s), true) },
-      },
-      {
-        ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-        ...(process.env.AUDIT_HMAC_KEY ? { AUDIT_HMAC_KEY: process.env.AUDIT_HMAC_KEY } : {}),
-        NODE_ENV: 'test',
-        DATA_DIR: dataDir,
-        ...env,
-      },
-    );
-    return { code, out, err };
-  }
+  const cli = (args: string[], env: Record<string, string> = {}, stdin = '') =>
+    runCliIn(dataDir, args, { stdin, env });
 
   it('prints the head, verifies against it, and refuses a head that is gone or a foreign key', async () => {
     const created = await cli(

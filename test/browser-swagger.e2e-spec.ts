@@ -1,9 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { createUser, type TestUser } from './support/auth-helpers';
-import { browserAvailable, launchChromium } from './support/browser';
+import { describeBrowser, launchChromium } from './support/browser';
 import { createTestApp, type TestApp } from './support/test-app';
-
-const describeBrowser = browserAvailable() ? describe : describe.skip;
 
 describeBrowser('In a real browser (Chromium)', () => {
   let t: TestApp;

@@ -9,7 +9,6 @@ import {
 } from '@openai/agents';
 import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
-import request from 'supertest';
 import { z } from 'zod';
 import { type ChatHarness, type ChatUser, startChatHarness } from './support/chat-harness';
 
@@ -49,13 +48,7 @@ describe('Client libraries on the Responses API and chat (Vercel AI SDK, OpenAI 
 
   const upstream = (path: string) => h.mock.requests.filter((r) => r.path === path);
 
-  async function usageTotals(): Promise<{ promptTokens: number; completionTokens: number }> {
-    const res = await request(h.t.server)
-      .get('/api/v1/usage?days=1')
-      .set('Authorization', `Bearer ${user.apiKey}`)
-      .expect(200);
-    return (res.body as { totals: { promptTokens: number; completionTokens: number } }).totals;
-  }
+  const usageTotals = async () => (await h.usageToday(user)).totals;
 
   describe('Vercel AI SDK', () => {
     const provider = () => createOpenAI({ apiKey: user.apiKey, baseURL: h.baseURL });

@@ -12,10 +12,9 @@ import {
 import type { Role } from '../src/database/schema';
 import { UsersService } from '../src/users/users.service';
 import { createUser, login, PASSWORD, type TestUser } from './support/auth-helpers';
-import { browserAvailable, launchChromium } from './support/browser';
+import { collectPageProblems, describeBrowser, launchChromium } from './support/browser';
 import { createTestApp, type TestApp } from './support/test-app';
 
-const describeBrowser = browserAvailable() ? describe : describe.skip;
 const ROOT = join(__dirname, '..');
 const DESKTOP = { width: 1280, height: 900 };
 /** Rendered as text it is harmless; parsed as HTML it would run `onerror`. */
@@ -115,11 +114,7 @@ describeBrowser('Console admin pages (Chromium)', () => {
     const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
     context.setDefaultTimeout(10_000); // a missing element fails naming its locator
     const tab = await context.newPage();
-    const problems: string[] = [];
-    tab.on('console', (message) => {
-      if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(message.text());
-    });
-    tab.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+    const problems = collectPageProblems(tab);
     tab.on('dialog', (dialog) => void dialog.accept()); // confirm() before revoking, deleting
     await tab.goto(`${url}/${page}`);
     await tab.getByLabel('Username').fill(who.username);

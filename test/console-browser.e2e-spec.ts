@@ -10,10 +10,9 @@ import {
 } from '../tools/mock-openai/mock-openai';
 import { UsersService } from '../src/users/users.service';
 import { createUser, login, PASSWORD, type TestUser } from './support/auth-helpers';
-import { browserAvailable, launchChromium } from './support/browser';
+import { collectPageProblems, describeBrowser, launchChromium } from './support/browser';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
 
-const describeBrowser = browserAvailable() ? describe : describe.skip;
 const ROOT = join(__dirname, '..');
 const DESKTOP = { width: 1280, height: 800 };
 
@@ -81,13 +80,7 @@ describeBrowser('Browser console at / (Chromium)', () => {
   async function openConsole(viewport = DESKTOP): Promise<Opened> {
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('console', (message) => {
-      // Chromium reports every CSP refusal on the console ("Refused to ... because it violates
-      // the following Content Security Policy directive").
-      if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(message.text());
-    });
-    page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+    const problems = collectPageProblems(page);
     await page.goto(url);
     const result = { context, page, problems };
     opened.push(result);

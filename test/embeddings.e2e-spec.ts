@@ -9,11 +9,6 @@ import {
   startChatHarness,
 } from './support/chat-harness';
 
-interface UsageReport {
-  items: Array<{ model: string; promptTokens: number; completionTokens: number; requests: number }>;
-  totals: { totalTokens: number; requests: number };
-}
-
 describe('Embeddings (/v1/embeddings, through the openai SDK)', () => {
   let h: ChatHarness;
   let alice: ChatUser;
@@ -31,14 +26,6 @@ describe('Embeddings (/v1/embeddings, through the openai SDK)', () => {
   afterAll(() => h.close(), 30_000);
 
   const upstreamCalls = () => h.mock.requests.filter((r) => r.path === '/v1/embeddings');
-
-  async function usageOf(user: ChatUser): Promise<UsageReport> {
-    const res = await request(h.t.server)
-      .get('/api/v1/usage?days=1')
-      .set('Authorization', `Bearer ${user.apiKey}`)
-      .expect(200);
-    return res.body as UsageReport;
-  }
 
   it('returns float vectors as upstream made them, with the server key and a hashed user', async () => {
     const bob = await h.newUser();
@@ -63,7 +50,7 @@ describe('Embeddings (/v1/embeddings, through the openai SDK)', () => {
       user: upstreamUserId(bob.id),
     });
     // Billed the input tokens upstream reported (ceil(11/4) + ceil(10/4) = 6), no output.
-    expect((await usageOf(bob)).items).toEqual([
+    expect((await h.usageToday(bob)).items).toEqual([
       expect.objectContaining({
         model: 'text-embedding-3-small',
         promptTokens: result.usage.prompt_tokens,
@@ -113,7 +100,7 @@ describe('Embeddings (/v1/embeddings, through the openai SDK)', () => {
     });
     expect(result.data).toHaveLength(2);
     expect(result.usage.prompt_tokens).toBe(5);
-    expect((await usageOf(bob)).items[0]).toMatchObject({
+    expect((await h.usageToday(bob)).items[0]).toMatchObject({
       model: 'text-embedding-3-large',
       promptTokens: 5,
     });

@@ -1,9 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { browserAvailable, launchChromium } from './support/browser';
+import { describeBrowser, launchChromium } from './support/browser';
 import { TestProvider } from './support/oidc/test-provider';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
-
-const describeBrowser = browserAvailable() ? describe : describe.skip;
 
 /**
  * The whole redirect flow in Chromium against a real OpenID Provider: the console's "Sign in

@@ -45,6 +45,15 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
     return (res.body as { id: string }).id;
   }
 
+  /** Makes `member` a team_admin of `team`, so they may create the team's keys. */
+  async function joinTeam(team: string, member: ChatUser): Promise<void> {
+    await request(h.t.server)
+      .put(`/api/v1/teams/${team}/members/${member.id}`)
+      .set(bearer(admin.jwt))
+      .send({ role: 'team_admin' })
+      .expect(200);
+  }
+
   async function keySpend(owner: ChatUser, id: string) {
     const res = await request(h.t.server).get('/api/v1/keys').set(bearer(owner.jwt)).expect(200);
     return (res.body as Array<{ id: string; spend: object; lastUsedAt: string | null }>).find(
@@ -105,11 +114,7 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
 
   it("refuses a model outside the team's allowlist for the team's keys only", async () => {
     const team = await newTeam({ models: ['gpt-4o'] });
-    await request(h.t.server)
-      .put(`/api/v1/teams/${team}/members/${admin.id}`)
-      .set(bearer(admin.jwt))
-      .send({ role: 'team_admin' })
-      .expect(200);
+    await joinTeam(team, admin);
     const { key } = await newKey(admin, { teamId: team });
     const error = await refusal(key, 'gpt-4o-mini');
     expect(error.status).toBe(400);
@@ -149,11 +154,7 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
 
   it("refuses a call whose prompt alone costs more than the team's monthly USD budget (team.monthly_usd)", async () => {
     const team = await newTeam({ monthlyUsd: 0.000001 }); // 1000 nano-USD < 9 × 150
-    await request(h.t.server)
-      .put(`/api/v1/teams/${team}/members/${admin.id}`)
-      .set(bearer(admin.jwt))
-      .send({ role: 'team_admin' })
-      .expect(200);
+    await joinTeam(team, admin);
     const { key } = await newKey(admin, { teamId: team });
     const error = await refusal(key);
     expect(error.status).toBe(429);
@@ -179,11 +180,7 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
     const team = await newTeam({ dailyTokens: 25 });
     const [a, b] = [await h.newUser(), await h.newUser()];
     for (const member of [a, b]) {
-      await request(h.t.server)
-        .put(`/api/v1/teams/${team}/members/${member.id}`)
-        .set(bearer(admin.jwt))
-        .send({ role: 'team_admin' })
-        .expect(200);
+      await joinTeam(team, member);
     }
     const keyA = await newKey(a, { teamId: team });
     const keyB = await newKey(b, { teamId: team });
@@ -208,33 +205,21 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
     // Key: 12; team and user roomy → key.daily_tokens.
     const team = await newTeam({ dailyTokens: 100_000 });
     const rich = await h.newUser({ chatDailyTokens: 100_000 });
-    await request(h.t.server)
-      .put(`/api/v1/teams/${team}/members/${rich.id}`)
-      .set(bearer(admin.jwt))
-      .send({ role: 'team_admin' })
-      .expect(200);
+    await joinTeam(team, rich);
     const tightKey = await newKey(rich, { teamId: team, dailyTokens: 12 });
     await chat(tightKey.key);
     expect((await refusal(tightKey.key)).param).toBe('key.daily_tokens');
 
     // Team: 12; key and user roomy → team.daily_tokens.
     const tightTeam = await newTeam({ dailyTokens: 12 });
-    await request(h.t.server)
-      .put(`/api/v1/teams/${tightTeam}/members/${rich.id}`)
-      .set(bearer(admin.jwt))
-      .send({ role: 'team_admin' })
-      .expect(200);
+    await joinTeam(tightTeam, rich);
     const teamKey = await newKey(rich, { teamId: tightTeam, dailyTokens: 100_000 });
     await chat(teamKey.key);
     expect((await refusal(teamKey.key)).param).toBe('team.daily_tokens');
 
     // Rates: the key allows 1 a minute, the team and user more → key.rpm.
     const rpmTeam = await newTeam({ rpm: 5 });
-    await request(h.t.server)
-      .put(`/api/v1/teams/${rpmTeam}/members/${rich.id}`)
-      .set(bearer(admin.jwt))
-      .send({ role: 'team_admin' })
-      .expect(200);
+    await joinTeam(rpmTeam, rich);
     const slow = await newKey(rich, { teamId: rpmTeam, rpm: 1 });
     await chat(slow.key);
     const rpm = await refusal(slow.key);

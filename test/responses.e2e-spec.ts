@@ -14,11 +14,6 @@ const SERVER_TIMING =
   /^keyward;desc="[^"]+";dur=\d+(\.\d+)?, upstream;desc="[^"]+";dur=\d+(\.\d+)?$/;
 const QUESTION = 'Which way to the lighthouse?';
 
-interface UsageReport {
-  items: Array<{ model: string; promptTokens: number; completionTokens: number; requests: number }>;
-  totals: { promptTokens: number; completionTokens: number; totalTokens: number; requests: number };
-}
-
 describe('Responses API (/v1/responses, through the openai SDK)', () => {
   let h: ChatHarness;
   let alice: ChatUser;
@@ -36,14 +31,6 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
 
   const upstreamCalls = () => h.mock.requests.filter((r) => r.path.startsWith('/v1/responses'));
   const lastUpstreamBody = () => upstreamCalls().at(-1)?.body as Record<string, unknown>;
-
-  async function usageOf(user: ChatUser): Promise<UsageReport> {
-    const res = await request(h.t.server)
-      .get('/api/v1/usage?days=1')
-      .set('Authorization', `Bearer ${user.apiKey}`)
-      .expect(200);
-    return res.body as UsageReport;
-  }
 
   async function refusal(promise: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
     const error = await promise.then(
@@ -86,7 +73,7 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     });
     expect(body).not.toHaveProperty('user');
     // Billed exactly what upstream reported, in the user's own usage report.
-    const usage = await usageOf(bob);
+    const usage = await h.usageToday(bob);
     expect(usage.items).toEqual([
       expect.objectContaining({
         model: 'gpt-4o',
@@ -123,7 +110,7 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     expect(text).toBe(`Mock reply to: ${QUESTION}`);
     const completed = events.at(-1);
     if (completed?.type !== 'response.completed') throw new Error('no completed event');
-    const usage = await usageOf(bob);
+    const usage = await h.usageToday(bob);
     expect(usage.totals).toMatchObject({
       promptTokens: completed.response.usage?.input_tokens,
       completionTokens: completed.response.usage?.output_tokens,
@@ -350,7 +337,7 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     const calls = upstreamCalls().length;
     await refusal(poorClient.responses.create({ input: 'hi' }));
     expect(upstreamCalls()).toHaveLength(calls);
-    expect((await usageOf(poor)).totals.totalTokens).toBeLessThanOrEqual(200);
+    expect((await h.usageToday(poor)).totals.totalTokens).toBeLessThanOrEqual(200);
   });
 
   it('holds a budget under 50 parallel requests', async () => {
@@ -370,7 +357,7 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     expect(outcomes.every((s) => s === 200 || s === 429)).toBe(true);
     // Only admitted requests reached upstream, and what was spent stays within the budget.
     expect(upstreamCalls()).toHaveLength(outcomes.filter((s) => s === 200).length);
-    const spent = (await usageOf(crowd)).totals;
+    const spent = (await h.usageToday(crowd)).totals;
     expect(spent.totalTokens).toBeLessThanOrEqual(300);
     expect(spent.requests).toBe(outcomes.filter((s) => s === 200).length);
   });
@@ -390,8 +377,8 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     expect((failure as Error).message).toContain('upstream stream failed');
     expect(seen[0]).toBe('response.created');
     expect(seen).not.toContain('response.completed');
-    await eventually(async () => (await usageOf(bob)).totals.requests === 1);
-    const usage = await usageOf(bob);
+    await eventually(async () => (await h.usageToday(bob)).totals.requests === 1);
+    const usage = await h.usageToday(bob);
     expect(usage.totals.promptTokens).toBeGreaterThan(0);
   });
 
@@ -409,7 +396,7 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     expect(failure).toBeInstanceOf(OpenAI.APIError);
     expect((failure as Error).message).toContain('did not finish in time');
     expect(seen[0]).toBe('response.created');
-    await eventually(async () => (await usageOf(bob)).totals.requests === 1);
+    await eventually(async () => (await h.usageToday(bob)).totals.requests === 1);
   });
 
   it('aborts upstream when a streaming client leaves, and still bills it', async () => {
@@ -427,8 +414,8 @@ describe('Responses API (/v1/responses, through the openai SDK)', () => {
     }
     expect(seen).toBe(2);
     await eventually(() => h.mock.abortedRequests === 1);
-    await eventually(async () => (await usageOf(bob)).totals.requests === 1);
-    expect((await usageOf(bob)).totals.promptTokens).toBeGreaterThan(0);
+    await eventually(async () => (await h.usageToday(bob)).totals.requests === 1);
+    expect((await h.usageToday(bob)).totals.promptTokens).toBeGreaterThan(0);
   });
 
   it.each([

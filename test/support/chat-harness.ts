@@ -6,6 +6,7 @@ import {
   type MockOpenAIOptions,
   startMockOpenAI,
 } from '../../tools/mock-openai/mock-openai';
+import type { UsageReportDto } from '../../src/usage/dto/usage.dto';
 import { UsersService } from '../../src/users/users.service';
 import { createTestApp, type TestApp, uniqueName } from './test-app';
 
@@ -32,6 +33,8 @@ export interface ChatHarness {
   }): Promise<ChatUser>;
   /** The real `openai` SDK pointed at Keyward, no retries (tests see every answer). */
   client(apiKey: string, options?: Partial<ConstructorParameters<typeof OpenAI>[0]>): OpenAI;
+  /** The user's own usage report for today (`GET /api/v1/usage?days=1` with their API key). */
+  usageToday(user: ChatUser): Promise<UsageReportDto>;
   close(): Promise<void>;
 }
 
@@ -97,6 +100,13 @@ export async function startChatHarness(
         timeout: 10_000,
         ...options,
       });
+    },
+    async usageToday(user) {
+      const res = await request(t.server)
+        .get('/api/v1/usage?days=1')
+        .set('Authorization', `Bearer ${user.apiKey}`)
+        .expect(200);
+      return res.body as UsageReportDto;
     },
     async close() {
       // Aborted test clients can leave a socket that never sends a request; Node counts it
