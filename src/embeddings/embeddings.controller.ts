@@ -7,11 +7,13 @@ import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { abortOnDisconnect } from '../chat/event-stream.response';
 import { chatTimingOf, SERVER_TIMING_ROUTE } from '../chat/server-timing';
+import { UseErrorFormat } from '../common/error-format.decorator';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { type EmbeddingCreateRequest, embeddingCreateSchema } from './dto/embedding-create.schema';
 import { EmbeddingsService } from './embeddings.service';
 
-/** OpenAI's `/v1/embeddings`, limited to EMBEDDING_MODELS and billed like chat. */
+/** OpenAI's `/v1/embeddings`, limited to EMBEDDING_MODELS and billed like chat; OpenAI's error shape. */
+@UseErrorFormat('openai')
 @ApiTags('openai-compatible')
 @RequireScopes('chat')
 @Controller('v1/embeddings')

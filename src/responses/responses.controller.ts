@@ -8,6 +8,7 @@ import type { Principal } from '../auth/principal';
 import { abortOnDisconnect, responseSink, startEventStream } from '../chat/event-stream.response';
 import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from '../chat/server-timing';
 import { DomainError } from '../common/domain-error';
+import { UseErrorFormat } from '../common/error-format.decorator';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { type ResponseCreateRequest, responseCreateSchema } from './dto/response-create.schema';
 import { ResponsesService } from './responses.service';
@@ -17,9 +18,10 @@ const RESPONSE_ID = /^resp_[A-Za-z0-9_-]{1,200}$/;
 
 /**
  * OpenAI's Responses API (`/v1/responses`), the default of the Agents SDK and of the
- * Vercel AI SDK's `openai(model)`. Errors come in OpenAI's shape (the filter picks it for
- * `/v1/...`). A response id is only ever served to the user who created it.
+ * Vercel AI SDK's `openai(model)`. Errors come in OpenAI's shape. A response id is only
+ * ever served to the user who created it.
  */
+@UseErrorFormat('openai')
 @ApiTags('openai-compatible')
 @RequireScopes('chat')
 @Controller('v1/responses')
