@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { abortOnDisconnect } from '../chat/event-stream.response';
-import { chatTimingOf, SERVER_TIMING_ROUTE } from '../chat/server-timing';
+import { chatCallContext } from '../chat/chat-call-context';
+import { SERVER_TIMING_ROUTE } from '../chat/server-timing';
 import { UseErrorFormat } from '../common/error-format.decorator';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { type EmbeddingCreateRequest, embeddingCreateSchema } from './dto/embedding-create.schema';
@@ -34,16 +35,7 @@ export class EmbeddingsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const signal = abortOnDisconnect(reply.raw);
-    const context = {
-      principal,
-      ip: request.ip,
-      signal,
-      timing: chatTimingOf(request),
-      requestId: String(request.id),
-      route: request.routeOptions.url,
-      log: request.log,
-    };
+    const context = chatCallContext(principal, request, abortOnDisconnect(reply.raw));
     void reply.send(await this.embeddings.create(body, context));
   }
 }
