@@ -35,9 +35,12 @@ export class ResponseStreamTranslator implements SseTranslator {
   /** Upstream's id for this response, from `response.created`. */
   responseId?: string;
   usage?: StreamUsage;
-  completionChars = 0;
   /** The relayed text, for a tokenizer count when upstream never reports usage. */
   completionText = '';
+
+  get completionChars(): number {
+    return this.completionText.length;
+  }
 
   push(bytes: Uint8Array): string {
     if (this.done) return '';
@@ -102,7 +105,6 @@ export class ResponseStreamTranslator implements SseTranslator {
         type === 'response.refusal.delta') &&
       typeof event.delta === 'string'
     ) {
-      this.completionChars += event.delta.length;
       this.completionText += event.delta;
     }
     if (type !== undefined && TERMINAL_EVENTS.has(type)) {
