@@ -151,6 +151,25 @@ function relayedFields(request: ChatCompletionRequest): Record<string, unknown> 
 }
 
 /**
+ * The chat model a request names (the first of CHAT_MODELS when it names none), refused unless
+ * CHAT_MODELS allows it; the same rule for `/v1/chat/completions` and `/v1/responses`.
+ */
+export function chatModel(
+  requested: string | undefined,
+  limits: Pick<ChatConfig, 'models' | 'defaultModel'>,
+): string {
+  const model = requested ?? limits.defaultModel;
+  if (!limits.models.includes(model)) {
+    throw invalidParam(
+      `The model '${model}' is not available here; see GET /v1/models.`,
+      'model',
+      'model_not_found',
+    );
+  }
+  return model;
+}
+
+/**
  * docs/reference.md "Chat", request hygiene: the model must be allowlisted, message count and
  * input size are limited, and the upstream body is rebuilt from the fields above only: the
  * client's `user`, `n`, `store`, `service_tier`, `stream_options` and token caps are
@@ -160,14 +179,7 @@ export function sanitizeChatRequest(
   dto: ChatCompletionRequest,
   limits: ChatLimits,
 ): SanitizedChatRequest {
-  const model = dto.model ?? limits.defaultModel;
-  if (!limits.models.includes(model)) {
-    throw invalidParam(
-      `The model '${model}' is not available here; see GET /v1/models.`,
-      'model',
-      'model_not_found',
-    );
-  }
+  const model = chatModel(dto.model, limits);
   if (dto.messages.length > limits.maxMessages) {
     throw invalidParam(
       `At most ${limits.maxMessages} messages are allowed per request.`,
