@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { UseErrorFormat } from '../common/error-format.decorator';
+import { chatCallContext } from './chat-call-context';
 import { ChatService } from './chat.service';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { DomainError } from '../common/domain-error';
@@ -14,7 +15,7 @@ import {
 } from './dto/chat-completion-request.schema';
 import { chatCompletionRequestOpenApi } from './dto/chat-completion-request.openapi';
 import { abortOnDisconnect, responseSink, startEventStream } from './event-stream.response';
-import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from './server-timing';
+import { SERVER_TIMING_ROUTE, serverTimingHeader } from './server-timing';
 
 interface ModelObject {
   id: string;
@@ -104,15 +105,7 @@ export class ChatCompletionsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const signal = abortOnDisconnect(reply.raw);
-    const context = {
-      principal,
-      ip: request.ip,
-      signal,
-      timing: chatTimingOf(request),
-      requestId: String(request.id),
-      route: request.routeOptions.url,
-      log: request.log,
-    };
+    const context = chatCallContext(principal, request, signal);
     if (body.stream !== true) {
       const { json } = await this.chat.relay(body, context);
       // Upstream's bytes as they came: parsed once for billing, not serialised again.

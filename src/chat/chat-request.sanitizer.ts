@@ -4,7 +4,7 @@ import type {
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
-import { DomainError } from '../common/domain-error';
+import { invalidParam } from '../common/zod-body.pipe';
 import type { ChatConfig } from '../config/chat.config';
 import type { ChatCompletionRequest, ChatMessage } from './dto/chat-completion-request.schema';
 import { imageParts } from './image-parts';
@@ -39,14 +39,6 @@ type ChatLimits = Pick<
   ChatConfig,
   'models' | 'defaultModel' | 'maxMessages' | 'maxInputChars' | 'serviceTiers' | 'store' | 'images'
 >;
-
-function invalid(detail: string, param: string, openAiCode?: string): DomainError {
-  return new DomainError('validation_failed', detail, {
-    param,
-    openAiCode,
-    errors: [{ field: param, message: detail }],
-  });
-}
 
 /**
  * What happens to each request field (docs/chat.md, "Fields"): `relay` goes upstream as the
@@ -107,13 +99,13 @@ function upstreamMessage(message: ChatMessage, index: number): ChatCompletionMes
   if (message.role === 'user' && Array.isArray(message.content)) {
     message.content.forEach((part, partIndex) => {
       if (part.type === 'file' && part.file.file_id !== undefined) {
-        throw invalid(
+        throw invalidParam(
           'File ids are not accepted here: send the file inline as file_data.',
           `${param}.content[${partIndex}].file.file_id`,
         );
       }
       if (part.type === 'file' && part.file.file_data === undefined) {
-        throw invalid('A file part needs file_data.', `${param}.content[${partIndex}].file`);
+        throw invalidParam('A file part needs file_data.', `${param}.content[${partIndex}].file`);
       }
     });
   }
@@ -125,7 +117,8 @@ function upstreamMessage(message: ChatMessage, index: number): ChatCompletionMes
     function_call != null ||
     audio != null ||
     refusal != null;
-  if (!hasSomething) throw invalid(`${param} needs content or tool_calls.`, `${param}.content`);
+  if (!hasSomething)
+    throw invalidParam(`${param} needs content or tool_calls.`, `${param}.content`);
   // Copied member by member: what is not named here does not go upstream.
   const assistant: ChatCompletionAssistantMessageParam = { role: 'assistant' };
   if (content !== undefined) assistant.content = content;
@@ -158,6 +151,25 @@ function relayedFields(request: ChatCompletionRequest): Record<string, unknown> 
 }
 
 /**
+ * The chat model a request names (the first of CHAT_MODELS when it names none), refused unless
+ * CHAT_MODELS allows it; the same rule for `/v1/chat/completions` and `/v1/responses`.
+ */
+export function chatModel(
+  requested: string | undefined,
+  limits: Pick<ChatConfig, 'models' | 'defaultModel'>,
+): string {
+  const model = requested ?? limits.defaultModel;
+  if (!limits.models.includes(model)) {
+    throw invalidParam(
+      `The model '${model}' is not available here; see GET /v1/models.`,
+      'model',
+      'model_not_found',
+    );
+  }
+  return model;
+}
+
+/**
  * docs/reference.md "Chat", request hygiene: the model must be allowlisted, message count and
  * input size are limited, and the upstream body is rebuilt from the fields above only: the
  * client's `user`, `n`, `store`, `service_tier`, `stream_options` and token caps are
@@ -167,30 +179,26 @@ export function sanitizeChatRequest(
   dto: ChatCompletionRequest,
   limits: ChatLimits,
 ): SanitizedChatRequest {
-  const model = dto.model ?? limits.defaultModel;
-  if (!limits.models.includes(model)) {
-    throw invalid(
-      `The model '${model}' is not available here; see GET /v1/models.`,
-      'model',
-      'model_not_found',
-    );
-  }
+  const model = chatModel(dto.model, limits);
   if (dto.messages.length > limits.maxMessages) {
-    throw invalid(`At most ${limits.maxMessages} messages are allowed per request.`, 'messages');
+    throw invalidParam(
+      `At most ${limits.maxMessages} messages are allowed per request.`,
+      'messages',
+    );
   }
   if (dto.n != null && dto.n !== 1) {
     // Budgets reserve one completion's worth of tokens.
-    throw invalid('Only n = 1 is supported here.', 'n');
+    throw invalidParam('Only n = 1 is supported here.', 'n');
   }
   if (dto.service_tier != null && !limits.serviceTiers.includes(dto.service_tier)) {
-    throw invalid(
+    throw invalidParam(
       `The service tier '${dto.service_tier}' is not available here; allowed: ${limits.serviceTiers.join(', ')}.`,
       'service_tier',
     );
   }
   const stream = dto.stream === true;
   if (dto.stream_options && !stream) {
-    throw invalid(
+    throw invalidParam(
       "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
       'stream_options',
     );
@@ -215,7 +223,7 @@ export function sanitizeChatRequest(
   };
   const chars = inputChars(counted);
   if (chars > limits.maxInputChars) {
-    throw invalid(
+    throw invalidParam(
       `The input is ${chars} characters; at most ${limits.maxInputChars} are allowed.`,
       'messages',
     );

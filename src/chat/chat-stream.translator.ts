@@ -1,5 +1,6 @@
 import { type MeteredUsage, meteredFromUpstream } from '../pricing/metered-usage';
 import type { SseTranslator } from './chat-stream.relay';
+import { parseSseEvent, SseEventSplitter } from './sse-events';
 
 /**
  * Turns upstream's SSE bytes into the client's, one network chunk at a time
@@ -21,9 +22,6 @@ export type StreamUsage = MeteredUsage;
 
 /** How a chunk ends when `usage: null` is its last member (compact JSON, as OpenAI sends). */
 const TRAILING_NULL_USAGE = ',"usage":null}';
-
-/** One event may not grow past this without a boundary: a broken upstream, not a reply. */
-const MAX_PENDING_CHARS = 1024 * 1024;
 
 interface ChunkLike {
   error?: unknown;
@@ -47,8 +45,7 @@ function text(value: unknown): string {
 }
 
 export class ChatStreamTranslator implements SseTranslator {
-  private readonly decoder = new TextDecoder();
-  private pending = '';
+  private readonly events = new SseEventSplitter();
   /** `data: [DONE]` was seen: the stream is complete. */
   done = false;
   /** The last usage upstream reported. */
@@ -64,19 +61,13 @@ export class ChatStreamTranslator implements SseTranslator {
   /** The frames to send for one upstream chunk ('' when no event completed yet). */
   push(bytes: Uint8Array): string {
     if (this.done) return '';
-    this.pending = (this.pending + this.decoder.decode(bytes, { stream: true })).replace(
-      /\r\n/g,
-      '\n',
-    );
+    this.events.feed(bytes);
     let out = '';
-    let boundary = this.pending.indexOf('\n\n');
-    while (boundary !== -1 && !this.done) {
-      const event = this.pending.slice(0, boundary);
-      this.pending = this.pending.slice(boundary + 2);
+    for (let event = this.events.next(); event !== undefined; event = this.events.next()) {
       out += this.translate(event);
-      boundary = this.pending.indexOf('\n\n');
+      if (this.done) break;
     }
-    if (this.pending.length > MAX_PENDING_CHARS) throw new StreamFault('malformed');
+    if (this.events.overflowing) throw new StreamFault('malformed');
     return out;
   }
 
@@ -90,20 +81,9 @@ export class ChatStreamTranslator implements SseTranslator {
   }
 
   private translate(event: string): string {
-    const data: string[] = [];
-    let name = 'message';
-    for (const line of event.split('\n')) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') data.push(value);
-      else if (field === 'event') name = value;
-    }
+    const { name, data: payload } = parseSseEvent(event);
     if (name === 'error') throw new StreamFault('upstream_error');
-    if (data.length === 0) return '';
-    const payload = data.join('\n');
+    if (payload === undefined) return '';
     if (payload === '[DONE]') {
       this.done = true;
       return 'data: [DONE]\n\n';

@@ -4,10 +4,11 @@ import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
+import { chatCallContext } from './chat-call-context';
 import { ChatService } from './chat.service';
 import { SimpleChatRequestDto, SimpleChatResponseDto } from './dto/simple-chat.dto';
 import { abortOnDisconnect } from './event-stream.response';
-import { chatTimingOf, SERVER_TIMING_ROUTE } from './server-timing';
+import { SERVER_TIMING_ROUTE } from './server-timing';
 
 /** The plain REST chat route: problem+json errors, a compact answer. */
 @ApiTags('chat')
@@ -29,16 +30,7 @@ export class ChatController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<SimpleChatResponseDto> {
-    const timing = chatTimingOf(request);
-    const context = {
-      principal,
-      ip: request.ip,
-      signal: abortOnDisconnect(reply.raw),
-      timing,
-      requestId: String(request.id),
-      route: request.routeOptions.url,
-      log: request.log,
-    };
+    const context = chatCallContext(principal, request, abortOnDisconnect(reply.raw));
     const completion = await this.chat.complete(
       { model: body.model, messages: body.messages },
       context,

@@ -166,12 +166,14 @@ export class OpenAIClientService implements OnApplicationShutdown {
     body: ResponseCreateParamsNonStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<OpenAIResponse> {
     return this.json(
       signal,
       timing,
       (client, options) => client.responses.create(body, options),
       isResponseObject,
+      log,
     );
   }
 
@@ -180,9 +182,13 @@ export class OpenAIClientService implements OnApplicationShutdown {
     body: ResponseCreateParamsStreaming,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<UpstreamStream> {
-    return this.eventStream(signal, timing, (client, options) =>
-      client.responses.create(body, options).asResponse(),
+    return this.eventStream(
+      signal,
+      timing,
+      (client, options) => client.responses.create(body, options).asResponse(),
+      log,
     );
   }
 
@@ -190,16 +196,23 @@ export class OpenAIClientService implements OnApplicationShutdown {
     id: string,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<OpenAIResponse> {
     return this.json(
       signal,
       timing,
       (client, options) => client.responses.retrieve(id, {}, options),
       isResponseObject,
+      log,
     );
   }
 
-  async deleteResponse(id: string, signal: AbortSignal, timing: UpstreamTimer): Promise<void> {
+  async deleteResponse(
+    id: string,
+    signal: AbortSignal,
+    timing: UpstreamTimer,
+    log: RequestLog,
+  ): Promise<void> {
     await this.json(
       signal,
       timing,
@@ -208,6 +221,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
         return true;
       },
       (value): value is true => value === true,
+      log,
     );
   }
 
@@ -215,12 +229,14 @@ export class OpenAIClientService implements OnApplicationShutdown {
     body: EmbeddingCreateParams,
     signal: AbortSignal,
     timing: UpstreamTimer,
+    log: RequestLog,
   ): Promise<CreateEmbeddingResponse> {
     return this.json(
       signal,
       timing,
       (client, options) => client.embeddings.create(body, options),
       isEmbeddingList,
+      log,
     );
   }
 
@@ -230,7 +246,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     timing: UpstreamTimer,
     send: (client: OpenAI, options: CallOptions) => Promise<unknown>,
     isExpected: (value: unknown) => value is T,
-    log?: RequestLog,
+    log: RequestLog,
   ): Promise<T> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
@@ -249,7 +265,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     signal: AbortSignal,
     timing: UpstreamTimer,
     open: (client: OpenAI, options: CallOptions) => Promise<unknown>,
-    log?: RequestLog,
+    log: RequestLog,
   ): Promise<UpstreamStream> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
@@ -363,7 +379,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private async call<T>(
     clientSignal: AbortSignal,
     deadline: Deadline,
-    log: RequestLog | undefined,
+    log: RequestLog,
     send: (client: OpenAI, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     this.assertConfigured();
@@ -400,7 +416,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     error: unknown,
     deadline: Deadline,
     clientSignal: AbortSignal,
-    log: RequestLog | undefined,
+    log: RequestLog,
   ): DomainError {
     const mapped = mapUpstreamError(error, {
       deadlineExpired: deadline.expired,
@@ -408,10 +424,10 @@ export class OpenAIClientService implements OnApplicationShutdown {
     });
     // A client leaving is routine; anything else is worth a line (kind and status only).
     if (!clientSignal.aborted) {
-      const fields = { upstream: describeUpstreamError(error), mappedTo: mapped.code };
-      // Routes that do not hand over their request's logger get the service's (no reqId field).
-      if (log) log.warn(fields, 'upstream call failed');
-      else this.logger.warn(`upstream call failed ${JSON.stringify(fields)}`);
+      log.warn(
+        { upstream: describeUpstreamError(error), mappedTo: mapped.code },
+        'upstream call failed',
+      );
     }
     return mapped;
   }

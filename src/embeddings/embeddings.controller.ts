@@ -6,12 +6,15 @@ import { z } from 'zod';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { abortOnDisconnect } from '../chat/event-stream.response';
-import { chatTimingOf, SERVER_TIMING_ROUTE } from '../chat/server-timing';
+import { chatCallContext } from '../chat/chat-call-context';
+import { SERVER_TIMING_ROUTE } from '../chat/server-timing';
+import { UseErrorFormat } from '../common/error-format.decorator';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { type EmbeddingCreateRequest, embeddingCreateSchema } from './dto/embedding-create.schema';
 import { EmbeddingsService } from './embeddings.service';
 
-/** OpenAI's `/v1/embeddings`, limited to EMBEDDING_MODELS and billed like chat. */
+/** OpenAI's `/v1/embeddings`, limited to EMBEDDING_MODELS and billed like chat; OpenAI's error shape. */
+@UseErrorFormat('openai')
 @ApiTags('openai-compatible')
 @RequireScopes('chat')
 @Controller('v1/embeddings')
@@ -32,16 +35,7 @@ export class EmbeddingsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const signal = abortOnDisconnect(reply.raw);
-    const context = {
-      principal,
-      ip: request.ip,
-      signal,
-      timing: chatTimingOf(request),
-      requestId: String(request.id),
-      route: request.routeOptions.url,
-      log: request.log,
-    };
+    const context = chatCallContext(principal, request, abortOnDisconnect(reply.raw));
     void reply.send(await this.embeddings.create(body, context));
   }
 }

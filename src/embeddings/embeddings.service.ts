@@ -54,6 +54,7 @@ export class EmbeddingsService {
         { ...request.body, user: upstreamUserId(context.principal.userId) },
         context.signal,
         context.timing,
+        context.log,
       );
       used = result.usage
         ? { ...meteredFromUpstream(result.usage), completionTokens: 0, reasoningTokens: 0 }

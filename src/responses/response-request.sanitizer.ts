@@ -2,6 +2,7 @@ import type {
   ResponseCreateParamsNonStreaming,
   ResponseCreateParamsStreaming,
 } from 'openai/resources/responses/responses';
+import { chatModel } from '../chat/chat-request.sanitizer';
 import { LARGEST_IMAGE_TOKENS } from '../chat/image-policy';
 import { invalidParam } from '../common/zod-body.pipe';
 import type { ChatConfig } from '../config/chat.config';
@@ -122,14 +123,7 @@ export function sanitizeResponseRequest(
   dto: ResponseCreateRequest,
   limits: Limits,
 ): SanitizedResponseRequest {
-  const model = dto.model ?? limits.defaultModel;
-  if (!limits.models.includes(model)) {
-    throw invalidParam(
-      `The model '${model}' is not available here; see GET /v1/models.`,
-      'model',
-      'model_not_found',
-    );
-  }
+  const model = chatModel(dto.model, limits);
   const stream = dto.stream === true;
   if (dto.stream_options && !stream) {
     throw invalidParam(

@@ -1,9 +1,7 @@
 import type { SseTranslator } from '../chat/chat-stream.relay';
 import { StreamFault, type StreamUsage } from '../chat/chat-stream.translator';
 import { meteredFromUpstream } from '../pricing/metered-usage';
-
-/** One event may not grow past this without a boundary: a broken upstream, not a reply. */
-const MAX_PENDING_CHARS = 1024 * 1024;
+import { parseSseEvent, SseEventSplitter } from '../chat/sse-events';
 
 /** The events that end a Responses stream (there is no `[DONE]`). */
 const TERMINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
@@ -31,32 +29,28 @@ interface EventLike {
  * (the estimate when the stream is cut before usage came).
  */
 export class ResponseStreamTranslator implements SseTranslator {
-  private readonly decoder = new TextDecoder();
-  private pending = '';
+  private readonly events = new SseEventSplitter();
   private lastSequence = -1;
   done = false;
   /** Upstream's id for this response, from `response.created`. */
   responseId?: string;
   usage?: StreamUsage;
-  completionChars = 0;
   /** The relayed text, for a tokenizer count when upstream never reports usage. */
   completionText = '';
 
+  get completionChars(): number {
+    return this.completionText.length;
+  }
+
   push(bytes: Uint8Array): string {
     if (this.done) return '';
-    this.pending = (this.pending + this.decoder.decode(bytes, { stream: true })).replace(
-      /\r\n/g,
-      '\n',
-    );
+    this.events.feed(bytes);
     let out = '';
-    let boundary = this.pending.indexOf('\n\n');
-    while (boundary !== -1 && !this.done) {
-      const event = this.pending.slice(0, boundary);
-      this.pending = this.pending.slice(boundary + 2);
+    for (let event = this.events.next(); event !== undefined; event = this.events.next()) {
       out += this.translate(event);
-      boundary = this.pending.indexOf('\n\n');
+      if (this.done) break;
     }
-    if (this.pending.length > MAX_PENDING_CHARS) throw new StreamFault('malformed');
+    if (this.events.overflowing) throw new StreamFault('malformed');
     return out;
   }
 
@@ -81,20 +75,9 @@ export class ResponseStreamTranslator implements SseTranslator {
   }
 
   private translate(event: string): string {
-    const data: string[] = [];
-    let name: string | undefined;
-    for (const line of event.split('\n')) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') data.push(value);
-      else if (field === 'event') name = value;
-    }
+    const { name, data: payload } = parseSseEvent(event);
     if (name === 'error') throw new StreamFault('upstream_error');
-    if (data.length === 0) return '';
-    const payload = data.join('\n');
+    if (payload === undefined) return '';
     let parsed: EventLike;
     try {
       parsed = JSON.parse(payload) as EventLike;
@@ -122,7 +105,6 @@ export class ResponseStreamTranslator implements SseTranslator {
         type === 'response.refusal.delta') &&
       typeof event.delta === 'string'
     ) {
-      this.completionChars += event.delta.length;
       this.completionText += event.delta;
     }
     if (type !== undefined && TERMINAL_EVENTS.has(type)) {

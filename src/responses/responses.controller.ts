@@ -6,8 +6,10 @@ import { z } from 'zod';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { abortOnDisconnect, responseSink, startEventStream } from '../chat/event-stream.response';
-import { chatTimingOf, SERVER_TIMING_ROUTE, serverTimingHeader } from '../chat/server-timing';
+import { chatCallContext } from '../chat/chat-call-context';
+import { SERVER_TIMING_ROUTE, serverTimingHeader } from '../chat/server-timing';
 import { DomainError } from '../common/domain-error';
+import { UseErrorFormat } from '../common/error-format.decorator';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { type ResponseCreateRequest, responseCreateSchema } from './dto/response-create.schema';
 import { ResponsesService } from './responses.service';
@@ -17,9 +19,10 @@ const RESPONSE_ID = /^resp_[A-Za-z0-9_-]{1,200}$/;
 
 /**
  * OpenAI's Responses API (`/v1/responses`), the default of the Agents SDK and of the
- * Vercel AI SDK's `openai(model)`. Errors come in OpenAI's shape (the filter picks it for
- * `/v1/...`). A response id is only ever served to the user who created it.
+ * Vercel AI SDK's `openai(model)`. Errors come in OpenAI's shape. A response id is only
+ * ever served to the user who created it.
  */
+@UseErrorFormat('openai')
 @ApiTags('openai-compatible')
 @RequireScopes('chat')
 @Controller('v1/responses')
@@ -45,15 +48,7 @@ export class ResponsesController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const signal = abortOnDisconnect(reply.raw);
-    const context = {
-      principal,
-      ip: request.ip,
-      signal,
-      timing: chatTimingOf(request),
-      requestId: String(request.id),
-      route: request.routeOptions.url,
-      log: request.log,
-    };
+    const context = chatCallContext(principal, request, signal);
     if (body.stream !== true) {
       void reply.send(await this.responses.create(body, context));
       return;
@@ -73,7 +68,7 @@ export class ResponsesController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const context = this.context(principal, request, reply);
+    const context = chatCallContext(principal, request, abortOnDisconnect(reply.raw));
     void reply.send(await this.responses.retrieve(this.checkedId(id), context));
   }
 
@@ -87,20 +82,8 @@ export class ResponsesController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const context = this.context(principal, request, reply);
+    const context = chatCallContext(principal, request, abortOnDisconnect(reply.raw));
     void reply.send(await this.responses.remove(this.checkedId(id), context));
-  }
-
-  private context(principal: Principal, request: FastifyRequest, reply: FastifyReply) {
-    return {
-      principal,
-      ip: request.ip,
-      signal: abortOnDisconnect(reply.raw),
-      timing: chatTimingOf(request),
-      requestId: String(request.id),
-      route: request.routeOptions.url,
-      log: request.log,
-    };
   }
 
   private checkedId(id: string): string {

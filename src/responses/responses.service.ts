@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Response as OpenAIResponse } from 'openai/resources/responses/responses';
 import { ChatLimitsService } from '../chat/chat-limits.service';
@@ -50,7 +50,6 @@ function notFound(id: string, param: string | undefined): DomainError {
  */
 @Injectable()
 export class ResponsesService {
-  private readonly logger = new Logger(ResponsesService.name);
   private readonly config: ChatConfig;
 
   constructor(
@@ -73,6 +72,7 @@ export class ResponsesService {
         nonStreamingResponseBody(request, decisions),
         context.signal,
         context.timing,
+        context.log,
       );
       used = responseUsage(response, request);
       completionText = response.output_text ?? '';
@@ -114,6 +114,7 @@ export class ResponsesService {
         streamingResponseBody(request, decisions),
         context.signal,
         context.timing,
+        context.log,
       );
     } catch (error) {
       await this.budget.settle(
@@ -166,7 +167,7 @@ export class ResponsesService {
             completionTokens: estimateTextTokens(translator.completionText),
           };
           if (outcome === 'timeout' || outcome === 'upstream_failed') {
-            this.logger.warn(`responses stream ended early: ${outcome}`);
+            context.log.warn({ outcome }, 'responses stream ended early');
           }
           return outcome;
         } finally {
@@ -184,7 +185,7 @@ export class ResponsesService {
           if (recorded !== undefined) {
             await this.owners
               .setContextTokens(recorded, userId, used.promptTokens + used.completionTokens)
-              .catch(() => this.logger.warn('response context size not recorded'));
+              .catch(() => context.log.warn('response context size not recorded'));
           }
         }
       },
@@ -194,7 +195,12 @@ export class ResponsesService {
   async retrieve(id: string, context: ChatCallContext): Promise<OpenAIResponse> {
     this.openai.assertConfigured();
     if (!(await this.owners.findOwned(id, context.principal.userId))) throw notFound(id, 'id');
-    const response = await this.openai.retrieveResponse(id, context.signal, context.timing);
+    const response = await this.openai.retrieveResponse(
+      id,
+      context.signal,
+      context.timing,
+      context.log,
+    );
     delete (response as { output_text?: string }).output_text;
     return response;
   }
@@ -202,7 +208,7 @@ export class ResponsesService {
   async remove(id: string, context: ChatCallContext): Promise<DeletedResponse> {
     this.openai.assertConfigured();
     if (!(await this.owners.findOwned(id, context.principal.userId))) throw notFound(id, 'id');
-    await this.openai.deleteResponse(id, context.signal, context.timing);
+    await this.openai.deleteResponse(id, context.signal, context.timing, context.log);
     await this.owners.remove(id, context.principal.userId);
     return { id, object: 'response', deleted: true };
   }
