@@ -166,7 +166,8 @@ export class ApiKeysService implements OnModuleInit {
     if (scopes.includes('admin') && !owner.roles.includes('admin')) {
       throw new DomainError('forbidden', 'Only admins can create keys with the admin scope.');
     }
-    if (input.teamId !== undefined) await this.assertTeamKeyAllowed(owner, input.teamId);
+    // A team key needs an admin or that team's team_admin; anyone else: the team is not found.
+    if (input.teamId !== undefined) await this.teams.assertCanManage(owner, input.teamId);
     const allowedCidrs =
       input.allowedCidrs === undefined || input.allowedCidrs === null
         ? null
@@ -204,16 +205,6 @@ export class ApiKeysService implements OnModuleInit {
       return at;
     }
     return input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86400_000) : null;
-  }
-
-  /** A team key needs an admin or that team's team_admin; anyone else: the team is not found. */
-  private async assertTeamKeyAllowed(owner: Principal, teamId: string): Promise<void> {
-    if (owner.roles.includes('admin')) {
-      if (!(await this.teams.find(teamId))) throw new DomainError('not_found', 'No such team.');
-      return;
-    }
-    if (!(await this.teams.isTeamAdmin(teamId, owner.userId)))
-      throw new DomainError('not_found', 'No such team.');
   }
 
   /**

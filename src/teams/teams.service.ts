@@ -123,12 +123,6 @@ export class TeamsService {
     return toTeamView(row);
   }
 
-  /** The team row (SPEND reads `logContent` here), or undefined. */
-  async find(id: string): Promise<TeamView | undefined> {
-    const row = await this.repository.findById(id);
-    return row && toTeamView(row);
-  }
-
   async update(id: string, input: TeamInput, actor: Actor): Promise<TeamView> {
     const values = {
       ...(input.name !== undefined ? { name: input.name } : {}),
