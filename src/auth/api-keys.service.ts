@@ -7,6 +7,7 @@ import type { ApiKeyRow, ApiKeyScope } from '../database/schema';
 import {
   addressAllowed,
   limitsColumns,
+  limitsOf,
   limitsView,
   normalizeCidrs,
   type PolicyLimitsInput,
@@ -85,16 +86,7 @@ export function toApiKeyView(row: ApiKeyRow, spend: KeySpend = NO_SPEND): ApiKey
 }
 
 function keyPolicyOf(row: ApiKeyRow): KeyPolicy {
-  return {
-    name: row.name,
-    rpm: row.rpm,
-    dailyTokens: row.dailyTokens,
-    monthlyTokens: row.monthlyTokens,
-    dailyNanos: row.dailyNanos,
-    monthlyNanos: row.monthlyNanos,
-    models: row.models,
-    allowedCidrs: row.allowedCidrs,
-  };
+  return { name: row.name, ...limitsOf(row), allowedCidrs: row.allowedCidrs };
 }
 
 /** The longest grace an old secret may keep after a rotation: a week. */

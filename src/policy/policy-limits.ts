@@ -33,6 +33,18 @@ export type PolicyLimitsColumns = {
   -readonly [K in keyof PolicyLimits]: K extends 'models' ? string[] | null : number | null;
 };
 
+/** Just the limits of a key or team row, as enforcement carries them. */
+export function limitsOf(row: PolicyLimits): PolicyLimits {
+  return {
+    rpm: row.rpm,
+    dailyTokens: row.dailyTokens,
+    monthlyTokens: row.monthlyTokens,
+    dailyNanos: row.dailyNanos,
+    monthlyNanos: row.monthlyNanos,
+    models: row.models,
+  };
+}
+
 export function limitsView(row: PolicyLimits): PolicyLimitsView {
   return {
     rpm: row.rpm,

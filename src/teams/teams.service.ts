@@ -5,6 +5,7 @@ import { DomainError } from '../common/domain-error';
 import type { TeamRole, TeamRow } from '../database/schema';
 import {
   limitsColumns,
+  limitsOf,
   limitsView,
   type PolicyLimits,
   type PolicyLimitsInput,
@@ -57,17 +58,7 @@ export function toTeamView(row: TeamRow): TeamView {
 }
 
 function toPolicy(row: TeamRow): TeamPolicy {
-  return {
-    id: row.id,
-    name: row.name,
-    rpm: row.rpm,
-    dailyTokens: row.dailyTokens,
-    monthlyTokens: row.monthlyTokens,
-    dailyNanos: row.dailyNanos,
-    monthlyNanos: row.monthlyNanos,
-    models: row.models,
-    logContent: row.logContent,
-  };
+  return { id: row.id, name: row.name, ...limitsOf(row), logContent: row.logContent };
 }
 
 /**
