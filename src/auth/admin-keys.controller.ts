@@ -12,8 +12,9 @@ import {
 } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import type { Actor } from '../users/users.service';
 import { ApiKeysService } from './api-keys.service';
-import { CurrentPrincipal, RequireScopes, Roles } from './auth.decorators';
+import { CurrentActor, CurrentPrincipal, RequireScopes, Roles } from './auth.decorators';
 import { AdminApiKeyDto, AdminKeysQueryDto, AdminUpdateApiKeyDto } from './dto/api-key.dto';
 import type { Principal } from './principal';
 
@@ -38,10 +39,9 @@ export class AdminKeysController {
   update(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Body() body: AdminUpdateApiKeyDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<AdminApiKeyDto> {
-    return this.apiKeys.setDisabled(id, body.disabled, { id: principal.userId, ip: request.ip });
+    return this.apiKeys.setDisabled(id, body.disabled, actor);
   }
 
   @Delete(':id')

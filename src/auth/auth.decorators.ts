@@ -1,5 +1,7 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 import type { Role } from '../database/schema';
+import type { Actor } from '../users/users.service';
 import type { Principal, Scope } from './principal';
 
 export const ROLES_KEY = 'keyward:roles';
@@ -28,4 +30,12 @@ export const AllowMetricsToken = () => SetMetadata(METRICS_TOKEN_KEY, true);
 export const CurrentPrincipal = createParamDecorator(
   (_data: unknown, context: ExecutionContext): Principal =>
     context.switchToHttp().getRequest<{ user: Principal }>().user,
+);
+
+/** Who makes a change, for the audit log: the principal's user id and the client address. */
+export const CurrentActor = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): Actor => {
+    const request = context.switchToHttp().getRequest<FastifyRequest & { user: Principal }>();
+    return { id: request.user.userId, ip: request.ip };
+  },
 );
