@@ -90,11 +90,7 @@ export class TeamsService {
         logContent: input.logContent ?? false,
         ...limitsColumns(input),
       })
-      .catch((error: unknown) => {
-        if (isUniqueViolation(error))
-          throw new DomainError('conflict', 'A team with this name exists.');
-        throw error;
-      });
+      .catch(rethrowNameTaken);
     await this.audit.record('team.created', {
       actorId: actor.id,
       subject: row.id,
@@ -120,11 +116,7 @@ export class TeamsService {
       ...(input.logContent !== undefined ? { logContent: input.logContent } : {}),
       ...limitsColumns(input),
     };
-    const row = await this.repository.update(id, values).catch((error: unknown) => {
-      if (isUniqueViolation(error))
-        throw new DomainError('conflict', 'A team with this name exists.');
-      throw error;
-    });
+    const row = await this.repository.update(id, values).catch(rethrowNameTaken);
     if (!row) throw new DomainError('not_found', 'No such team.');
     this.cache.delete(id);
     await this.audit.record('team.updated', {
@@ -294,6 +286,12 @@ export class TeamsService {
     this.cache.set(teamId, { policy, until: now + TEAM_POLICY_CACHE_MS });
     return policy;
   }
+}
+
+/** Team names are unique: a unique violation on insert or update is a 409. */
+function rethrowNameTaken(error: unknown): never {
+  if (isUniqueViolation(error)) throw new DomainError('conflict', 'A team with this name exists.');
+  throw error;
 }
 
 function toMemberView(row: MemberRow): MemberView {
