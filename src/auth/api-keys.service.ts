@@ -117,7 +117,7 @@ export class ApiKeysService implements OnModuleInit {
     this.users.onCredentialsEnded(async ({ userId, reason, endKeys, actor }) => {
       if (!endKeys) return;
       const rows = await this.repository.revokeAllForUser(userId);
-      for (const row of rows) this.cache.delete(row.keyHash);
+      for (const row of rows) this.forget(row);
       if (rows.length) {
         await this.audit.record('api_key.revoked', {
           actorId: actor.id,
