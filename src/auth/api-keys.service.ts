@@ -89,9 +89,6 @@ function keyPolicyOf(row: ApiKeyRow): KeyPolicy {
   return { name: row.name, ...limitsOf(row), allowedCidrs: row.allowedCidrs };
 }
 
-/** The longest grace an old secret may keep after a rotation: a week. */
-export const MAX_ROTATION_GRACE_SECONDS = 7 * 86400;
-
 @Injectable()
 export class ApiKeysService implements OnModuleInit {
   /** Verified keys by hash: the principal, or null for a refused key (no DB hit on floods). */

@@ -79,16 +79,19 @@ export class CreateApiKeyDto extends PolicyLimitsDto {
   allowedCidrs?: string[] | null;
 }
 
+/** The longest grace an old secret may keep after a rotation: a week. */
+const MAX_ROTATION_GRACE_SECONDS = 7 * 86400;
+
 export class RotateApiKeyDto {
   @ApiPropertyOptional({
     minimum: 0,
-    maximum: 604800,
+    maximum: MAX_ROTATION_GRACE_SECONDS,
     description: 'How long the old secret keeps working; unset or 0: refused at once',
   })
   @IsOptional()
   @IsInt()
   @Min(0)
-  @Max(604800)
+  @Max(MAX_ROTATION_GRACE_SECONDS)
   graceSeconds?: number;
 }
 
