@@ -9,8 +9,8 @@ import {
   Patch,
   Post,
 } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CurrentActor, RequireScopes, Roles } from '../auth/auth.decorators';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { Actor } from '../users/users.service';
 import { MachineClientsService } from '../auth/machine-clients.service';
 import {
@@ -21,9 +21,7 @@ import {
 } from './dto/admin-client.dto';
 
 /** Machine clients (OAuth2 client_credentials): docs/clients.md. */
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/clients')
 export class AdminClientsController {
   constructor(private readonly clients: MachineClientsService) {}

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CurrentActor, RequireScopes, Roles } from '../auth/auth.decorators';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { User } from '../users/user';
 import { type Actor, UsersService } from '../users/users.service';
 import { AdminUserDto, CreateUserDto, UpdateUserDto } from './dto/admin-user.dto';
@@ -18,9 +18,7 @@ function toDto(user: User): AdminUserDto {
   };
 }
 
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/users')
 export class AdminUsersController {
   constructor(private readonly users: UsersService) {}

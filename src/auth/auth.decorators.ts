@@ -1,4 +1,10 @@
-import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import {
+  applyDecorators,
+  createParamDecorator,
+  type ExecutionContext,
+  SetMetadata,
+} from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import type { Role } from '../database/schema';
 import type { Actor } from '../users/users.service';
@@ -16,6 +22,13 @@ export const Roles = (...roles: Role[]) => SetMetadata(ROLES_KEY, roles);
  * account management (API keys, ending sessions): sign-in sessions have it, API keys never.
  */
 export const RequireScopes = (...scopes: Scope[]) => SetMetadata(SCOPES_KEY, scopes);
+
+/**
+ * An admin controller: the admin role and a credential with the admin scope (an admin's API
+ * key only if it was given that scope), listed under the `admin` tag in the OpenAPI document.
+ */
+export const AdminOnly = () =>
+  applyDecorators(ApiTags('admin'), Roles('admin'), RequireScopes('admin'));
 
 /**
  * States that any credential of the user will do, whatever its scopes. Every guarded route

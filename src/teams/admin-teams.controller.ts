@@ -14,17 +14,14 @@ import {
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiTags,
 } from '@nestjs/swagger';
-import { CurrentActor, RequireScopes, Roles } from '../auth/auth.decorators';
+import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { Actor } from '../users/users.service';
 import { CreateTeamDto, TeamDto, UpdateTeamDto } from './dto/team.dto';
 import { TeamsService } from './teams.service';
 
 /** Teams and their limits: admins only (docs/policy.md). */
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/teams')
 export class AdminTeamsController {
   constructor(private readonly teams: TeamsService) {}
