@@ -1,12 +1,10 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import { AuditService } from '../audit/audit.service';
-import { RequireScopes, Roles } from '../auth/auth.decorators';
+import { AdminOnly } from '../auth/auth.decorators';
 import { AuditQueryDto } from './dto/admin-user.dto';
 
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/audit')
 export class AdminAuditController {
   constructor(private readonly audit: AuditService) {}

@@ -8,13 +8,11 @@ import {
   ParseUUIDPipe,
   Patch,
   Post,
-  Req,
 } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { CurrentPrincipal, RequireScopes, Roles } from '../auth/auth.decorators';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
+import type { Actor } from '../users/users.service';
 import { MachineClientsService } from '../auth/machine-clients.service';
-import type { Principal } from '../auth/principal';
 import {
   AdminClientDto,
   AdminClientWithSecretDto,
@@ -23,9 +21,7 @@ import {
 } from './dto/admin-client.dto';
 
 /** Machine clients (OAuth2 client_credentials): docs/clients.md. */
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/clients')
 export class AdminClientsController {
   constructor(private readonly clients: MachineClientsService) {}
@@ -48,10 +44,9 @@ export class AdminClientsController {
   @ApiCreatedResponse({ type: AdminClientWithSecretDto })
   create(
     @Body() body: CreateClientDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<AdminClientWithSecretDto> {
-    return this.clients.create(body, { id: principal.userId, ip: request.ip });
+    return this.clients.create(body, actor);
   }
 
   @Post(':id/rotate')
@@ -63,10 +58,9 @@ export class AdminClientsController {
   @ApiOkResponse({ type: AdminClientWithSecretDto })
   rotate(
     @Param('id', new ParseUUIDPipe()) id: string,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<AdminClientWithSecretDto> {
-    return this.clients.rotate(id, { id: principal.userId, ip: request.ip });
+    return this.clients.rotate(id, actor);
   }
 
   @Patch(':id')
@@ -75,9 +69,8 @@ export class AdminClientsController {
   update(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Body() body: UpdateClientDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<AdminClientDto> {
-    return this.clients.setDisabled(id, body.disabled, { id: principal.userId, ip: request.ip });
+    return this.clients.setDisabled(id, body.disabled, actor);
   }
 }

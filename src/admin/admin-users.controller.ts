@@ -1,10 +1,8 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Req } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { CurrentPrincipal, RequireScopes, Roles } from '../auth/auth.decorators';
-import type { Principal } from '../auth/principal';
+import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { User } from '../users/user';
-import { UsersService } from '../users/users.service';
+import { type Actor, UsersService } from '../users/users.service';
 import { AdminUserDto, CreateUserDto, UpdateUserDto } from './dto/admin-user.dto';
 
 function toDto(user: User): AdminUserDto {
@@ -20,9 +18,7 @@ function toDto(user: User): AdminUserDto {
   };
 }
 
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/users')
 export class AdminUsersController {
   constructor(private readonly users: UsersService) {}
@@ -39,14 +35,10 @@ export class AdminUsersController {
     summary: 'Create a user (password policy: 12–128 characters, not a common password)',
   })
   @ApiCreatedResponse({ type: AdminUserDto })
-  async create(
-    @Body() body: CreateUserDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
-  ): Promise<AdminUserDto> {
+  async create(@Body() body: CreateUserDto, @CurrentActor() actor: Actor): Promise<AdminUserDto> {
     const user = await this.users.create(
       { username: body.username, password: body.password, roles: body.roles ?? ['user'] },
-      { id: principal.userId, ip: request.ip },
+      actor,
     );
     return toDto(user);
   }
@@ -66,9 +58,8 @@ export class AdminUsersController {
   async update(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Body() body: UpdateUserDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<AdminUserDto> {
-    return toDto(await this.users.update(id, body, { id: principal.userId, ip: request.ip }));
+    return toDto(await this.users.update(id, body, actor));
   }
 }

@@ -10,17 +10,16 @@ import {
   Query,
   Req,
 } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import type { Actor } from '../users/users.service';
 import { ApiKeysService } from './api-keys.service';
-import { CurrentPrincipal, RequireScopes, Roles } from './auth.decorators';
+import { AdminOnly, CurrentActor, CurrentPrincipal } from './auth.decorators';
 import { AdminApiKeyDto, AdminKeysQueryDto, AdminUpdateApiKeyDto } from './dto/api-key.dto';
 import type { Principal } from './principal';
 
 /** Every user's and team's keys: list, disable, revoke (admins). */
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/keys')
 export class AdminKeysController {
   constructor(private readonly apiKeys: ApiKeysService) {}
@@ -38,10 +37,9 @@ export class AdminKeysController {
   update(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Body() body: AdminUpdateApiKeyDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<AdminApiKeyDto> {
-    return this.apiKeys.setDisabled(id, body.disabled, { id: principal.userId, ip: request.ip });
+    return this.apiKeys.setDisabled(id, body.disabled, actor);
   }
 
   @Delete(':id')

@@ -62,6 +62,10 @@ export class ApiKeysController {
       'Rotate a key: a new secret (shown once), same id, policy and spend; the old secret is refused at once, or after graceSeconds',
   })
   @ApiOkResponse({ type: CreatedApiKeyDto })
+  @ApiForbiddenResponse({
+    description:
+      '`recent_sign_in_required`: as for creating a key, the sign-in behind this session must be at most API_KEY_MAX_SIGN_IN_AGE old.',
+  })
   rotate(
     @CurrentPrincipal() principal: Principal,
     @Param('id', new ParseUUIDPipe({ version: '4' })) id: string,

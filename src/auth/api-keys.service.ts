@@ -7,6 +7,7 @@ import type { ApiKeyRow, ApiKeyScope } from '../database/schema';
 import {
   addressAllowed,
   limitsColumns,
+  limitsOf,
   limitsView,
   normalizeCidrs,
   type PolicyLimitsInput,
@@ -85,20 +86,8 @@ export function toApiKeyView(row: ApiKeyRow, spend: KeySpend = NO_SPEND): ApiKey
 }
 
 function keyPolicyOf(row: ApiKeyRow): KeyPolicy {
-  return {
-    name: row.name,
-    rpm: row.rpm,
-    dailyTokens: row.dailyTokens,
-    monthlyTokens: row.monthlyTokens,
-    dailyNanos: row.dailyNanos,
-    monthlyNanos: row.monthlyNanos,
-    models: row.models,
-    allowedCidrs: row.allowedCidrs,
-  };
+  return { name: row.name, ...limitsOf(row), allowedCidrs: row.allowedCidrs };
 }
-
-/** The longest grace an old secret may keep after a rotation: a week. */
-export const MAX_ROTATION_GRACE_SECONDS = 7 * 86400;
 
 @Injectable()
 export class ApiKeysService implements OnModuleInit {
@@ -125,7 +114,7 @@ export class ApiKeysService implements OnModuleInit {
     this.users.onCredentialsEnded(async ({ userId, reason, endKeys, actor }) => {
       if (!endKeys) return;
       const rows = await this.repository.revokeAllForUser(userId);
-      for (const row of rows) this.cache.delete(row.keyHash);
+      for (const row of rows) this.forget(row);
       if (rows.length) {
         await this.audit.record('api_key.revoked', {
           actorId: actor.id,
@@ -166,7 +155,8 @@ export class ApiKeysService implements OnModuleInit {
     if (scopes.includes('admin') && !owner.roles.includes('admin')) {
       throw new DomainError('forbidden', 'Only admins can create keys with the admin scope.');
     }
-    if (input.teamId !== undefined) await this.assertTeamKeyAllowed(owner, input.teamId);
+    // A team key needs an admin or that team's team_admin; anyone else: the team is not found.
+    if (input.teamId !== undefined) await this.teams.assertCanManage(owner, input.teamId);
     const allowedCidrs =
       input.allowedCidrs === undefined || input.allowedCidrs === null
         ? null
@@ -204,16 +194,6 @@ export class ApiKeysService implements OnModuleInit {
       return at;
     }
     return input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86400_000) : null;
-  }
-
-  /** A team key needs an admin or that team's team_admin; anyone else: the team is not found. */
-  private async assertTeamKeyAllowed(owner: Principal, teamId: string): Promise<void> {
-    if (owner.roles.includes('admin')) {
-      if (!(await this.teams.find(teamId))) throw new DomainError('not_found', 'No such team.');
-      return;
-    }
-    if (!(await this.teams.isTeamAdmin(teamId, owner.userId)))
-      throw new DomainError('not_found', 'No such team.');
   }
 
   /**

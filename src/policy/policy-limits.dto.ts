@@ -11,10 +11,7 @@ import {
   MaxLength,
   Min,
   MinLength,
-  ValidateIf,
 } from 'class-validator';
-
-const notNull = (_o: object, value: unknown) => value !== null;
 
 /** The limit fields a key or a team takes (docs/policy.md); null: no limit of its own. */
 export class PolicyLimitsDto {
@@ -25,7 +22,6 @@ export class PolicyLimitsDto {
     description: 'Requests per minute',
   })
   @IsOptional()
-  @ValidateIf(notNull)
   @IsInt()
   @Min(0)
   @Max(1_000_000)
@@ -38,7 +34,6 @@ export class PolicyLimitsDto {
     description: 'Tokens per UTC day',
   })
   @IsOptional()
-  @ValidateIf(notNull)
   @IsInt()
   @Min(0)
   @Max(1e15)
@@ -51,7 +46,6 @@ export class PolicyLimitsDto {
     description: 'Tokens per UTC calendar month',
   })
   @IsOptional()
-  @ValidateIf(notNull)
   @IsInt()
   @Min(0)
   @Max(1e15)
@@ -64,7 +58,6 @@ export class PolicyLimitsDto {
     description: 'USD per UTC day (priced models only)',
   })
   @IsOptional()
-  @ValidateIf(notNull)
   @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 9 })
   @Min(0)
   @Max(1_000_000)
@@ -77,7 +70,6 @@ export class PolicyLimitsDto {
     description: 'USD per UTC calendar month (priced models only)',
   })
   @IsOptional()
-  @ValidateIf(notNull)
   @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 9 })
   @Min(0)
   @Max(1_000_000)
@@ -91,7 +83,6 @@ export class PolicyLimitsDto {
     description: "Model allowlist, intersected with the server's; null: every model",
   })
   @IsOptional()
-  @ValidateIf(notNull)
   @IsArray()
   @ArrayMaxSize(100)
   @IsString({ each: true })

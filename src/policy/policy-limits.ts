@@ -33,6 +33,18 @@ export type PolicyLimitsColumns = {
   -readonly [K in keyof PolicyLimits]: K extends 'models' ? string[] | null : number | null;
 };
 
+/** Just the limits of a key or team row, as enforcement carries them. */
+export function limitsOf(row: PolicyLimits): PolicyLimits {
+  return {
+    rpm: row.rpm,
+    dailyTokens: row.dailyTokens,
+    monthlyTokens: row.monthlyTokens,
+    dailyNanos: row.dailyNanos,
+    monthlyNanos: row.monthlyNanos,
+    models: row.models,
+  };
+}
+
 export function limitsView(row: PolicyLimits): PolicyLimitsView {
   return {
     rpm: row.rpm,
@@ -106,12 +118,25 @@ function unmapped(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6
     : address;
 }
 
+/**
+ * Parsed ranges by the (normalized) list they came from. A key's list is the same array for as
+ * long as its principal is cached, so the ranges are parsed once per cache fill, not on every
+ * request the key makes.
+ */
+const parsedRanges = new WeakMap<readonly string[], readonly Range[]>();
+
+function rangesOf(cidrs: readonly string[]): readonly Range[] {
+  let ranges = parsedRanges.get(cidrs);
+  if (!ranges) {
+    ranges = cidrs.map((cidr) => ipaddr.parseCIDR(cidr));
+    parsedRanges.set(cidrs, ranges);
+  }
+  return ranges;
+}
+
 /** Whether a client address is inside one of the (normalized) ranges. */
 export function addressAllowed(ip: string | undefined, cidrs: readonly string[]): boolean {
   if (!ip || !ipaddr.isValid(ip)) return false;
   const client = unmapped(ipaddr.parse(ip));
-  return cidrs.some((cidr) => {
-    const range = ipaddr.parseCIDR(cidr);
-    return range[0].kind() === client.kind() && client.match(range);
-  });
+  return rangesOf(cidrs).some((range) => range[0].kind() === client.kind() && client.match(range));
 }

@@ -8,25 +8,20 @@ import {
   ParseUUIDPipe,
   Patch,
   Post,
-  Req,
 } from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
-import { CurrentPrincipal, RequireScopes, Roles } from '../auth/auth.decorators';
-import type { Principal } from '../auth/principal';
+import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
+import type { Actor } from '../users/users.service';
 import { CreateTeamDto, TeamDto, UpdateTeamDto } from './dto/team.dto';
 import { TeamsService } from './teams.service';
 
 /** Teams and their limits: admins only (docs/policy.md). */
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/teams')
 export class AdminTeamsController {
   constructor(private readonly teams: TeamsService) {}
@@ -34,12 +29,8 @@ export class AdminTeamsController {
   @Post()
   @ApiOperation({ summary: 'Create a team with its limits (null or absent: no limit)' })
   @ApiCreatedResponse({ type: TeamDto })
-  create(
-    @Body() body: CreateTeamDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
-  ): Promise<TeamDto> {
-    return this.teams.create(body, { id: principal.userId, ip: request.ip });
+  create(@Body() body: CreateTeamDto, @CurrentActor() actor: Actor): Promise<TeamDto> {
+    return this.teams.create(body, actor);
   }
 
   @Get()
@@ -64,10 +55,9 @@ export class AdminTeamsController {
   update(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Body() body: UpdateTeamDto,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<TeamDto> {
-    return this.teams.update(id, body, { id: principal.userId, ip: request.ip });
+    return this.teams.update(id, body, actor);
   }
 
   @Delete(':id')
@@ -78,9 +68,8 @@ export class AdminTeamsController {
   @ApiNoContentResponse()
   async delete(
     @Param('id', new ParseUUIDPipe()) id: string,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
+    @CurrentActor() actor: Actor,
   ): Promise<void> {
-    await this.teams.delete(id, { id: principal.userId, ip: request.ip });
+    await this.teams.delete(id, actor);
   }
 }

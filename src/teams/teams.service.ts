@@ -5,6 +5,7 @@ import { DomainError } from '../common/domain-error';
 import type { TeamRole, TeamRow } from '../database/schema';
 import {
   limitsColumns,
+  limitsOf,
   limitsView,
   type PolicyLimits,
   type PolicyLimitsInput,
@@ -57,17 +58,7 @@ export function toTeamView(row: TeamRow): TeamView {
 }
 
 function toPolicy(row: TeamRow): TeamPolicy {
-  return {
-    id: row.id,
-    name: row.name,
-    rpm: row.rpm,
-    dailyTokens: row.dailyTokens,
-    monthlyTokens: row.monthlyTokens,
-    dailyNanos: row.dailyNanos,
-    monthlyNanos: row.monthlyNanos,
-    models: row.models,
-    logContent: row.logContent,
-  };
+  return { id: row.id, name: row.name, ...limitsOf(row), logContent: row.logContent };
 }
 
 /**
@@ -99,11 +90,7 @@ export class TeamsService {
         logContent: input.logContent ?? false,
         ...limitsColumns(input),
       })
-      .catch((error: unknown) => {
-        if (isUniqueViolation(error))
-          throw new DomainError('conflict', 'A team with this name exists.');
-        throw error;
-      });
+      .catch(rethrowNameTaken);
     await this.audit.record('team.created', {
       actorId: actor.id,
       subject: row.id,
@@ -123,23 +110,13 @@ export class TeamsService {
     return toTeamView(row);
   }
 
-  /** The team row (SPEND reads `logContent` here), or undefined. */
-  async find(id: string): Promise<TeamView | undefined> {
-    const row = await this.repository.findById(id);
-    return row && toTeamView(row);
-  }
-
   async update(id: string, input: TeamInput, actor: Actor): Promise<TeamView> {
     const values = {
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.logContent !== undefined ? { logContent: input.logContent } : {}),
       ...limitsColumns(input),
     };
-    const row = await this.repository.update(id, values).catch((error: unknown) => {
-      if (isUniqueViolation(error))
-        throw new DomainError('conflict', 'A team with this name exists.');
-      throw error;
-    });
+    const row = await this.repository.update(id, values).catch(rethrowNameTaken);
     if (!row) throw new DomainError('not_found', 'No such team.');
     this.cache.delete(id);
     await this.audit.record('team.updated', {
@@ -309,6 +286,12 @@ export class TeamsService {
     this.cache.set(teamId, { policy, until: now + TEAM_POLICY_CACHE_MS });
     return policy;
   }
+}
+
+/** Team names are unique: a unique violation on insert or update is a 409. */
+function rethrowNameTaken(error: unknown): never {
+  if (isUniqueViolation(error)) throw new DomainError('conflict', 'A team with this name exists.');
+  throw error;
 }
 
 function toMemberView(row: MemberRow): MemberView {

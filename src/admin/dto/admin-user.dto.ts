@@ -13,7 +13,6 @@ import {
   Max,
   MaxLength,
   Min,
-  ValidateIf,
 } from 'class-validator';
 import { ROLES, type Role } from '../../database/schema';
 
@@ -74,7 +73,6 @@ export class UpdateUserDto {
     description: 'Requests per minute; null: CHAT_RPM',
   })
   @IsOptional()
-  @ValidateIf((_o, value) => value !== null)
   @IsInt()
   @Min(0)
   @Max(1_000_000)
@@ -87,7 +85,6 @@ export class UpdateUserDto {
     description: 'Tokens per day; null: CHAT_DAILY_TOKENS',
   })
   @IsOptional()
-  @ValidateIf((_o, value) => value !== null)
   @IsInt()
   @Min(0)
   @Max(1_000_000_000)

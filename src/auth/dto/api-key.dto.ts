@@ -6,7 +6,6 @@ import {
   IsBoolean,
   IsDateString,
   IsUUID,
-  ValidateIf,
   IsIn,
   IsInt,
   IsOptional,
@@ -19,8 +18,6 @@ import {
 } from 'class-validator';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../database/schema';
 import { PolicyLimitsDto, PolicyLimitsViewDto } from '../../policy/policy-limits.dto';
-
-const notNull = (_o: object, value: unknown) => value !== null;
 
 export class CreateApiKeyDto extends PolicyLimitsDto {
   @ApiProperty({ example: 'laptop script', minLength: 1, maxLength: 100 })
@@ -75,7 +72,6 @@ export class CreateApiKeyDto extends PolicyLimitsDto {
       'Client address ranges (IPv4/IPv6 CIDR or single addresses) the key is accepted from; other addresses get 403. Null: anywhere',
   })
   @IsOptional()
-  @ValidateIf(notNull)
   @IsArray()
   @ArrayMaxSize(100)
   @IsString({ each: true })
@@ -83,16 +79,19 @@ export class CreateApiKeyDto extends PolicyLimitsDto {
   allowedCidrs?: string[] | null;
 }
 
+/** The longest grace an old secret may keep after a rotation: a week. */
+const MAX_ROTATION_GRACE_SECONDS = 7 * 86400;
+
 export class RotateApiKeyDto {
   @ApiPropertyOptional({
     minimum: 0,
-    maximum: 604800,
+    maximum: MAX_ROTATION_GRACE_SECONDS,
     description: 'How long the old secret keeps working; unset or 0: refused at once',
   })
   @IsOptional()
   @IsInt()
   @Min(0)
-  @Max(604800)
+  @Max(MAX_ROTATION_GRACE_SECONDS)
   graceSeconds?: number;
 }
 
