@@ -15,6 +15,7 @@ import {
 } from '../policy/policy-limits';
 import { usdFromNanos } from '../pricing/pricing.service';
 import { TeamsService } from '../teams/teams.service';
+import { usageSubject } from '../usage/budget-counters';
 import { BudgetService } from '../usage/budget.service';
 import { PolicyUsageRepository } from '../usage/policy-usage.repository';
 import { utcDay } from '../usage/utc-day';
@@ -239,11 +240,11 @@ export class ApiKeysService implements OnModuleInit {
   private async withSpend(rows: ApiKeyRow[]): Promise<ApiKeyView[]> {
     await this.budget.flush();
     const spend = await this.policyUsage.spend(
-      rows.map((row) => `key:${row.id}`),
+      rows.map((row) => usageSubject('key', row.id)),
       utcDay(),
     );
     return rows.map((row) => {
-      const totals = spend.get(`key:${row.id}`);
+      const totals = spend.get(usageSubject('key', row.id));
       return toApiKeyView(
         row,
         totals

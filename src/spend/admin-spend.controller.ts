@@ -1,7 +1,7 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RequireScopes, Roles } from '../auth/auth.decorators';
+import { AdminOnly } from '../auth/auth.decorators';
 import {
   RequestLogPageDto,
   RequestLogQueryDto,
@@ -11,9 +11,7 @@ import {
 import { sendRequests } from './send-requests';
 import { SpendService } from './spend.service';
 
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin')
 export class AdminSpendController {
   constructor(private readonly spend: SpendService) {}

@@ -1,12 +1,10 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RequireScopes, Roles } from '../auth/auth.decorators';
+import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { AdminOnly } from '../auth/auth.decorators';
 import { AdminUsageQueryDto, UsageReportDto } from './dto/usage.dto';
 import { UsageService } from './usage.service';
 
-@ApiTags('admin')
-@Roles('admin')
-@RequireScopes('admin')
+@AdminOnly()
 @Controller('api/v1/admin/usage')
 export class AdminUsageController {
   constructor(private readonly usage: UsageService) {}
