@@ -125,6 +125,49 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
     await chat(admin.apiKey, 'gpt-4o-mini');
   });
 
+  it('lists only the models a credential may call (GET /v1/models through the openai SDK)', async () => {
+    const list = async (key: string) => {
+      const ids: string[] = [];
+      for await (const model of h.client(key).models.list()) ids.push(model.id);
+      return ids;
+    };
+    const user = await h.newUser();
+    // No policy of its own, and a sign-in: every model the server offers.
+    expect(await list(user.apiKey)).toEqual(['gpt-4o-mini', 'gpt-4o', 'house-model']);
+    expect(await list(user.jwt)).toEqual(['gpt-4o-mini', 'gpt-4o', 'house-model']);
+    // The key's allowlist, in the server's order; retrieving any other model is a 404.
+    const narrow = await newKey(user, { models: ['gpt-4o', 'gpt-4o-mini', 'not-offered'] });
+    expect(await list(narrow.key)).toEqual(['gpt-4o-mini', 'gpt-4o']);
+    const mini = await newKey(user, { models: ['gpt-4o-mini'] });
+    expect(await list(mini.key)).toEqual(['gpt-4o-mini']);
+    await expect(h.client(mini.key).models.retrieve('gpt-4o-mini')).resolves.toMatchObject({
+      id: 'gpt-4o-mini',
+    });
+    const hidden = apiError(
+      await h
+        .client(mini.key)
+        .models.retrieve('gpt-4o')
+        .catch((e: unknown) => e),
+    );
+    expect(hidden).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(hidden.code).toBe('model_not_found');
+    // A USD budget can only count priced models: the unpriced one is not offered.
+    const usd = await newKey(user, { dailyUsd: 5 });
+    expect(await list(usd.key)).toEqual(['gpt-4o-mini', 'gpt-4o']);
+    // A team key: the team's allowlist and the key's, intersected.
+    const team = await newTeam({ models: ['gpt-4o', 'house-model'] });
+    await joinTeam(team, admin);
+    expect(await list((await newKey(admin, { teamId: team })).key)).toEqual([
+      'gpt-4o',
+      'house-model',
+    ]);
+    const both = await newKey(admin, { teamId: team, models: ['gpt-4o-mini', 'gpt-4o'] });
+    expect(await list(both.key)).toEqual(['gpt-4o']);
+    // The same member's personal key is not the team's.
+    expect(await list(admin.apiKey)).toEqual(['gpt-4o-mini', 'gpt-4o', 'house-model']);
+    expect(h.mock.requests).toHaveLength(0);
+  });
+
   it('refuses the second call of a key whose daily USD budget the first used up (429 insufficient_quota, key.daily_usd)', async () => {
     const user = await h.newUser();
     // 5000 nano-USD: the first call fits (prompt ceiling 9 × 150 + 6 completion tokens × 600)

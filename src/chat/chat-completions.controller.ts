@@ -6,6 +6,7 @@ import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { UseErrorFormat } from '../common/error-format.decorator';
 import { chatCallContext } from './chat-call-context';
+import { ChatLimitsService } from './chat-limits.service';
 import { ChatService } from './chat.service';
 import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { DomainError } from '../common/domain-error';
@@ -33,24 +34,28 @@ interface ModelObject {
 @RequireScopes('chat')
 @Controller('v1')
 export class ChatCompletionsController {
-  /** CHAT_MODELS in OpenAI's list format: configuration, so built once. */
-  private readonly modelList: { object: 'list'; data: ModelObject[] };
+  /** CHAT_MODELS in OpenAI's format: configuration, so built once. */
   private readonly modelsById: ReadonlyMap<string, ModelObject>;
 
-  constructor(private readonly chat: ChatService) {
-    const data = chat.models.map((id): ModelObject => ({
-      id,
-      object: 'model',
-      created: 0,
-      owned_by: 'keyward',
-    }));
-    this.modelList = { object: 'list', data };
-    this.modelsById = new Map(data.map((model) => [model.id, model]));
+  constructor(
+    private readonly chat: ChatService,
+    private readonly limits: ChatLimitsService,
+  ) {
+    this.modelsById = new Map(
+      chat.models.map((id): [string, ModelObject] => [
+        id,
+        { id, object: 'model', created: 0, owned_by: 'keyward' },
+      ]),
+    );
   }
 
   @Get('models')
   @RouteConfig(SERVER_TIMING_ROUTE)
-  @ApiOperation({ summary: 'The models this server allows (CHAT_MODELS), in OpenAI list format' })
+  @ApiOperation({
+    summary: 'The models the caller may call, in OpenAI list format',
+    description:
+      "CHAT_MODELS, narrowed by the API key's and its team's `models` allowlists (and, for a key or team with a USD budget, to priced models): exactly the models a chat call would accept.",
+  })
   @ApiOkResponse({
     schema: {
       example: {
@@ -59,21 +64,28 @@ export class ChatCompletionsController {
       },
     },
   })
-  models() {
-    return this.modelList;
+  async models(
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<{ object: 'list'; data: ModelObject[] }> {
+    const callable = await this.limits.callableModels(principal, this.chat.models);
+    return { object: 'list', data: callable.flatMap((id) => this.modelsById.get(id) ?? []) };
   }
 
   @Get('models/:id')
   @RouteConfig(SERVER_TIMING_ROUTE)
   @ApiOperation({
-    summary: 'One allowed model in OpenAI format; any other id is 404 `model_not_found`',
+    summary:
+      'One model the caller may call, in OpenAI format; any other id is 404 `model_not_found`',
   })
   @ApiOkResponse({
     schema: { example: { id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'keyward' } },
   })
-  model(@Param('id') id: string): ModelObject {
+  async model(
+    @Param('id') id: string,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<ModelObject> {
     const model = this.modelsById.get(id);
-    if (!model) {
+    if (!model || (await this.limits.callableModels(principal, [id])).length === 0) {
       // OpenAI's answer for a model the key cannot use, word for word in shape.
       throw new DomainError(
         'not_found',

@@ -6,7 +6,7 @@ import { DomainError } from '../common/domain-error';
 import { LimiterFactory } from '../limits/limiter.factory';
 import { hasUsdBudget, type PolicyLimits } from '../policy/policy-limits';
 import { PricingService, usdFromNanos } from '../pricing/pricing.service';
-import { TeamsService } from '../teams/teams.service';
+import { type TeamPolicy, TeamsService } from '../teams/teams.service';
 import {
   COUNTER_TTL_SECONDS,
   counterKey,
@@ -88,22 +88,8 @@ export class ChatLimitsService {
       this.limits.forPrincipal(principal),
       principal.teamId ? this.teams.policy(principal.teamId) : Promise.resolve(null),
     ]);
-    this.checkModel(request.model, key, 'API key');
-    this.checkModel(request.model, team, `team ${JSON.stringify(team?.name)}`);
-    if (
-      ((key && hasUsdBudget(key)) || (team && hasUsdBudget(team))) &&
-      !this.pricing.isPriced(request.model)
-    ) {
-      throw new DomainError(
-        'validation_failed',
-        `The model '${request.model}' has no price, and this ${key && hasUsdBudget(key) ? 'API key' : 'team'} has a USD budget: it may only call priced models.`,
-        {
-          param: 'model',
-          openAiCode: 'model_not_priced',
-          errors: [{ field: 'model', message: 'has no price (PRICES_FILE)' }],
-        },
-      );
-    }
+    const refusal = this.modelRefusal(request.model, key, team);
+    if (refusal) throw refusal;
     await this.countRequest(principal, ip, [
       ['key', principal.apiKeyId, key?.rpm ?? null],
       ['team', team?.id, team?.rpm ?? null],
@@ -167,18 +153,57 @@ export class ChatLimitsService {
     );
   }
 
-  /** A key's or team's allowlist narrows the server's (already checked by the sanitizer). */
-  private checkModel(model: string, policy: PolicyLimits | null | undefined, whose: string): void {
-    if (!policy?.models || policy.models.includes(model)) return;
-    throw new DomainError(
-      'validation_failed',
-      `The model '${model}' is not allowed for this ${whose}; allowed: ${policy.models.join(', ') || 'none'}.`,
-      {
-        param: 'model',
-        openAiCode: 'model_not_found',
-        errors: [{ field: 'model', message: `not allowed for this ${whose}` }],
-      },
-    );
+  /**
+   * The server's models (`offered`) this principal may call: exactly those `admit` would not
+   * refuse on the model alone, so `GET /v1/models` lists what a key or team may use.
+   */
+  async callableModels(principal: Principal, offered: readonly string[]): Promise<string[]> {
+    const key = principal.apiKeyId ? principal.keyPolicy : undefined;
+    const team = principal.teamId ? await this.teams.policy(principal.teamId) : null;
+    return offered.filter((model) => this.modelRefusal(model, key, team) === undefined);
+  }
+
+  /**
+   * docs/policy.md "Which limit wins", step 1 (the server's own list is checked by the
+   * sanitizer): the key's and the team's allowlists narrow it, and a key or team with a USD
+   * budget may only call priced models. Undefined: the model may be called.
+   */
+  private modelRefusal(
+    model: string,
+    key: PolicyLimits | undefined,
+    team: TeamPolicy | null,
+  ): DomainError | undefined {
+    const notAllowed =
+      key?.models && !key.models.includes(model)
+        ? { whose: 'API key', models: key.models }
+        : team?.models && !team.models.includes(model)
+          ? { whose: `team ${JSON.stringify(team.name)}`, models: team.models }
+          : undefined;
+    if (notAllowed) {
+      return new DomainError(
+        'validation_failed',
+        `The model '${model}' is not allowed for this ${notAllowed.whose}; allowed: ${notAllowed.models.join(', ') || 'none'}.`,
+        {
+          param: 'model',
+          openAiCode: 'model_not_found',
+          errors: [{ field: 'model', message: `not allowed for this ${notAllowed.whose}` }],
+        },
+      );
+    }
+    const usdBudget =
+      key && hasUsdBudget(key) ? 'API key' : team && hasUsdBudget(team) ? 'team' : '';
+    if (usdBudget && !this.pricing.isPriced(model)) {
+      return new DomainError(
+        'validation_failed',
+        `The model '${model}' has no price, and this ${usdBudget} has a USD budget: it may only call priced models.`,
+        {
+          param: 'model',
+          openAiCode: 'model_not_priced',
+          errors: [{ field: 'model', message: 'has no price (PRICES_FILE)' }],
+        },
+      );
+    }
+    return undefined;
   }
 
   /**
