@@ -221,17 +221,22 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       .set('Authorization', `Bearer ${admin.jwt}`)
       .send({ role: 'team_admin' })
       .expect(200);
-    const keyId = async () =>
+    const keyId = async (body: object = {}) =>
       (
         (
           await request(h.t.server)
             .post('/api/v1/keys')
             .set('Authorization', `Bearer ${user.jwt}`)
-            .send({ name: 'fuzz policy key' })
+            .send({ name: 'fuzz policy key', ...body })
             .expect(201)
         ).body as { id: string }
       ).id;
-    const [rotatedKey, disabledKey] = [await keyId(), await keyId()];
+    const [rotatedKey, disabledKey, changedKey, teamKey] = [
+      await keyId(),
+      await keyId(),
+      await keyId(),
+      await keyId({ teamId }),
+    ];
     const machineClient = (
       await request(h.t.server)
         .post('/api/v1/admin/clients')
@@ -269,6 +274,7 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       'POST /api/v1/auth/logout-all': { as: 'victim', body: {} },
       'POST /api/v1/keys': { as: 'user', body: { name: 'fuzz', scopes: ['chat'] } },
       'DELETE /api/v1/keys/:id': { as: 'user' },
+      'PATCH /api/v1/keys/:id': { as: 'user', id: changedKey, body: { rpm: 100, models: null } },
       'POST /api/v1/chat': { as: 'user', body: { messages: hello } },
       'POST /v1/chat/completions': { as: 'user', body: { model: 'gpt-4o-mini', messages: hello } },
       'POST /v1/responses': { as: 'user', body: { model: 'gpt-4o-mini', input: 'hi' } },
@@ -296,6 +302,11 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
       'DELETE /api/v1/teams/:id/members/:userId': { as: 'user' },
       'GET /api/v1/teams/:id/keys': { as: 'user', id: teamId },
       'DELETE /api/v1/teams/:id/keys/:keyId': { as: 'user' },
+      'PATCH /api/v1/teams/:id/keys/:keyId': {
+        as: 'user',
+        path: `/api/v1/teams/${teamId}/keys/${teamKey}`,
+        body: { dailyTokens: 1000, allowedCidrs: ['10.0.0.0/8'] },
+      },
       'POST /api/v1/keys/:id/rotate': { as: 'user', id: rotatedKey, body: { graceSeconds: 0 } },
       'GET /api/v1/admin/keys': { as: 'admin', query: `userId=${user.id}` },
       'PATCH /api/v1/admin/keys/:id': { as: 'admin', id: disabledKey, body: { disabled: false } },

@@ -151,6 +151,14 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
     );
     expect(hidden).toBeInstanceOf(OpenAI.NotFoundError);
     expect(hidden.code).toBe('model_not_found');
+    // A changed allowlist applies at once (the key's cached policy is dropped), here and on chat.
+    await request(h.t.server)
+      .patch(`/api/v1/keys/${mini.id}`)
+      .set(bearer(user.jwt))
+      .send({ models: ['gpt-4o'] })
+      .expect(200);
+    expect(await list(mini.key)).toEqual(['gpt-4o']);
+    expect((await refusal(mini.key, 'gpt-4o-mini')).code).toBe('model_not_found');
     // A USD budget can only count priced models: the unpriced one is not offered.
     const usd = await newKey(user, { dailyUsd: 5 });
     expect(await list(usd.key)).toEqual(['gpt-4o-mini', 'gpt-4o']);

@@ -62,6 +62,8 @@ describe('Route inventory (deny by default)', () => {
         'GET /api/v1/teams/:id/keys',
         'POST /api/v1/keys/:id/rotate',
         'PATCH /api/v1/admin/keys/:id',
+        'PATCH /api/v1/keys/:id',
+        'PATCH /api/v1/teams/:id/keys/:keyId',
         'GET /api/v1/admin/requests',
         'GET /api/v1/admin/spend',
         'GET /api/v1/teams/:id/requests',

@@ -312,6 +312,201 @@ describe('Teams and key policy (management)', () => {
     await request(t.server).get('/api/v1/admin/keys').set(bearer(carol)).expect(403);
   });
 
+  it("changes a key's policy after creation (owner, team admin, admin): validated as at creation, effective at once, audited", async () => {
+    const created = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(carol))
+      .send({ name: 'editable', rpm: 5, models: ['gpt-4o-mini'] })
+      .expect(201);
+    const id = created.body.id as string;
+    // Verified and cached before the change: the change must still apply at once.
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
+    const changed = await request(t.server)
+      .patch(`/api/v1/keys/${id}`)
+      .set(bearer(carol))
+      .send({
+        name: 'edited',
+        rpm: null,
+        dailyUsd: 1.25,
+        models: ['gpt-4o', 'gpt-4o'],
+        allowedCidrs: ['10.1.2.3/8'],
+      })
+      .expect(200);
+    expect(changed.body).toMatchObject({
+      id,
+      name: 'edited',
+      rpm: null,
+      dailyUsd: 1.25,
+      models: ['gpt-4o'],
+      allowedCidrs: ['10.0.0.0/8'],
+      dailyTokens: null,
+    });
+    expect(changed.body).not.toHaveProperty('key');
+    expect(changed.body).not.toHaveProperty('userId');
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(403);
+    const listed = await request(t.server).get('/api/v1/keys').set(bearer(carol)).expect(200);
+    expect(listed.body.find((k: { id: string }) => k.id === id)).toMatchObject({
+      name: 'edited',
+      dailyUsd: 1.25,
+    });
+    // Absent fields stay; null lifts a limit.
+    const lifted = await request(t.server)
+      .patch(`/api/v1/keys/${id}`)
+      .set(bearer(carol))
+      .send({ allowedCidrs: null })
+      .expect(200);
+    expect(lifted.body).toMatchObject({ allowedCidrs: null, dailyUsd: 1.25, name: 'edited' });
+    await request(t.server).get('/api/v1/auth/me').set(bearer(created.body.key)).expect(200);
+
+    // The creation rules: bad values, unknown or fixed fields, an empty change are 400.
+    for (const bad of [
+      { rpm: -1 },
+      { dailyUsd: 'lots' },
+      { models: ['has space'] },
+      { allowedCidrs: ['10.0.0.0/33'] },
+      { name: '' },
+      { scopes: ['admin'] },
+      { teamId: teamA },
+      { expiresInDays: 3 },
+      { disabled: true },
+      {},
+    ]) {
+      const res = await request(t.server)
+        .patch(`/api/v1/keys/${id}`)
+        .set(bearer(carol))
+        .send(bad)
+        .expect(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+    }
+    // Someone else's key, through the owner route: 404.
+    await request(t.server)
+      .patch(`/api/v1/keys/${id}`)
+      .set(bearer(bob))
+      .send({ rpm: 1 })
+      .expect(404);
+
+    const audit = await request(t.server)
+      .get('/api/v1/admin/audit?limit=1000&event=api_key.updated')
+      .set(bearer(admin))
+      .expect(200);
+    expect(audit.body).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          actorId: carolUser.id,
+          subject: id,
+          details: {
+            by: 'owner',
+            owner: carolUser.id,
+            changes: {
+              name: 'edited',
+              rpm: null,
+              dailyUsd: 1.25,
+              models: ['gpt-4o'],
+              allowedCidrs: ['10.0.0.0/8'],
+            },
+          },
+        }),
+      ]),
+    );
+
+    // A team key: its team's admins change it through the team route, nobody else's team does.
+    const teamKey = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(alice))
+      .send({ name: 'team-ci', teamId: teamA, dailyTokens: 100 })
+      .expect(201);
+    const byTeamAdmin = await request(t.server)
+      .patch(`/api/v1/teams/${teamA}/keys/${teamKey.body.id}`)
+      .set(bearer(alice))
+      .send({ dailyTokens: 200, monthlyUsd: 3 })
+      .expect(200);
+    expect(byTeamAdmin.body).toMatchObject({
+      id: teamKey.body.id,
+      teamId: teamA,
+      dailyTokens: 200,
+      monthlyUsd: 3,
+      userId: aliceUser.id,
+      username: aliceUser.username,
+    });
+    for (const [team, token] of [
+      [teamB, alice], // not her team
+      [teamB, bob], // his team, not its key
+      [teamA, bob], // not his team
+      [teamA, carol], // a plain member
+    ]) {
+      await request(t.server)
+        .patch(`/api/v1/teams/${team}/keys/${teamKey.body.id}`)
+        .set(bearer(token))
+        .send({ dailyTokens: 1 })
+        .expect(404);
+    }
+    // A personal key is no team's.
+    await request(t.server)
+      .patch(`/api/v1/teams/${teamA}/keys/${id}`)
+      .set(bearer(alice))
+      .send({ rpm: 1 })
+      .expect(404);
+
+    // Admins change any key, and may switch it off in the same request.
+    const byAdmin = await request(t.server)
+      .patch(`/api/v1/admin/keys/${teamKey.body.id}`)
+      .set(bearer(admin))
+      .send({ rpm: 3, disabled: true })
+      .expect(200);
+    expect(byAdmin.body).toMatchObject({ rpm: 3, disabled: true, dailyTokens: 200 });
+    await request(t.server).get('/api/v1/auth/me').set(bearer(teamKey.body.key)).expect(401);
+    await request(t.server)
+      .patch(`/api/v1/admin/keys/${teamKey.body.id}`)
+      .set(bearer(admin))
+      .send({ rpm: 'fast' })
+      .expect(400);
+    await request(t.server)
+      .patch(`/api/v1/admin/keys/00000000-0000-4000-8000-000000000000`)
+      .set(bearer(admin))
+      .send({ rpm: 3 })
+      .expect(404);
+  });
+
+  it("keeps a team key's limits the team's: its owner may not change them once no longer its team admin", async () => {
+    const team = (
+      await request(t.server)
+        .post('/api/v1/admin/teams')
+        .set(bearer(admin))
+        .send({ name: `demote-${Date.now()}` })
+        .expect(201)
+    ).body.id as string;
+    await request(t.server)
+      .put(`/api/v1/teams/${team}/members/${carolUser.id}`)
+      .set(bearer(admin))
+      .send({ role: 'team_admin' })
+      .expect(200);
+    const key = await request(t.server)
+      .post('/api/v1/keys')
+      .set(bearer(carol))
+      .send({ name: 'capped', teamId: team, dailyTokens: 10 })
+      .expect(201);
+    await request(t.server)
+      .patch(`/api/v1/keys/${key.body.id}`)
+      .set(bearer(carol))
+      .send({ dailyTokens: 20 })
+      .expect(200);
+    await request(t.server)
+      .put(`/api/v1/teams/${team}/members/${carolUser.id}`)
+      .set(bearer(admin))
+      .send({ role: 'member' })
+      .expect(200);
+    const refused = await request(t.server)
+      .patch(`/api/v1/keys/${key.body.id}`)
+      .set(bearer(carol))
+      .send({ dailyTokens: null })
+      .expect(403);
+    expect(refused.body.detail).toMatch(/team's to set/);
+    const list = await request(t.server).get('/api/v1/keys').set(bearer(carol)).expect(200);
+    expect(list.body.find((k: { id: string }) => k.id === key.body.id)).toMatchObject({
+      dailyTokens: 20,
+    });
+  });
+
   it("revokes a deleted team's keys", async () => {
     const team = (
       await request(t.server)

@@ -11,6 +11,7 @@ export type AuditEvent =
   | 'api_key.created'
   | 'api_key.revoked'
   | 'api_key.rotated'
+  | 'api_key.updated'
   | 'api_key.disabled'
   | 'api_key.enabled'
   | 'team.created'

@@ -10,15 +10,19 @@ import {
   Query,
   Req,
 } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import {
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+} from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import type { Actor } from '../users/users.service';
 import { ApiKeysService } from './api-keys.service';
-import { AdminOnly, CurrentActor, CurrentPrincipal } from './auth.decorators';
+import { AdminOnly, CurrentPrincipal } from './auth.decorators';
 import { AdminApiKeyDto, AdminKeysQueryDto, AdminUpdateApiKeyDto } from './dto/api-key.dto';
 import type { Principal } from './principal';
 
-/** Every user's and team's keys: list, disable, revoke (admins). */
+/** Every user's and team's keys: list, change, disable, revoke (admins). */
 @AdminOnly()
 @Controller('api/v1/admin/keys')
 export class AdminKeysController {
@@ -32,14 +36,21 @@ export class AdminKeysController {
   }
 
   @Patch(':id')
-  @ApiOperation({ summary: 'Disable (or enable again) a key: refused at once while disabled' })
+  @ApiOperation({
+    summary:
+      "Change any key's name or policy (as at creation), or disable it (refused at once while disabled) or enable it again",
+    description:
+      'Absent fields stay as they are; null removes a limit. Applies at once on this instance, within 3 s on the others. At least one field, else 400.',
+  })
   @ApiOkResponse({ type: AdminApiKeyDto })
+  @ApiNotFoundResponse({ description: 'No such active key' })
   update(
     @Param('id', new ParseUUIDPipe()) id: string,
     @Body() body: AdminUpdateApiKeyDto,
-    @CurrentActor() actor: Actor,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
   ): Promise<AdminApiKeyDto> {
-    return this.apiKeys.setDisabled(id, body.disabled, actor);
+    return this.apiKeys.updateAny(principal, id, body, { by: 'admin' }, request.ip);
   }
 
   @Delete(':id')

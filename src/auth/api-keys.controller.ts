@@ -6,6 +6,7 @@ import {
   HttpCode,
   Param,
   ParseUUIDPipe,
+  Patch,
   Post,
   Req,
 } from '@nestjs/common';
@@ -13,6 +14,7 @@ import {
   ApiCreatedResponse,
   ApiForbiddenResponse,
   ApiNoContentResponse,
+  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -20,7 +22,13 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { ApiKeysService } from './api-keys.service';
 import { CurrentPrincipal, RequireScopes } from './auth.decorators';
-import { ApiKeyDto, CreateApiKeyDto, CreatedApiKeyDto, RotateApiKeyDto } from './dto/api-key.dto';
+import {
+  ApiKeyDto,
+  CreateApiKeyDto,
+  CreatedApiKeyDto,
+  RotateApiKeyDto,
+  UpdateApiKeyDto,
+} from './dto/api-key.dto';
 import type { Principal } from './principal';
 
 /** Own API keys. Needs the `keys` scope, which sign-in sessions have and API keys never do. */
@@ -73,6 +81,26 @@ export class ApiKeysController {
     @Req() request: FastifyRequest,
   ): Promise<CreatedApiKeyDto> {
     return this.apiKeys.rotate(principal, id, body.graceSeconds, request.ip);
+  }
+
+  @Patch(':id')
+  @ApiOperation({
+    summary: "Change an own key's name or policy (limits, models, address ranges), as at creation",
+    description:
+      "Absent fields stay as they are; null removes a limit. Applies at once on this instance, within 3 s on the others. At least one field, else 400. A team key's limits are its team's to set: 403 unless the caller is that team's team_admin (or an admin).",
+  })
+  @ApiOkResponse({ type: ApiKeyDto })
+  @ApiNotFoundResponse({ description: 'No such active key of the caller' })
+  @ApiForbiddenResponse({
+    description: "A team key, and the caller no longer manages its team; or an API key's call",
+  })
+  update(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', new ParseUUIDPipe({ version: '4' })) id: string,
+    @Body() body: UpdateApiKeyDto,
+    @Req() request: FastifyRequest,
+  ): Promise<ApiKeyDto> {
+    return this.apiKeys.updateOwn(principal, id, body, request.ip);
   }
 
   @Delete(':id')

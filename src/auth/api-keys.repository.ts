@@ -137,11 +137,26 @@ export class ApiKeysRepository {
     return row;
   }
 
-  async setDisabled(id: string, disabled: boolean): Promise<ApiKeyRow | undefined> {
+  /** Changes an active key's name, policy or switch; with `teamId`, only a key of that team. */
+  async update(
+    id: string,
+    values: Partial<PolicyLimitsColumns> & {
+      name?: string;
+      allowedCidrs?: string[] | null;
+      disabled?: boolean;
+    },
+    teamId?: string,
+  ): Promise<ApiKeyRow | undefined> {
     const [row] = await this.database.db
       .update(apiKeys)
-      .set({ disabled })
-      .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+      .set(values)
+      .where(
+        and(
+          eq(apiKeys.id, id),
+          isNull(apiKeys.revokedAt),
+          teamId === undefined ? undefined : eq(apiKeys.teamId, teamId),
+        ),
+      )
       .returning();
     return row;
   }

@@ -19,7 +19,7 @@ import { usageSubject } from '../usage/budget-counters';
 import { BudgetService } from '../usage/budget.service';
 import { PolicyUsageRepository } from '../usage/policy-usage.repository';
 import { utcDay } from '../usage/utc-day';
-import { type Actor, UsersService } from '../users/users.service';
+import { UsersService } from '../users/users.service';
 import { API_KEY_PATTERN, API_KEY_PREFIX } from './api-key-format';
 import { ApiKeysRepository } from './api-keys.repository';
 import type { KeyPolicy, Principal } from './principal';
@@ -66,6 +66,27 @@ export interface CreateKeyInput extends PolicyLimitsInput {
   teamId?: string;
   allowedCidrs?: string[] | null;
 }
+
+/** What PATCH may change on a key (admins may also send `disabled`). */
+export interface UpdateKeyInput extends PolicyLimitsInput {
+  name?: string;
+  allowedCidrs?: string[] | null;
+  disabled?: boolean;
+}
+
+const UPDATABLE_FIELDS = [
+  'name',
+  'models',
+  'rpm',
+  'dailyTokens',
+  'monthlyTokens',
+  'dailyUsd',
+  'monthlyUsd',
+  'allowedCidrs',
+] as const satisfies ReadonlyArray<keyof UpdateKeyInput>;
+
+/** Who changes a key, by the route they came through. */
+export type KeyEditor = { by: 'owner' } | { by: 'team_admin'; teamId: string } | { by: 'admin' };
 
 const NO_SPEND: KeySpend = { todayTokens: 0, monthTokens: 0, todayUsd: 0, monthUsd: 0 };
 
@@ -280,20 +301,115 @@ export class ApiKeysService implements OnModuleInit {
     });
   }
 
-  /** Disables or enables a key (admins): refused while disabled, at once on this instance. */
-  async setDisabled(id: string, disabled: boolean, actor: Actor): Promise<AdminApiKeyView> {
-    const row = await this.repository.setDisabled(id, disabled);
+  /**
+   * Changes a key's name, limits or address ranges (docs/policy.md "Changing a key"), validated
+   * as at creation, and (admins only) disables or enables it. Whose keys: the owner's own (a
+   * team key only while they may manage its team: its limits are the team's to set), a team's
+   * keys for that team's admins (404 for anyone else, as every team route), any key for
+   * admins. Applies at once on this instance and within the key cache's 3 s on the others.
+   */
+  async updateOwn(
+    principal: Principal,
+    id: string,
+    input: UpdateKeyInput,
+    ip?: string,
+  ): Promise<ApiKeyView> {
+    return (await this.change(principal, id, input, { by: 'owner' }, ip)).view;
+  }
+
+  /** As `updateOwn`, through a team's key routes or the admin's: the view names the owner. */
+  async updateAny(
+    principal: Principal,
+    id: string,
+    input: UpdateKeyInput,
+    editor: Exclude<KeyEditor, { by: 'owner' }>,
+    ip?: string,
+  ): Promise<AdminApiKeyView> {
+    const { row, view } = await this.change(principal, id, input, editor, ip);
+    const owner = await this.users.findById(row.userId);
+    return { ...view, userId: row.userId, username: owner?.username ?? '' };
+  }
+
+  private async change(
+    principal: Principal,
+    id: string,
+    input: UpdateKeyInput,
+    editor: KeyEditor,
+    ip?: string,
+  ): Promise<{ row: ApiKeyRow; view: ApiKeyView }> {
+    if (editor.by === 'team_admin') await this.teams.assertCanManage(principal, editor.teamId);
+    const current = await this.repository.findActive(id);
+    if (
+      !current ||
+      (editor.by === 'owner' && current.userId !== principal.userId) ||
+      (editor.by === 'team_admin' && current.teamId !== editor.teamId)
+    )
+      throw new DomainError('not_found', 'No such API key.');
+    if (
+      editor.by === 'owner' &&
+      current.teamId !== null &&
+      !principal.roles.includes('admin') &&
+      !(await this.teams.isTeamAdmin(current.teamId, principal.userId))
+    ) {
+      throw new DomainError(
+        'forbidden',
+        "A team key's limits are the team's to set: only the team's admins (or an admin) may change them.",
+      );
+    }
+    const { disabled, ...policy } = input;
+    if (disabled !== undefined && editor.by !== 'admin')
+      throw new DomainError('forbidden', 'Only admins can disable or enable a key.');
+    const values = {
+      ...(policy.name !== undefined ? { name: policy.name } : {}),
+      ...(policy.allowedCidrs !== undefined
+        ? {
+            allowedCidrs: policy.allowedCidrs === null ? null : normalizeCidrs(policy.allowedCidrs),
+          }
+        : {}),
+      ...limitsColumns(policy),
+    };
+    const changed = (Object.keys(policy) as Array<keyof typeof policy>).filter(
+      (field) => policy[field] !== undefined,
+    );
+    if (changed.length === 0 && disabled === undefined) {
+      throw new DomainError('validation_failed', 'Nothing to change.', {
+        errors: [
+          {
+            field: 'body',
+            message: `send at least one of ${[...UPDATABLE_FIELDS, ...(editor.by === 'admin' ? ['disabled'] : [])].join(', ')}`,
+          },
+        ],
+      });
+    }
+    const row = await this.repository.update(
+      id,
+      { ...values, ...(disabled !== undefined ? { disabled } : {}) },
+      editor.by === 'team_admin' ? editor.teamId : undefined,
+    );
     if (!row) throw new DomainError('not_found', 'No such API key.');
     this.forget(row);
-    await this.audit.record(disabled ? 'api_key.disabled' : 'api_key.enabled', {
-      actorId: actor.id,
-      subject: row.id,
-      ip: actor.ip,
-    });
-    const [view] = await this.listAll({ userId: row.userId }).then((views) =>
-      views.filter((v) => v.id === row.id),
-    );
-    return view;
+    const [view] = await this.withSpend([row]);
+    if (changed.length > 0) {
+      await this.audit.record('api_key.updated', {
+        actorId: principal.userId,
+        subject: row.id,
+        ip,
+        details: {
+          by: editor.by,
+          owner: row.userId,
+          // What the key now has, as stored (ranges normalized, models deduplicated).
+          changes: Object.fromEntries(changed.map((field) => [field, view[field]])),
+        },
+      });
+    }
+    if (disabled !== undefined && disabled !== current.disabled) {
+      await this.audit.record(disabled ? 'api_key.disabled' : 'api_key.enabled', {
+        actorId: principal.userId,
+        subject: row.id,
+        ip,
+      });
+    }
+    return { row, view };
   }
 
   /**

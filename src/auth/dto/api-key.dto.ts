@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
   ArrayUnique,
@@ -95,10 +95,19 @@ export class RotateApiKeyDto {
   graceSeconds?: number;
 }
 
-export class AdminUpdateApiKeyDto {
-  @ApiProperty({ description: 'Disabled keys are refused until enabled again' })
+/**
+ * A key's name and policy, validated exactly as at creation; absent fields stay as they are,
+ * null removes a limit. Scopes, expiry and team are fixed at creation.
+ */
+export class UpdateApiKeyDto extends PartialType(
+  OmitType(CreateApiKeyDto, ['scopes', 'expiresInDays', 'expiresAt', 'teamId'] as const),
+) {}
+
+export class AdminUpdateApiKeyDto extends UpdateApiKeyDto {
+  @ApiPropertyOptional({ description: 'Disabled keys are refused until enabled again' })
+  @IsOptional()
   @IsBoolean()
-  disabled!: boolean;
+  disabled?: boolean;
 }
 
 export class AdminKeysQueryDto {
