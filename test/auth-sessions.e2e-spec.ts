@@ -263,4 +263,56 @@ describe('Token endpoint, refresh rotation and revocation', () => {
     });
     expect(meta.body.jwks_uri).toMatch(/\/\.well-known\/jwks\.json$/);
   });
+  it('prunes sessions ended over a day ago (expired or revoked) with their refresh tokens, and no other', async () => {
+    const { DatabaseService } = await import('../src/database/database.service');
+    const { SessionsService } = await import('../src/auth/sessions.service');
+    const database = t.app.get(DatabaseService);
+    const sessionOf = (token: string) => decode(token).sid as string;
+    const signIn = async () =>
+      (
+        await request(t.server)
+          .post('/api/v1/auth/token')
+          .send({ grant_type: 'password', username: user.username, password: user.password })
+          .expect(200)
+      ).body as { access_token: string; refresh_token: string };
+    const [expired, revoked, recent, live] = [
+      await signIn(),
+      await signIn(),
+      await signIn(),
+      await signIn(),
+    ];
+    const set = (sid: string, column: string, age: string) =>
+      database.query(`UPDATE auth_sessions SET ${column} = now() - $2::interval WHERE id = $1`, [
+        sid,
+        age,
+      ]);
+    await set(sessionOf(expired.access_token), 'absolute_expires_at', '25 hours');
+    await set(sessionOf(revoked.access_token), 'revoked_at', '25 hours');
+    // Ended, but within the day kept for whoever investigates: stays.
+    await set(sessionOf(recent.access_token), 'absolute_expires_at', '1 hour');
+    // A client_credentials session whose token expired two days ago.
+    const client = await t.app
+      .get(SessionsRepository)
+      .createClientSession(user.id, new Date(Date.now() - 2 * 86400_000));
+    const exists = async (sid: string) =>
+      (
+        await database.query<{ n: number }>(
+          'SELECT (SELECT count(*) FROM auth_sessions WHERE id = $1)::int + (SELECT count(*) FROM refresh_tokens WHERE session_id = $1)::int AS n',
+          [sid],
+        )
+      )[0].n;
+    expect(await exists(sessionOf(expired.access_token))).toBe(2); // the session and its token
+
+    expect(await t.app.get(SessionsService).pruneEnded()).toBeGreaterThanOrEqual(3);
+    for (const sid of [sessionOf(expired.access_token), sessionOf(revoked.access_token), client.id])
+      expect(await exists(sid)).toBe(0);
+    expect(await exists(sessionOf(recent.access_token))).toBe(2);
+    expect(await exists(sessionOf(live.access_token))).toBe(2);
+    await me(live.access_token).expect(200);
+    await refresh(live.refresh_token).expect(200);
+    // A pruned session's refresh token is simply unknown.
+    await refresh(expired.refresh_token).expect(400);
+    // Nothing left to prune: a second run (another instance's, say) deletes nothing.
+    expect(await t.app.get(SessionsService).pruneEnded()).toBe(0);
+  });
 });

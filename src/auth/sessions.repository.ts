@@ -254,10 +254,22 @@ export class SessionsRepository {
     };
   }
 
-  /** Housekeeping: used or expired refresh tokens older than a day are dead weight. */
-  async deleteExpiredTokens(): Promise<void> {
-    await this.database.db
-      .delete(refreshTokens)
-      .where(sql`${refreshTokens.expiresAt} < now() - interval '1 day'`);
+  /**
+   * Housekeeping (docs/reference.md "Tokens"): deletes up to `limit` sessions that ended —
+   * past their absolute expiry, or revoked — more than `retentionSeconds` ago by the
+   * database's clock; their refresh tokens and single-sign-on rows go with them (cascade).
+   * Rows another instance is deleting are skipped, not waited for. Returns how many went.
+   */
+  async deleteEnded(retentionSeconds: number, limit: number): Promise<number> {
+    const rows = await this.database.query<{ n: number }>(
+      `WITH gone AS (DELETE FROM auth_sessions WHERE id IN (
+         SELECT id FROM auth_sessions
+         WHERE absolute_expires_at < now() - make_interval(secs => $1::float8)
+            OR revoked_at < now() - make_interval(secs => $1::float8)
+         LIMIT ${limit} FOR UPDATE SKIP LOCKED
+       ) RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+      [retentionSeconds],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 }

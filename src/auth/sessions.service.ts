@@ -1,7 +1,8 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';
+import { PeriodicTask, untilShortBatch } from '../common/periodic-task';
 import type { AuthConfig } from '../config/auth.config';
 import type { KeywardConfig } from '../config/configuration';
 import type { User } from '../users/user';
@@ -12,6 +13,11 @@ import { randomToken, sha256 } from './secure-random';
 import { SessionsRepository } from './sessions.repository';
 
 export type SessionKind = 'token' | 'cookie';
+
+/** An ended session is kept this long (at least), for whoever investigates a sign-in. */
+const SESSION_RETENTION_SECONDS = 86_400;
+/** Sessions deleted per statement: short transactions, no long locks. */
+const PRUNE_BATCH = 5000;
 
 /** RFC 8707: the one service (JWT_RESOURCES) the access token is for; default Keyward. */
 export interface SessionOptions {
@@ -50,8 +56,14 @@ export interface RefreshClient {
  * revoked whole on logout or on reuse of a rotated token.
  */
 @Injectable()
-export class SessionsService implements OnModuleInit {
+export class SessionsService implements OnModuleInit, OnModuleDestroy {
   private readonly auth: AuthConfig;
+  private readonly logger = new Logger(SessionsService.name);
+  private readonly pruning = new PeriodicTask(
+    'ended sessions prune',
+    () => this.pruneEnded(),
+    (message) => this.logger.warn(message),
+  );
 
   constructor(
     private readonly repository: SessionsRepository,
@@ -69,6 +81,26 @@ export class SessionsService implements OnModuleInit {
     this.users.onCredentialsEnded(({ userId, reason }) =>
       this.revokeAllForUser(userId, reason).then(() => undefined),
     );
+    this.pruning.start();
+  }
+
+  onModuleDestroy(): void {
+    this.pruning.stop();
+  }
+
+  /**
+   * Deletes the sessions that can no longer authenticate anything (docs/reference.md "Tokens"):
+   * past their absolute expiry or revoked, for longer than SESSION_RETENTION_SECONDS and than
+   * an access token of theirs could still live. Every client_credentials grant and sign-in
+   * makes a session, so without this the table only grows. Hourly on every instance; safe on
+   * several at once. Returns the sessions deleted.
+   */
+  async pruneEnded(): Promise<number> {
+    const retention = Math.max(
+      SESSION_RETENTION_SECONDS,
+      this.auth.accessTokenTtl + this.auth.clockToleranceSeconds,
+    );
+    return untilShortBatch(() => this.repository.deleteEnded(retention, PRUNE_BATCH), PRUNE_BATCH);
   }
 
   async start(user: User, kind: SessionKind, options: SessionOptions = {}): Promise<IssuedSession> {

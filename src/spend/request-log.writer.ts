@@ -7,6 +7,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { PeriodicTask, untilShortBatch } from '../common/periodic-task';
 import type { KeywardConfig } from '../config/configuration';
 import type { RequestLogConfig } from '../config/request-log.config';
 import { DatabaseService } from '../database/database.service';
@@ -56,9 +57,6 @@ const COLUMNS = [
 const MAX_CONTENT_CHARS = 32_768;
 /** Rows deleted per statement when pruning: short transactions, no long locks. */
 const PRUNE_BATCH = 5000;
-const PRUNE_EVERY_MS = 60 * 60 * 1000;
-/** The first prune after start: not during start-up itself. */
-const FIRST_PRUNE_MS = 60 * 1000;
 /** At most one "rows dropped" line per this interval. */
 const DROP_LOG_EVERY_MS = 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -71,9 +69,10 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * are dropped, counted (`keyward_request_log_dropped_total`) and logged — memory never grows
  * without bound, and the usage table (written separately) still holds the spend.
  *
- * Pruning runs hourly on every instance: deletes in batches of rows older than REQUEST_LOG_DAYS,
- * clears content older than REQUEST_LOG_CONTENT_DAYS. `FOR UPDATE SKIP LOCKED` lets instances
- * prune at the same time without waiting on each other; a row deleted twice is deleted once.
+ * Pruning runs hourly on every instance (a PeriodicTask): deletes in batches of rows older than
+ * REQUEST_LOG_DAYS, clears content older than REQUEST_LOG_CONTENT_DAYS. `FOR UPDATE SKIP LOCKED`
+ * lets instances prune at the same time without waiting on each other; a row deleted twice is
+ * deleted once.
  */
 @Injectable()
 export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
@@ -81,7 +80,11 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
   private readonly config: RequestLogConfig;
   private buffer: RequestLogEntry[] = [];
   private timer?: NodeJS.Timeout;
-  private pruneTimer?: NodeJS.Timeout;
+  private readonly pruning = new PeriodicTask(
+    'request log prune',
+    () => this.prune(),
+    (message) => this.logger.warn(message),
+  );
   private writing?: Promise<void>;
   private droppedSinceLog = 0;
   private lastDropLog = 0;
@@ -104,22 +107,11 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
   }
 
   onModuleInit(): void {
-    const prune = () => {
-      void this.prune().catch((error: unknown) =>
-        this.logger.warn(`request log prune failed: ${(error as Error).message}`),
-      );
-    };
-    this.pruneTimer = setTimeout(() => {
-      prune();
-      this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
-      this.pruneTimer.unref();
-    }, FIRST_PRUNE_MS);
-    this.pruneTimer.unref();
+    this.pruning.start();
   }
 
   onModuleDestroy(): void {
-    clearTimeout(this.pruneTimer);
-    clearInterval(this.pruneTimer);
+    this.pruning.stop();
   }
 
   /**
@@ -278,27 +270,27 @@ export class RequestLogWriter implements OnModuleInit, OnModuleDestroy, BeforeAp
   async prune(now = new Date()): Promise<number> {
     const rowsBefore = new Date(now.getTime() - this.config.days * DAY_MS).toISOString();
     const contentBefore = new Date(now.getTime() - this.config.contentDays * DAY_MS).toISOString();
-    let deleted = 0;
-    for (;;) {
-      const count = await this.count(
-        `WITH gone AS (DELETE FROM request_log WHERE id IN (
-           SELECT id FROM request_log WHERE time < $1 LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
-         ) RETURNING 1) SELECT count(*)::int AS n FROM gone`,
-        [rowsBefore],
-      );
-      deleted += count;
-      if (count < PRUNE_BATCH) break;
-    }
-    for (;;) {
-      const count = await this.count(
-        `WITH cleared AS (UPDATE request_log SET content = NULL WHERE id IN (
-           SELECT id FROM request_log WHERE time < $1 AND content IS NOT NULL
-           LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
-         ) RETURNING 1) SELECT count(*)::int AS n FROM cleared`,
-        [contentBefore],
-      );
-      if (count < PRUNE_BATCH) break;
-    }
+    const deleted = await untilShortBatch(
+      () =>
+        this.count(
+          `WITH gone AS (DELETE FROM request_log WHERE id IN (
+             SELECT id FROM request_log WHERE time < $1 LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
+           ) RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+          [rowsBefore],
+        ),
+      PRUNE_BATCH,
+    );
+    await untilShortBatch(
+      () =>
+        this.count(
+          `WITH cleared AS (UPDATE request_log SET content = NULL WHERE id IN (
+             SELECT id FROM request_log WHERE time < $1 AND content IS NOT NULL
+             LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
+           ) RETURNING 1) SELECT count(*)::int AS n FROM cleared`,
+          [contentBefore],
+        ),
+      PRUNE_BATCH,
+    );
     return deleted;
   }
 
