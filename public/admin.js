@@ -442,22 +442,15 @@ async function addMember(event) {
   const team = selectedTeam;
   const who = $('#member-user').value.trim();
   if (!team || !who) return;
-  // Admins pick by name from the user list; team admins, who cannot list users, by user id.
-  const user = (await allUsers()).find((candidate) => candidate.username === who);
-  const userId = user?.id ?? (UUID.test(who) ? who : null);
-  if (!userId) {
-    return notify(
-      'error',
-      session.isAdmin ? `There is no user “${who}”.` : 'Enter the id of the user to add.',
-    );
-  }
+  // By name (admins pick from the user list, team admins type it), or by id when it is one.
+  const user = UUID.test(who) ? { userId: who } : { username: who };
   try {
-    await apiJson(`/api/v1/teams/${segment(team.id)}/members/${segment(userId)}`, {
-      method: 'PUT',
-      body: { role: $('#member-role').value },
+    const member = await apiJson(`/api/v1/teams/${segment(team.id)}/members`, {
+      method: 'POST',
+      body: { ...user, role: $('#member-role').value },
     });
     $('#member-form').reset();
-    notify('info', `${user?.username ?? who} added to “${team.name}”.`);
+    notify('info', `${member.username} is now ${member.role.replace('_', ' ')} of “${team.name}”.`);
   } catch (error) {
     notify('error', `Could not add the member: ${error.message}`);
   }

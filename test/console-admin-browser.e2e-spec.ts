@@ -608,6 +608,14 @@ describeBrowser('Console admin pages (Chromium)', () => {
     await page.locator('#members-rows tr', { hasText: member.username }).waitFor({
       state: 'detached',
     });
+    // ... and add them back by name: team admins cannot list users, so they type it.
+    await page.getByLabel('User to add').fill(member.username.toUpperCase());
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await notice(page, new RegExp(`${member.username} is now member`)).waitFor();
+    await page.locator('#members-rows tr', { hasText: member.username }).waitFor();
+    await page.getByLabel('User to add').fill('nobody-by-that-name');
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await notice(page, /Could not add the member: No such user/).waitFor();
 
     // What the pages hide, the API refuses.
     const token = (await login(t, lead)).access_token;

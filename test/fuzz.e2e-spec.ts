@@ -299,6 +299,11 @@ describe('Fuzzing every route through the real pipeline (fast-check)', () => {
         path: `/api/v1/teams/${teamId}/members/${victim.id}`,
         body: { role: 'member' },
       },
+      'POST /api/v1/teams/:id/members': {
+        as: 'user',
+        id: teamId,
+        body: { username: victim.username, role: 'member' },
+      },
       'DELETE /api/v1/teams/:id/members/:userId': { as: 'user' },
       'GET /api/v1/teams/:id/keys': { as: 'user', id: teamId },
       'DELETE /api/v1/teams/:id/keys/:keyId': { as: 'user' },

@@ -59,6 +59,7 @@ describe('Route inventory (deny by default)', () => {
         'POST /api/v1/auth/oidc/logout',
         'POST /api/v1/admin/teams',
         'PUT /api/v1/teams/:id/members/:userId',
+        'POST /api/v1/teams/:id/members',
         'GET /api/v1/teams/:id/keys',
         'POST /api/v1/keys/:id/rotate',
         'PATCH /api/v1/admin/keys/:id',

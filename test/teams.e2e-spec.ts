@@ -164,6 +164,62 @@ describe('Teams and key policy (management)', () => {
     await request(t.server).get('/api/v1/auth/me').set(bearer(bobKey.body.key)).expect(200);
   });
 
+  it('lets a team admin add a member by username (any case) or by id, exactly one of the two', async () => {
+    const dave = await createUser(t, ['user'], 'dave');
+    const erin = await createUser(t, ['user'], 'erin');
+    const add = (team: string, token: string, body: object) =>
+      request(t.server).post(`/api/v1/teams/${team}/members`).set(bearer(token)).send(body);
+    const added = await add(teamA, alice, {
+      username: dave.username.toUpperCase(),
+      role: 'member',
+    }).expect(201);
+    expect(added.body).toMatchObject({ userId: dave.id, username: dave.username, role: 'member' });
+    // Already a member: the role is set, 200.
+    const rerolled = await add(teamA, alice, {
+      username: dave.username,
+      role: 'team_admin',
+    }).expect(200);
+    expect(rerolled.body).toMatchObject({ userId: dave.id, role: 'team_admin' });
+    await add(teamA, alice, { userId: erin.id, role: 'member' }).expect(201);
+    const members = await request(t.server)
+      .get(`/api/v1/teams/${teamA}/members`)
+      .set(bearer(alice))
+      .expect(200);
+    expect(members.body).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ userId: dave.id, role: 'team_admin' }),
+        expect.objectContaining({ userId: erin.id, role: 'member' }),
+      ]),
+    );
+
+    // Exactly one of the two, well formed: 400 in problem+json.
+    for (const bad of [
+      { role: 'member' },
+      { userId: erin.id, username: erin.username, role: 'member' },
+      { username: 'a b', role: 'member' },
+      { userId: 'not-a-uuid', role: 'member' },
+      { username: erin.username, role: 'owner' },
+    ]) {
+      const res = await add(teamA, alice, bad).expect(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+    }
+    // No such user: 404 in problem+json, nothing added.
+    const unknown = await add(teamA, alice, { username: 'nobody-here', role: 'member' }).expect(
+      404,
+    );
+    expect(unknown.headers['content-type']).toContain('application/problem+json');
+    expect(unknown.body).toMatchObject({ status: 404, detail: 'No such user.' });
+    await add(teamA, alice, {
+      userId: '00000000-0000-4000-8000-000000000000',
+      role: 'member',
+    }).expect(404);
+    // Another team's admin, a plain member: 404 as for no team, whoever they name.
+    await add(teamB, alice, { username: dave.username, role: 'member' }).expect(404);
+    await add(teamA, carol, { username: erin.username, role: 'team_admin' }).expect(404);
+    // Admins add to any team.
+    await add(teamB, admin, { username: erin.username, role: 'member' }).expect(201);
+  });
+
   it('creates team keys with their policy; the team admin lists and revokes them', async () => {
     const created = await request(t.server)
       .post('/api/v1/keys')

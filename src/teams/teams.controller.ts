@@ -6,20 +6,24 @@ import {
   HttpCode,
   Param,
   ParseUUIDPipe,
+  Post,
   Put,
   Req,
+  Res,
 } from '@nestjs/common';
 import {
+  ApiBadRequestResponse,
+  ApiCreatedResponse,
   ApiNoContentResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
-import { MyTeamDto, PutMemberDto, TeamMemberDto } from './dto/team.dto';
+import { AddMemberDto, MyTeamDto, PutMemberDto, TeamMemberDto } from './dto/team.dto';
 import { TeamsService } from './teams.service';
 
 const NOT_YOURS =
@@ -51,6 +55,34 @@ export class TeamsController {
     @Param('id', new ParseUUIDPipe()) id: string,
   ): Promise<TeamMemberDto[]> {
     return this.teams.members(principal, id);
+  }
+
+  @Post(':id/members')
+  @ApiOperation({
+    summary: 'Add a member by userId or by username (exactly one), or change their role',
+    description:
+      '201 when the user was added, 200 when they were a member already (their role is now `role`).',
+  })
+  @ApiCreatedResponse({ type: TeamMemberDto, description: 'Added' })
+  @ApiOkResponse({ type: TeamMemberDto, description: 'Already a member; role set' })
+  @ApiBadRequestResponse({ description: 'Neither or both of userId and username' })
+  @ApiNotFoundResponse({ description: `${NOT_YOURS} Or no such user.` })
+  async addMember(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', new ParseUUIDPipe()) id: string,
+    @Body() body: AddMemberDto,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TeamMemberDto> {
+    const { member, added } = await this.teams.addMember(
+      principal,
+      id,
+      { userId: body.userId, username: body.username },
+      body.role,
+      request.ip,
+    );
+    void reply.status(added ? 201 : 200);
+    return member;
   }
 
   @Put(':id/members/:userId')

@@ -190,6 +190,41 @@ export class TeamsService {
     await this.assertCanManage(principal, teamId);
     const user = await this.users.findById(userId);
     if (!user) throw new DomainError('not_found', 'No such user.');
+    return (await this.setMember(principal, teamId, user.id, role, ip)).member;
+  }
+
+  /**
+   * Adds a member (or changes their role) named by id or by username (any case), exactly one of
+   * the two: team admins, who cannot list users, know their colleagues by name.
+   */
+  async addMember(
+    principal: Principal,
+    teamId: string,
+    who: { userId?: string; username?: string },
+    role: TeamRole,
+    ip?: string,
+  ): Promise<{ member: MemberView; added: boolean }> {
+    if ((who.userId === undefined) === (who.username === undefined)) {
+      throw new DomainError('validation_failed', 'Name the user by userId or by username.', {
+        errors: [{ field: 'userId', message: 'send exactly one of userId and username' }],
+      });
+    }
+    await this.assertCanManage(principal, teamId);
+    const user =
+      who.userId !== undefined
+        ? await this.users.findById(who.userId)
+        : await this.users.findByUsername(who.username ?? '');
+    if (!user) throw new DomainError('not_found', 'No such user.');
+    return this.setMember(principal, teamId, user.id, role, ip);
+  }
+
+  private async setMember(
+    principal: Principal,
+    teamId: string,
+    userId: string,
+    role: TeamRole,
+    ip?: string,
+  ): Promise<{ member: MemberView; added: boolean }> {
     const before = await this.repository.putMember(teamId, userId, role);
     if (before !== role) {
       await this.audit.record(before ? 'team.member_role_changed' : 'team.member_added', {
@@ -201,7 +236,7 @@ export class TeamsService {
     }
     const member = (await this.repository.members(teamId)).find((m) => m.userId === userId);
     if (!member) throw new DomainError('not_found', 'No such user.');
-    return toMemberView(member);
+    return { member: toMemberView(member), added: before === undefined };
   }
 
   async removeMember(

@@ -4,6 +4,7 @@ import {
   IsIn,
   IsOptional,
   IsString,
+  IsUUID,
   Matches,
   MaxLength,
   MinLength,
@@ -60,6 +61,26 @@ export class PutMemberDto {
   @ApiProperty({ enum: TEAM_ROLES })
   @IsIn(TEAM_ROLES)
   role!: TeamRole;
+}
+
+/** A member to add by id or by username: exactly one of the two. */
+export class AddMemberDto extends PutMemberDto {
+  @ApiPropertyOptional({ format: 'uuid', description: 'The user to add (or username)' })
+  @IsOptional()
+  @IsUUID()
+  userId?: string;
+
+  @ApiPropertyOptional({
+    example: 'bob',
+    pattern: '^[A-Za-z0-9_.@-]{3,64}$',
+    description: 'The user to add, by name in any case (or userId)',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.@-]{3,64}$/, {
+    message: 'username must be 3–64 characters of A-Z a-z 0-9 _ . @ -',
+  })
+  username?: string;
 }
 
 export class TeamMemberDto {
