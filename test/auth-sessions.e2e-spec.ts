@@ -262,6 +262,20 @@ describe('Token endpoint, refresh rotation and revocation', () => {
       grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
     });
     expect(meta.body.jwks_uri).toMatch(/\/\.well-known\/jwks\.json$/);
+    // RFC 8414 §2: the signing algorithms are those of JWT client authentication
+    // (private_key_jwt, client_secret_jwt); with no such method offered, none are advertised.
+    expect(meta.body.token_endpoint_auth_methods_supported).toEqual([
+      'none',
+      'client_secret_basic',
+      'client_secret_post',
+    ]);
+    for (const field of [
+      'token_endpoint_auth_signing_alg_values_supported',
+      'revocation_endpoint_auth_signing_alg_values_supported',
+      'introspection_endpoint_auth_signing_alg_values_supported',
+    ])
+      expect(meta.body).not.toHaveProperty(field);
+    expect(meta.body.response_types_supported).toEqual([]);
   });
   it('prunes sessions ended over a day ago (expired or revoked) with their refresh tokens, and no other', async () => {
     const { DatabaseService } = await import('../src/database/database.service');

@@ -40,7 +40,9 @@ export class WellKnownController {
       revocation_endpoint_auth_methods_supported: ['none'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: ['chat', 'usage', 'keys', 'admin'],
-      token_endpoint_auth_signing_alg_values_supported: [auth.keys.algorithm],
+      // No `token_endpoint_auth_signing_alg_values_supported`: RFC 8414 §2 defines it for the
+      // client's own JWT at the token endpoint (private_key_jwt, client_secret_jwt), which
+      // Keyward does not take. The algorithm of Keyward's tokens is each JWKS key's `alg`.
     };
   }
 
