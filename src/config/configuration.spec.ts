@@ -198,6 +198,18 @@ describe(loadConfig.name, () => {
     ).toMatch(/JWT_AUDIENCE/);
   });
 
+  it('refuses a request-log buffer smaller than one batch, naming both variables', () => {
+    expect(
+      failure({ REQUEST_LOG_BATCH_ROWS: '500', REQUEST_LOG_MAX_BUFFER: '100' }).message,
+    ).toMatch(
+      /^Configuration error: REQUEST_LOG_MAX_BUFFER must be at least REQUEST_LOG_BATCH_ROWS \(500\)$/,
+    );
+    expect(failure({ REQUEST_LOG_MAX_BUFFER: '499' }).message).toMatch(/REQUEST_LOG_MAX_BUFFER/);
+    expect(
+      load({ REQUEST_LOG_BATCH_ROWS: '50', REQUEST_LOG_MAX_BUFFER: '50' }).requestLog,
+    ).toMatchObject({ batchRows: 50, maxBuffer: 50 });
+  });
+
   it('keeps generated keys out of the working directory', () => {
     const config = load({});
     expect(config.generatedSecrets.every((path) => path.startsWith(join(dir, 'data')))).toBe(true);

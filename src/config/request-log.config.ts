@@ -54,6 +54,22 @@ function redactPatterns(json: string | undefined, ctx: z.RefinementCtx): RegExp[
 }
 
 /**
+ * The buffer must hold a whole batch: a smaller one could never fill the batch that triggers a
+ * write, so it is refused at start (docs/request-log.md), not quietly raised.
+ */
+function maxBuffer(buffer: number, batch: number, ctx: z.RefinementCtx): number {
+  if (buffer < batch) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['REQUEST_LOG_MAX_BUFFER'],
+      message: `must be at least REQUEST_LOG_BATCH_ROWS (${batch})`,
+    });
+    return z.NEVER;
+  }
+  return buffer;
+}
+
+/**
  * The request log (docs/request-log.md): retention of rows and of their content, redaction,
  * and the batching of writes. METRICS_MAX_TEAMS bounds the team label of the spend metrics.
  */
@@ -73,7 +89,7 @@ export const requestLogConfigSchema = z
     redact: redactPatterns(env.REQUEST_LOG_REDACT, ctx),
     flushMs: env.REQUEST_LOG_FLUSH_MS,
     batchRows: env.REQUEST_LOG_BATCH_ROWS,
-    maxBuffer: Math.max(env.REQUEST_LOG_MAX_BUFFER, env.REQUEST_LOG_BATCH_ROWS),
+    maxBuffer: maxBuffer(env.REQUEST_LOG_MAX_BUFFER, env.REQUEST_LOG_BATCH_ROWS, ctx),
     metricsMaxTeams: env.METRICS_MAX_TEAMS,
   }));
 export type RequestLogConfig = z.output<typeof requestLogConfigSchema>;
