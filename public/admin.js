@@ -126,7 +126,8 @@ export function setUpPages() {
   $('#team-new').addEventListener('click', () => editTeam(null));
   $('#team-delete').addEventListener('click', deleteTeam);
   $('#member-form').addEventListener('submit', addMember);
-  $('#policy-key-form').addEventListener('submit', createPolicyKey);
+  $('#policy-key-form').addEventListener('submit', submitPolicyKey);
+  $('#pk-cancel').addEventListener('click', () => editKey(null));
   $('#pk-copy').addEventListener('click', copySecret);
   $('#pk-done').addEventListener('click', hideSecret);
   $('#team-keys-team').addEventListener('change', () => void loadTeamKeys().catch(failed));
@@ -516,6 +517,9 @@ function ownKeyRow(key) {
   const actions = el(
     'div',
     { className: 'actions' },
+    actionButton('Edit', `Edit key ${key.name}`, () =>
+      editKey(key, `/api/v1/keys/${segment(key.id)}`),
+    ),
     actionButton('Rotate', `Rotate key ${key.name}`, () => void rotateKey(key)),
     actionButton(
       'Revoke',
@@ -547,11 +551,18 @@ async function loadTeamKeys() {
       formatTime(key.lastUsedAt),
       spendText(key.spend?.monthTokens, key.spend?.monthUsd),
       key.expiresAt ? formatDate(key.expiresAt) : 'never',
-      actionButton(
-        'Revoke',
-        `Revoke team key ${key.name}`,
-        () => void revoke(key, `/api/v1/teams/${segment(teamId)}/keys/${segment(key.id)}`),
-        'button danger small',
+      el(
+        'div',
+        { className: 'actions' },
+        actionButton('Edit', `Edit team key ${key.name}`, () =>
+          editKey(key, `/api/v1/teams/${segment(teamId)}/keys/${segment(key.id)}`),
+        ),
+        actionButton(
+          'Revoke',
+          `Revoke team key ${key.name}`,
+          () => void revoke(key, `/api/v1/teams/${segment(teamId)}/keys/${segment(key.id)}`),
+          'button danger small',
+        ),
       ),
     ]);
   fillTable($('#team-keys-rows'), keys.map(row), 'This team has no keys.');
@@ -574,6 +585,9 @@ async function loadAdminKeys() {
       el(
         'div',
         { className: 'actions' },
+        actionButton('Edit', `Edit key ${key.name} of ${key.username ?? key.userId}`, () =>
+          editKey(key, `/api/v1/admin/keys/${segment(key.id)}`),
+        ),
         actionButton(
           key.disabled ? 'Enable' : 'Disable',
           `${key.disabled ? 'Enable' : 'Disable'} key ${key.name} of ${key.username ?? key.userId}`,
@@ -634,12 +648,40 @@ async function copySecret() {
   }
 }
 
-async function createPolicyKey(event) {
-  event.preventDefault();
-  const expires = $('#pk-expires').value;
-  const body = {
+/** The key the form edits (and the route that changes it), or null: the form creates keys. */
+let editingKey = null;
+
+/** Turns the create form into an editor of `key`'s name and policy (null: back to creating). */
+function editKey(key, path) {
+  editingKey = key ? { key, path } : null;
+  $('#policy-key-form').reset();
+  $('#pk-name-label').textContent = key
+    ? `Name of the key (editing “${key.name}”)`
+    : 'Name of the new key';
+  $('#pk-submit').textContent = key ? 'Save key' : 'Create key';
+  $('#pk-cancel').hidden = !key;
+  // Owner, team and expiry are fixed at creation.
+  $('#pk-owner').disabled = Boolean(key);
+  $('#pk-expires').disabled = Boolean(key);
+  if (!key) return;
+  $('#pk-name').value = key.name;
+  if (key.teamId) $('#pk-owner').value = key.teamId;
+  const fields = {
+    '#pk-rpm': key.rpm,
+    '#pk-daily-tokens': key.dailyTokens,
+    '#pk-monthly-tokens': key.monthlyTokens,
+    '#pk-daily-usd': key.dailyUsd,
+    '#pk-monthly-usd': key.monthlyUsd,
+  };
+  for (const [selector, value] of Object.entries(fields)) $(selector).value = value ?? '';
+  $('#pk-models').value = key.models?.join(', ') ?? '';
+  $('#pk-cidrs').value = key.allowedCidrs?.join(', ') ?? '';
+  $('#pk-name').focus();
+}
+
+function policyFields() {
+  return {
     name: $('#pk-name').value.trim(),
-    teamId: $('#pk-owner').value || null,
     models: listField('#pk-models'),
     rpm: numberField('#pk-rpm'),
     dailyTokens: numberField('#pk-daily-tokens'),
@@ -647,6 +689,31 @@ async function createPolicyKey(event) {
     dailyUsd: numberField('#pk-daily-usd'),
     monthlyUsd: numberField('#pk-monthly-usd'),
     allowedCidrs: listField('#pk-cidrs'),
+  };
+}
+
+function submitPolicyKey(event) {
+  event.preventDefault();
+  void (editingKey ? saveKey(editingKey) : createPolicyKey());
+}
+
+async function saveKey({ key, path }) {
+  try {
+    // Every field is sent: an emptied one lifts its limit (null).
+    const saved = await apiJson(path, { method: 'PATCH', body: policyFields() });
+    editKey(null);
+    notify('info', `Key “${saved.name}” saved.`);
+    await loadKeysPage();
+  } catch (error) {
+    notify('error', `Could not save the key “${key.name}”: ${error.message}`);
+  }
+}
+
+async function createPolicyKey() {
+  const expires = $('#pk-expires').value;
+  const body = {
+    ...policyFields(),
+    teamId: $('#pk-owner').value || null,
     // The end of the chosen day, UTC.
     expiresAt: expires ? new Date(`${expires}T23:59:59.999Z`).toISOString() : null,
   };

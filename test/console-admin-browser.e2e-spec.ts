@@ -412,6 +412,25 @@ describeBrowser('Console admin pages (Chromium)', () => {
     await secret.filter({ hasText: /^kw_/ }).waitFor();
     const oldSecret = await secret.innerText();
     await page.getByRole('button', { name: 'Hide the key' }).click();
+    // Edit its limits after creation: the form fills with the key, saves with PATCH.
+    await page.getByRole('button', { name: 'Edit key laptop', exact: true }).click();
+    expect(await form.getByLabel(/Name of the key/).inputValue()).toBe('laptop');
+    await form.getByLabel('Requests per minute').fill('42');
+    await form.getByLabel('Models allowed (comma-separated; empty: all)').fill('gpt-4o');
+    await form.getByRole('button', { name: 'Save key' }).click();
+    await notice(page, /Key “laptop” saved/).waitFor();
+    await page
+      .locator('#own-keys-rows tr', { hasText: 'laptop' })
+      .filter({ hasText: '42 requests/min' })
+      .waitFor();
+    await form.getByRole('button', { name: 'Create key' }).waitFor();
+    const edited = (await asAdmin(request(t.server).get('/api/v1/admin/keys')).expect(200))
+      .body as {
+      name: string;
+      rpm: number | null;
+      models: string[] | null;
+    }[];
+    expect(edited.find((k) => k.name === 'laptop')).toMatchObject({ rpm: 42, models: ['gpt-4o'] });
     await page.getByRole('button', { name: 'Rotate key laptop' }).click();
     await notice(page, /Key “laptop” rotated/).waitFor();
     const newSecret = await secret.innerText();
