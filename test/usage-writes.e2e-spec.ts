@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseService } from '../src/database/database.service';
 import type { Reservation } from '../src/usage/budget-store';
@@ -9,6 +11,7 @@ import {
 } from '../src/usage/budget.service';
 import { parseCounterKey, usageSubject } from '../src/usage/budget-counters';
 import { DirectUsageLedger } from '../src/usage/direct-usage.ledger';
+import { JournalUsageLedger } from '../src/usage/journal-usage.ledger';
 import { MemoryBudgetStore } from '../src/usage/memory-budget.store';
 import { PolicyUsageRepository } from '../src/usage/policy-usage.repository';
 import { USAGE_JOURNAL_DIR, UsageJournal } from '../src/usage/usage-journal';
@@ -276,4 +279,57 @@ embedded('Usage writes: the usage journal (embedded database)', () => {
     );
     expect(rows).toEqual([{ requests: 2, prompt_tokens: 6 }]);
   });
+
+  const devFull = existsSync('/dev/full') ? it : it.skip;
+  devFull(
+    'writes directly, and only then acknowledges, when the journal cannot be appended to (disk full)',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'keyward-journal-full-'));
+      const usage = t.app.get(UsageRepository);
+      const policy = t.app.get(PolicyUsageRepository);
+      const ledger = new JournalUsageLedger(
+        new UsageJournal(dir),
+        database,
+        usage,
+        policy,
+        new DirectUsageLedger(usage, policy),
+        60_000,
+      );
+      try {
+        await ledger.onModuleInit();
+        // The segment the next record opens is a device that answers every write with ENOSPC.
+        const next = (await watermark()) + 1;
+        symlinkSync('/dev/full', join(dir, `${String(next).padStart(16, '0')}.jsonl`));
+        const user = randomUUID();
+        await ledger.record(
+          {
+            usage: {
+              userId: user,
+              day: utcDay(),
+              model: 'm',
+              promptTokens: 7,
+              completionTokens: 2,
+              cachedTokens: 0,
+              reasoningTokens: 0,
+              costNanos: 0,
+            },
+            policy: [],
+          },
+          'urgent',
+        );
+        // Resolved only once the row is committed, with no journal and no watermark involved.
+        expect(upserts).toHaveBeenCalledTimes(1);
+        expect(batches).not.toHaveBeenCalled();
+        const rows = await database.query<{ requests: number; prompt_tokens: number }>(
+          'select requests, prompt_tokens::int from chat_usage where user_id = $1',
+          [user],
+        );
+        expect(rows).toEqual([{ requests: 1, prompt_tokens: 7 }]);
+        expect(await watermark()).toBe(next - 1);
+        expect(t.logs.join('\n')).toMatch(/usage journal: append failed .*ENOSPC/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
