@@ -492,8 +492,11 @@ async function runLoad(targets, groups, { log, rss, problems, keywardPid, pids =
   return load;
 }
 
-/** Phase 4: one connection per server, one request at a time, targets alternating in slices. */
-async function runSequential(targets, log) {
+/**
+ * Phase 4: one connection per server, one request at a time, targets alternating in slices.
+ * With `pids`, also each server's CPU per sequential request (`cpuUs`, microseconds).
+ */
+async function runSequential(targets, log, pids = {}) {
   log('\nsequential (one connection)');
   const clients = new Map();
   const clientFor = (url) => {
@@ -520,12 +523,18 @@ async function runSequential(targets, log) {
     }),
   );
   const seq = {};
+  const seqCpu = {};
   for (const name of names) await sequential(...seqTargets[name], 50); // warm-up
   const slices = 4;
   for (let slice = 0; slice < slices; slice += 1) {
     const order = slice % 2 === 0 ? names : [...names].reverse();
     for (const name of order) {
+      const pid = pids[targets[name].server];
+      const cpuBefore = pid ? cpuMs(pid) : Number.NaN;
       const part = await sequential(...seqTargets[name], Math.ceil(SEQ_REQUESTS / slices));
+      const cpu = (seqCpu[name] ??= { ms: 0, requests: 0 });
+      cpu.ms += cpuMs(pid) - cpuBefore;
+      cpu.requests += part.total.length;
       const into = (seq[name] ??= {
         total: [],
         firstByte: [],
@@ -536,6 +545,8 @@ async function runSequential(targets, log) {
     }
   }
   await Promise.all([...clients.values()].map((client) => client.close()));
+  for (const [name, cpu] of Object.entries(seqCpu))
+    seq[name].cpuUs = (cpu.ms * 1000) / cpu.requests;
   return seq;
 }
 
@@ -703,7 +714,7 @@ async function main() {
 /** `--only`: one load group, or only the sequential client; printed, no report. */
 async function runOnly(only, targets, context) {
   if (only === 'seq') {
-    const seq = await runSequential(targets, context.log);
+    const seq = await runSequential(targets, context.log, context.pids);
     for (const [name, data] of Object.entries(seq)) {
       const q = (field, p) =>
         quantile(
@@ -714,7 +725,8 @@ async function runOnly(only, targets, context) {
         `  ${name.padEnd(12)} total p50 ${q('total', 0.5)} p99 ${q('total', 0.99)}  first byte p50 ${q('firstByte', 0.5)}` +
           (data.serverTiming.length
             ? `  Server-Timing keyward ${median(data.serverTiming)} upstream ${median(data.upstreamTiming)}`
-            : ''),
+            : '') +
+          (Number.isFinite(data.cpuUs) ? `  server CPU ${data.cpuUs.toFixed(0)} µs/request` : ''),
       );
     }
     return;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { optionalString } from './schema-helpers';
+import { integer, optionalString } from './schema-helpers';
 
 export const databaseConfigSchema = z
   .object({
@@ -13,6 +13,7 @@ export const databaseConfigSchema = z
       'must be a redis:// or rediss:// URL',
     ),
     REDIS_KEY_PREFIX: z.string().default('keyward:'),
+    USAGE_JOURNAL_APPLY_MS: integer(50, 1, 60_000),
   })
   .transform((env) => ({
     /** Unset: the embedded PGlite database in `DATA_DIR/pgdata`. */
@@ -20,5 +21,10 @@ export const databaseConfigSchema = z
     dataDir: env.DATA_DIR,
     redisUrl: env.REDIS_URL,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
+    /**
+     * Embedded database: how long settlements wait in the usage journal to be applied to the
+     * usage tables together (docs/database.md "The usage journal").
+     */
+    journalApplyMs: env.USAGE_JOURNAL_APPLY_MS,
   }));
 export type DatabaseConfig = z.output<typeof databaseConfigSchema>;

@@ -9,6 +9,7 @@ import type { Pool } from 'pg';
 import type { KeywardConfig } from '../config/configuration';
 import { acquireDataDirLock } from './data-dir-lock';
 import { migrationsFolder } from './migrations-folder';
+import type { SqlStatement } from './pglite-worker';
 import { PgliteWorkerClient } from './pglite-worker.client';
 import * as schema from './schema';
 
@@ -96,6 +97,26 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
     if (this.pool) await this.pool.query(text, params);
     else if (this.pglite) await this.pglite.query(text, params);
     else throw new Error('database used before it was opened');
+  }
+
+  /**
+   * Statements as SQL text in one transaction: all commit or none does (the embedded
+   * database runs them in one message to its worker).
+   */
+  async runInTransaction(statements: readonly SqlStatement[]): Promise<void> {
+    if (this.pglite) return this.pglite.batch(statements);
+    if (!this.pool) throw new Error('database used before it was opened');
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const statement of statements) await client.query(statement.sql, statement.params);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
   /** One statement as SQL text, answering its rows (reports that build their SQL as text). */

@@ -5,6 +5,7 @@ import type { PGlite, Results } from '@electric-sql/pglite';
 import type {
   PgliteWorkerData,
   SerializedError,
+  SqlStatement,
   WorkerRequest,
   WorkerResponse,
 } from './pglite-worker';
@@ -149,6 +150,11 @@ export class PgliteWorkerClient {
 
   exec(sql: string, tx?: number) {
     return this.send<Results[]>({ op: 'exec', sql, tx });
+  }
+
+  /** Runs the statements in one transaction in a single round trip to the worker. */
+  batch(statements: readonly SqlStatement[]): Promise<void> {
+    return this.send<void>({ op: 'batch', statements });
   }
 
   /** BEGIN in the worker, `callback` with a handle on it, then COMMIT (or ROLLBACK on a throw). */

@@ -33,9 +33,16 @@ export type WorkerRequest =
       readonly tx?: number;
     }
   | { readonly id: number; readonly op: 'exec'; readonly sql: string; readonly tx?: number }
+  | { readonly id: number; readonly op: 'batch'; readonly statements: readonly SqlStatement[] }
   | { readonly id: number; readonly op: 'begin' }
   | { readonly id: number; readonly op: 'end'; readonly tx: number; readonly commit: boolean }
   | { readonly id: number; readonly op: 'close' };
+
+/** One statement as SQL text with its parameters. */
+export interface SqlStatement {
+  readonly sql: string;
+  readonly params: unknown[];
+}
 
 /** Worker → main thread. `id: 0` with `ready` once the database is open and migrated. */
 export type WorkerResponse =
@@ -95,6 +102,13 @@ async function main(): Promise<void> {
         if (!target) throw new Error('transaction is not open');
         return target.exec(message.sql);
       }
+      case 'batch':
+        // One message, one transaction: all the statements commit together or none does.
+        await db.transaction(async (tx) => {
+          for (const statement of message.statements)
+            await tx.query(statement.sql, statement.params);
+        });
+        return null;
       case 'begin': {
         const id = nextTx;
         nextTx += 1;

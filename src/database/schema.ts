@@ -303,6 +303,18 @@ export const policyUsage = pgTable(
 );
 
 /**
+ * How far the embedded database's usage journal is applied (docs/database.md "The usage
+ * journal"): `applied_seq` is the last journal record whose usage is in `chat_usage` and
+ * `policy_usage`. Written in the same transaction as that usage, so a record is applied once.
+ * One row per journal (`usage`); unused on PostgreSQL, which takes usage writes directly.
+ */
+export const journalWatermarks = pgTable('journal_watermarks', {
+  journal: text('journal').primaryKey(),
+  appliedSeq: bigint('applied_seq', { mode: 'number' }).notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
  * The request log (docs/request-log.md): one row per upstream call, written in batches off the
  * hot path, pruned after REQUEST_LOG_DAYS. `status` is the HTTP status as text, or what ended a
  * call that had no status of its own (`client_closed`, `upstream_error`, `upstream_timeout`).

@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { BudgetService, RELAXED_WRITE_DELAY_MS } from './budget.service';
+import { DirectUsageLedger } from './direct-usage.ledger';
 import { MemoryBudgetStore } from './memory-budget.store';
-import type { PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
-import type { UsageEntry, UsageRepository } from './usage.repository';
+import type { PolicyUsageEntry } from './policy-usage.repository';
+import type { UsageEntry } from './usage.repository';
 
 /** The usage table in memory: what was written, in order, and a switch to make writes fail. */
 class FakeUsageRepository {
@@ -40,11 +41,7 @@ function setUp(limit = 1000) {
   const store = new MemoryBudgetStore(() => usage.dayTotal());
   const budget = new BudgetService(
     store,
-    usage as unknown as UsageRepository,
-    undefined,
-    undefined,
-    undefined,
-    new FakePolicyUsageRepository() as unknown as PolicyUsageRepository,
+    new DirectUsageLedger(usage, new FakePolicyUsageRepository()),
   );
   const reserve = async (prompt: number, max: number) => {
     const result = await budget.tryReserve('u1', limit, prompt, max);

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BUDGET_STORE,
   type BudgetCounter,
@@ -13,8 +12,8 @@ import { PricingService } from '../pricing/pricing.service';
 import type { CallRecord } from '../spend/call-record';
 import { type RequestLogEntry, RequestLogWriter } from '../spend/request-log.writer';
 import { COUNTER_TTL_SECONDS, counterKey, type CounterUnit, usageSubject } from './budget-counters';
-import { type PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
-import { type UsageEntry, UsageRepository } from './usage.repository';
+import type { PolicyUsageEntry } from './policy-usage.repository';
+import { type SettleUrgency, USAGE_LEDGER, type UsageLedger } from './usage-ledger';
 import { utcDay } from './utc-day';
 
 /**
@@ -44,68 +43,31 @@ export type ReserveOutcome =
   | { readonly granted: true; readonly reservation: Reservation }
   | Extract<ReserveResult, { granted: false }>;
 
-const PERSIST_ATTEMPTS = 3;
-/**
- * How long a settlement whose client already has its whole answer (a finished stream) may
- * wait for company before its usage write: one write then carries several requests. Its
- * reservation is held meanwhile, so the budget only looks smaller, never larger.
- */
-export const RELAXED_WRITE_DELAY_MS = 25;
-
-/** `urgent`: someone waits for the write (a non-streamed answer is sent after it). */
-export type SettleUrgency = 'urgent' | 'relaxed';
-
-/** A row being summed into: the same fields, writable. */
-type Summed<T> = { -readonly [K in keyof T]: T[K] };
-
-/** Settlements of one (key or team, day) waiting for the next usage write, summed. */
-interface PendingPolicyUsage {
-  readonly entry: Summed<PolicyUsageEntry>;
-  requests: number;
-}
-
-/** Settlements of one (user, day, model) waiting for the next usage write, summed. */
-interface PendingUsage {
-  readonly entry: Summed<UsageEntry>;
-  requests: number;
-  /** Resolved once the write holding these settlements is done (or given up). */
-  readonly written: Array<() => void>;
-}
+export { RELAXED_WRITE_DELAY_MS } from './direct-usage.ledger';
+export type { SettleUrgency } from './usage-ledger';
 
 /**
  * Hard daily token budgets (docs/reference.md "Chat"): reserve the worst case before the upstream
- * call, settle to the real usage after it. Settlement writes the usage row first (the record of
+ * call, settle to the real usage after it. Settlement records the usage first (the record of
  * what was spent), then releases the reservation, so a budget never looks larger than it is.
  *
- * Usage writes are group-committed: settlements that arrive in the same event-loop turn,
- * or while a write is in flight, are summed per (user, day, model) and go out as one
- * upsert, and each settlement still waits for the write that holds it. An urgent
- * settlement (a non-streamed answer waits for it: what was acknowledged is recorded) is
- * written after a `setImmediate`; a relaxed one (a stream already ended) waits up to
- * RELAXED_WRITE_DELAY_MS for others, unless an urgent one starts the write sooner. An
- * upsert on the embedded PGlite costs ~1 ms with its file writes (now on its worker thread,
- * docs/database.md): when it ran on the main thread, per-request upserts had capped chat
- * throughput near 200 requests/s on one core, and a write after every stream delayed the
- * next request on the connection.
+ * The record goes to the usage ledger (docs/database.md "Usage writes"): on PostgreSQL
+ * group-committed upserts, on the embedded database an append to the usage journal, applied
+ * to the tables off the hot path. Either way it is durable when `settle` goes on, so a
+ * non-streamed answer, sent after its settlement, is recorded even if the process is killed.
  */
 @Injectable()
 export class BudgetService {
   private readonly logger = new Logger(BudgetService.name);
-  private pending = new Map<string, PendingUsage>();
-  private pendingPolicy = new Map<string, PendingPolicyUsage>();
-  private writing?: Promise<void>;
-  /** A relaxed write waiting for company; an urgent settlement starts it at once. */
-  private delayed?: { timer: NodeJS.Timeout; start: () => void };
 
   constructor(
     @Inject(BUDGET_STORE) private readonly store: BudgetStore,
-    private readonly usage: UsageRepository,
+    /** `chat_usage` and the key's and team's `policy_usage` (key and team budgets). */
+    @Inject(USAGE_LEDGER) private readonly ledger: UsageLedger,
     // Optional so the unit tests can build the service bare: no cost, no log, no metrics.
     @Optional() private readonly pricing?: PricingService,
     @Optional() private readonly requestLog?: RequestLogWriter,
     @Optional() private readonly metrics?: MetricsService,
-    /** Per-key and per-team spend (key and team budgets, `GET /api/v1/keys`). */
-    @Optional() private readonly policyUsage?: PolicyUsageRepository,
   ) {}
 
   /**
@@ -198,18 +160,20 @@ export class BudgetService {
         tokens,
         costNanos,
       });
-    await this.persist(
+    await this.ledger.record(
       {
-        userId: reservation.userId,
-        day: reservation.day,
-        model,
-        promptTokens,
-        completionTokens,
-        cachedTokens: metered.cachedTokens,
-        reasoningTokens: metered.reasoningTokens,
-        costNanos,
+        usage: {
+          userId: reservation.userId,
+          day: reservation.day,
+          model,
+          promptTokens,
+          completionTokens,
+          cachedTokens: metered.cachedTokens,
+          reasoningTokens: metered.reasoningTokens,
+          costNanos,
+        },
+        policy,
       },
-      policy,
       urgency,
     );
     await logged;
@@ -260,120 +224,13 @@ export class BudgetService {
     return logged;
   }
 
-  private persist(
-    entry: UsageEntry,
-    policy: readonly PolicyUsageEntry[],
-    urgency: SettleUrgency,
-  ): Promise<void> {
-    for (const item of policy) {
-      const key = `${item.subject}\u0000${item.day}`;
-      const batch = this.pendingPolicy.get(key);
-      if (!batch) {
-        this.pendingPolicy.set(key, { entry: { ...item }, requests: 1 });
-        continue;
-      }
-      batch.entry.tokens += item.tokens;
-      batch.entry.costNanos += item.costNanos;
-      batch.requests += 1;
-    }
-    return new Promise((resolve) => {
-      const key = `${entry.userId}\u0000${entry.day}\u0000${entry.model}`;
-      const batch = this.pending.get(key);
-      if (!batch) {
-        this.pending.set(key, { entry: { ...entry }, requests: 1, written: [resolve] });
-      } else {
-        batch.entry.promptTokens += entry.promptTokens;
-        batch.entry.completionTokens += entry.completionTokens;
-        batch.entry.cachedTokens += entry.cachedTokens;
-        batch.entry.reasoningTokens += entry.reasoningTokens;
-        batch.entry.costNanos += entry.costNanos;
-        batch.requests += 1;
-        batch.written.push(resolve);
-      }
-      this.scheduleWrite(urgency);
-    });
-  }
-
   /**
-   * Writes what is pending now and waits for it: usage reports call this first, so a
-   * client that asks right after its stream ended sees that stream (read-your-writes on
-   * this instance; another instance's pending write shows within RELAXED_WRITE_DELAY_MS).
+   * Puts every settlement made so far into the usage tables: usage reports call this first,
+   * so a client that asks right after its stream ended sees that stream (read-your-writes on
+   * this instance).
    */
-  async flush(): Promise<void> {
-    this.delayed?.start();
-    // The write in flight (or just started) loops until nothing pending is left, so it
-    // covers every settlement made before this call; later ones are not waited for.
-    await this.writing;
-  }
-
-  /** A write in flight picks up what is pending when it is done; otherwise one is started. */
-  private scheduleWrite(urgency: SettleUrgency): void {
-    if (this.delayed) {
-      if (urgency === 'urgent') this.delayed.start();
-      return;
-    }
-    if (this.writing) return;
-    const started = new Promise<void>((start) => {
-      if (urgency === 'urgent') {
-        setImmediate(start);
-        return;
-      }
-      const begin = () => {
-        clearTimeout(timer);
-        this.delayed = undefined;
-        setImmediate(start);
-      };
-      const timer = setTimeout(begin, RELAXED_WRITE_DELAY_MS);
-      this.delayed = { timer, start: begin };
-    });
-    this.writing = started
-      .then(() => this.writePending())
-      .finally(() => (this.writing = undefined));
-  }
-
-  /** Writes what is pending, then what arrived meanwhile, until nothing is left. */
-  private async writePending(): Promise<void> {
-    while (this.pending.size > 0 || this.pendingPolicy.size > 0) {
-      const batches = [...this.pending.values()];
-      const policy = [...this.pendingPolicy.values()];
-      this.pending = new Map();
-      this.pendingPolicy = new Map();
-      // A settlement is released once its user row and its key's and team's rows are written.
-      await Promise.all([
-        ...batches.map(({ entry, requests }) =>
-          this.write('usage', { ...entry, requests }, () => this.usage.add(entry, requests)),
-        ),
-        ...policy.map(({ entry, requests }) =>
-          this.write('key/team usage', { ...entry, requests }, () =>
-            this.policyUsage ? this.policyUsage.add(entry, requests) : Promise.resolve(),
-          ),
-        ),
-      ]);
-      for (const batch of batches) for (const resolve of batch.written) resolve();
-    }
-  }
-
-  private async write(
-    what: string,
-    record: Record<string, unknown>,
-    add: () => Promise<void>,
-  ): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await add();
-        return;
-      } catch (error) {
-        if (attempt >= PERSIST_ATTEMPTS) {
-          // The in-process counter still holds the tokens, so the budget stays hard here;
-          // the line carries what is needed to reconcile the table by hand.
-          this.logger.error(
-            `${what} not recorded after ${attempt} attempts: ${JSON.stringify({ ...record, error: (error as Error).message })}`,
-          );
-          return;
-        }
-        await sleep(50 * attempt);
-      }
-    }
+  flush(): Promise<void> {
+    return this.ledger.flush();
   }
 }
 

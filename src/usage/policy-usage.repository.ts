@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { and, eq, gte, inArray, lte, sql } from 'drizzle-orm';
 import { DatabaseService } from '../database/database.service';
+import type { SqlStatement } from '../database/pglite-worker';
 import { policyUsage } from '../database/schema';
 
 /** What a key or a team (`key:<id>`, `team:<id>`) spent on one day. */
@@ -28,20 +29,23 @@ const ADD_POLICY_USAGE = `INSERT INTO policy_usage (subject, day, tokens, cost_n
 /**
  * Per-key and per-team spend by UTC day: where key and team budgets start from on a fresh
  * instance (or a fresh Redis key) and what owners see as a key's spend. Written by the same
- * batched settlement as `chat_usage`, so the three always agree.
+ * batched settlement as `chat_usage` (the usage ledger), so the three always agree.
  */
 @Injectable()
 export class PolicyUsageRepository {
   constructor(private readonly database: DatabaseService) {}
 
   async add(entry: PolicyUsageEntry, requests: number): Promise<void> {
-    await this.database.run(ADD_POLICY_USAGE, [
-      entry.subject,
-      entry.day,
-      entry.tokens,
-      entry.costNanos,
-      requests,
-    ]);
+    const statement = this.addStatement(entry, requests);
+    await this.database.run(statement.sql, statement.params);
+  }
+
+  /** The upsert of `add`, for a caller that runs it inside its own transaction. */
+  addStatement(entry: PolicyUsageEntry, requests: number): SqlStatement {
+    return {
+      sql: ADD_POLICY_USAGE,
+      params: [entry.subject, entry.day, entry.tokens, entry.costNanos, requests],
+    };
   }
 
   /** Tokens and nano-USD spent between two days (inclusive). */

@@ -1,15 +1,21 @@
+import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { KeywardConfig } from '../config/configuration';
+import { DatabaseService } from '../database/database.service';
 import { RedisService } from '../redis/redis.service';
 import { UsersModule } from '../users/users.module';
 import { AdminUsageController } from './admin-usage.controller';
 import { parseCounterKey, usageSubject } from './budget-counters';
 import { BUDGET_STORE } from './budget-store';
 import { BudgetService } from './budget.service';
+import { DirectUsageLedger } from './direct-usage.ledger';
+import { JournalUsageLedger } from './journal-usage.ledger';
 import { PolicyUsageRepository } from './policy-usage.repository';
 import { MemoryBudgetStore } from './memory-budget.store';
 import { RedisBudgetStore } from './redis-budget.store';
+import { USAGE_JOURNAL_DIR, UsageJournal } from './usage-journal';
+import { USAGE_LEDGER, type UsageLedger } from './usage-ledger';
 import { UsageController } from './usage.controller';
 import { UsageRepository } from './usage.repository';
 import { UsageService } from './usage.service';
@@ -52,15 +58,44 @@ async function loadCounter(
     UserLimitsService,
     BudgetService,
     {
+      // One ledger per database kind (docs/database.md "Usage writes"); its lifecycle hooks
+      // replay the journal at start and apply it at shutdown.
+      provide: USAGE_LEDGER,
+      inject: [DatabaseService, UsageRepository, PolicyUsageRepository, ConfigService],
+      useFactory: (
+        database: DatabaseService,
+        usage: UsageRepository,
+        policyUsage: PolicyUsageRepository,
+        config: ConfigService<KeywardConfig, true>,
+      ): UsageLedger => {
+        const direct = new DirectUsageLedger(usage, policyUsage);
+        const { url, dataDir, journalApplyMs } = config.get('database', { infer: true });
+        if (url) return direct;
+        return new JournalUsageLedger(
+          new UsageJournal(join(dataDir, USAGE_JOURNAL_DIR)),
+          database,
+          usage,
+          policyUsage,
+          direct,
+          journalApplyMs,
+        );
+      },
+    },
+    {
       provide: BUDGET_STORE,
-      inject: [UsageRepository, PolicyUsageRepository, RedisService, ConfigService],
+      inject: [UsageRepository, PolicyUsageRepository, USAGE_LEDGER, RedisService, ConfigService],
       useFactory: (
         usage: UsageRepository,
         policyUsage: PolicyUsageRepository,
+        ledger: UsageLedger,
         redis: RedisService,
         config: ConfigService<KeywardConfig, true>,
       ) => {
-        const load = (key: string) => loadCounter(key, usage, policyUsage);
+        // A counter starts from the tables: what this instance recorded is put in them first.
+        const load = async (key: string) => {
+          await ledger.flush();
+          return loadCounter(key, usage, policyUsage);
+        };
         // Several instances share one budget through Redis; without Redis, one process counts.
         return redis.client
           ? new RedisBudgetStore(

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { and, asc, desc, eq, gte, sql } from 'drizzle-orm';
 import { DatabaseService } from '../database/database.service';
+import type { SqlStatement } from '../database/pglite-worker';
 import { chatUsage } from '../database/schema';
 
 export interface UsageEntry {
@@ -43,17 +44,26 @@ export class UsageRepository {
    * Plain SQL (the `chat_usage` table of `schema.ts`): it runs for every batched usage write.
    */
   async add(entry: UsageEntry, requests: number): Promise<void> {
-    await this.database.run(ADD_USAGE, [
-      entry.userId,
-      entry.day,
-      entry.model,
-      entry.promptTokens,
-      entry.completionTokens,
-      requests,
-      entry.cachedTokens,
-      entry.reasoningTokens,
-      entry.costNanos,
-    ]);
+    const statement = this.addStatement(entry, requests);
+    await this.database.run(statement.sql, statement.params);
+  }
+
+  /** The upsert of `add`, for a caller that runs it inside its own transaction. */
+  addStatement(entry: UsageEntry, requests: number): SqlStatement {
+    return {
+      sql: ADD_USAGE,
+      params: [
+        entry.userId,
+        entry.day,
+        entry.model,
+        entry.promptTokens,
+        entry.completionTokens,
+        requests,
+        entry.cachedTokens,
+        entry.reasoningTokens,
+        entry.costNanos,
+      ],
+    };
   }
 
   /** Tokens a user has spent on a day, all models together: the budget's starting point. */

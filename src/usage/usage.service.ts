@@ -22,7 +22,8 @@ export class UsageService {
     principal: Pick<Principal, 'userId' | 'authMethod'>,
     days = DEFAULT_USAGE_DAYS,
   ): Promise<UsageReportDto> {
-    // Settlements still waiting to share a write are written first: a report includes them.
+    // Settlements not yet in the tables (journal, shared write) are put there first: a report
+    // includes them.
     await this.budget.flush();
     const [report, limits] = await Promise.all([
       this.report(days, principal.userId, false),

@@ -1,0 +1,245 @@
+import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { DatabaseService } from '../database/database.service';
+import type { SqlStatement } from '../database/pglite-worker';
+import type { PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
+import type { SettleUrgency, UsageLedger, UsageSettlement } from './usage-ledger';
+import type { UsageJournal } from './usage-journal';
+import type { UsageEntry, UsageRepository } from './usage.repository';
+
+/** Records waiting that start an apply at once. */
+export const JOURNAL_APPLY_RECORDS = 1000;
+/** After a failed apply, the next attempt waits this long. */
+const RETRY_DELAY_MS = 1000;
+/** At most one "append failed" line per this interval. */
+const APPEND_FAILURE_LOG_MS = 60_000;
+
+/** `journal_watermarks` row of this journal: the last record applied, never lowered. */
+const WATERMARK = 'usage';
+const SET_WATERMARK = `INSERT INTO journal_watermarks (journal, applied_seq) VALUES ($1, $2)
+  ON CONFLICT (journal) DO UPDATE SET applied_seq = excluded.applied_seq, updated_at = now()
+  WHERE journal_watermarks.applied_seq < excluded.applied_seq`;
+const GET_WATERMARK = 'SELECT applied_seq FROM journal_watermarks WHERE journal = $1';
+
+type Summed<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Records appended and not yet applied, summed per table row. */
+class Batch {
+  readonly usage = new Map<string, { entry: Summed<UsageEntry>; requests: number }>();
+  readonly policy = new Map<string, { entry: Summed<PolicyUsageEntry>; requests: number }>();
+  records = 0;
+  /** The highest sequence number in the batch (records are added in order). */
+  lastSeq = 0;
+
+  add(settlement: UsageSettlement, requests: number, seq: number): void {
+    this.addUsage(settlement.usage, requests);
+    for (const item of settlement.policy) this.addPolicy(item, requests);
+    this.records += 1;
+    this.lastSeq = Math.max(this.lastSeq, seq);
+  }
+
+  /** Adds `other` (a batch that could not be applied, or what came since) into this one. */
+  merge(other: Batch): void {
+    for (const { entry, requests } of other.usage.values()) this.addUsage(entry, requests);
+    for (const { entry, requests } of other.policy.values()) this.addPolicy(entry, requests);
+    this.records += other.records;
+    this.lastSeq = Math.max(this.lastSeq, other.lastSeq);
+  }
+
+  private addUsage(usage: UsageEntry, requests: number): void {
+    const key = `${usage.userId}\u0000${usage.day}\u0000${usage.model}`;
+    const row = this.usage.get(key);
+    if (!row) {
+      this.usage.set(key, { entry: { ...usage }, requests });
+      return;
+    }
+    row.entry.promptTokens += usage.promptTokens;
+    row.entry.completionTokens += usage.completionTokens;
+    row.entry.cachedTokens += usage.cachedTokens;
+    row.entry.reasoningTokens += usage.reasoningTokens;
+    row.entry.costNanos += usage.costNanos;
+    row.requests += requests;
+  }
+
+  private addPolicy(item: PolicyUsageEntry, requests: number): void {
+    const key = `${item.subject}\u0000${item.day}`;
+    const row = this.policy.get(key);
+    if (!row) this.policy.set(key, { entry: { ...item }, requests });
+    else {
+      row.entry.tokens += item.tokens;
+      row.entry.costNanos += item.costNanos;
+      row.requests += requests;
+    }
+  }
+}
+
+/**
+ * The embedded database's usage ledger (docs/database.md "The usage journal"). A settlement
+ * is appended to the journal in `DATA_DIR/usage-journal` (a synchronous write: no database
+ * round trip before the answer), then applied to `chat_usage` and `policy_usage` off the hot
+ * path: every USAGE_JOURNAL_APPLY_MS (or at JOURNAL_APPLY_RECORDS records), one transaction
+ * per batch with one upsert per row, and the journal's watermark (its last applied record)
+ * written in that same transaction. At start, before the API serves, records past the
+ * watermark are applied; the journal is then emptied. So each record is applied exactly once,
+ * whether the process stopped cleanly, was killed between append and apply, or during an apply.
+ *
+ * A settlement that cannot be appended (disk full) goes to `fallback`, the direct
+ * group-committed write PostgreSQL uses, and is acknowledged only once that is committed.
+ */
+export class JournalUsageLedger implements UsageLedger, OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(JournalUsageLedger.name);
+  private pending = new Batch();
+  private applying?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+  private lastApplyFailed = false;
+  private closed = false;
+  private appendFailures = 0;
+  private lastAppendFailureLog = 0;
+
+  constructor(
+    private readonly journal: UsageJournal,
+    private readonly database: Pick<DatabaseService, 'runInTransaction' | 'query'>,
+    private readonly usage: Pick<UsageRepository, 'addStatement'>,
+    private readonly policyUsage: Pick<PolicyUsageRepository, 'addStatement'>,
+    private readonly fallback: UsageLedger,
+    /** How long appended records wait to be applied together (USAGE_JOURNAL_APPLY_MS). */
+    private readonly applyDelayMs: number,
+  ) {}
+
+  /** Start: applies what the journal holds past the watermark, then empties the journal. */
+  async onModuleInit(): Promise<void> {
+    const found = this.journal.read();
+    const [row] = await this.database.query<{ applied_seq: string | number }>(GET_WATERMARK, [
+      WATERMARK,
+    ]);
+    const watermark = Number(row?.applied_seq ?? 0);
+    const replay = new Batch();
+    let skipped = 0;
+    for (const record of found.records) {
+      if (record.seq <= watermark) skipped += 1;
+      else replay.add(record, 1, record.seq);
+    }
+    if (replay.records > 0) await this.database.runInTransaction(this.statements(replay));
+    this.journal.start(Math.max(watermark, found.lastSeq) + 1);
+    if (found.records.length > 0 || found.tornBytes > 0) {
+      this.logger.log(
+        `usage journal: ${replay.records} record(s) applied at start, ${skipped} already applied` +
+          (found.tornBytes > 0
+            ? `, ${found.tornBytes} byte(s) of a cut-short last write ignored`
+            : ''),
+      );
+    }
+  }
+
+  record(settlement: UsageSettlement, urgency: SettleUrgency): Promise<void> {
+    if (!this.closed) {
+      let seq: number | undefined;
+      try {
+        seq = this.journal.append(settlement);
+      } catch (error) {
+        this.appendFailed(error as Error);
+      }
+      if (seq !== undefined) {
+        this.pending.add(settlement, 1, seq);
+        this.schedule();
+        return Promise.resolve();
+      }
+    }
+    return this.fallback.record(settlement, urgency);
+  }
+
+  /**
+   * Applies every record appended before this call, and writes the fallback's pending rows.
+   * A failed apply is logged, not thrown: its records stay in the journal and are retried
+   * (the report that asked reads the tables as they are).
+   */
+  async flush(): Promise<void> {
+    await Promise.all([this.applyPending(), this.fallback.flush()]);
+  }
+
+  /** Shutdown (the HTTP server has closed): everything is applied before the database closes. */
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    const left = this.pending.records;
+    // Fully applied: nothing to replay at the next start.
+    this.journal.close(left === 0 && !this.lastApplyFailed);
+    if (left > 0) {
+      this.logger.warn(
+        `usage journal: ${left} record(s) not applied at shutdown; the next start applies them`,
+      );
+    }
+  }
+
+  private async applyPending(): Promise<void> {
+    // The apply in flight holds a prefix of what was appended; one more takes the rest.
+    if (this.applying) await this.applying;
+    if (this.pending.records > 0) this.startApply();
+    await this.applying;
+  }
+
+  private schedule(): void {
+    if (this.applying || this.closed) return;
+    if (this.pending.records >= JOURNAL_APPLY_RECORDS) this.startApply();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.startApply(), this.applyDelayMs);
+      this.timer.unref();
+    }
+  }
+
+  private startApply(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.applying || this.pending.records === 0) return;
+    const batch = this.pending;
+    this.pending = new Batch();
+    this.applying = this.apply(batch).finally(() => {
+      this.applying = undefined;
+      if (this.pending.records === 0 || this.closed) return;
+      if (this.lastApplyFailed) {
+        this.timer = setTimeout(() => this.startApply(), RETRY_DELAY_MS);
+        this.timer.unref();
+      } else this.schedule();
+    });
+  }
+
+  /** Never rejects: a failed batch goes back in front of what came since. */
+  private async apply(batch: Batch): Promise<void> {
+    try {
+      await this.database.runInTransaction(this.statements(batch));
+      this.lastApplyFailed = false;
+      this.journal.release(batch.lastSeq);
+    } catch (error) {
+      if (!this.lastApplyFailed) {
+        this.logger.error(
+          `usage journal: applying ${batch.records} record(s) failed, retrying: ${(error as Error).message}`,
+        );
+      }
+      this.lastApplyFailed = true;
+      batch.merge(this.pending);
+      this.pending = batch;
+    }
+  }
+
+  /** One upsert per row, then the watermark: one transaction. */
+  private statements(batch: Batch): SqlStatement[] {
+    const statements: SqlStatement[] = [];
+    for (const { entry, requests } of batch.usage.values())
+      statements.push(this.usage.addStatement(entry, requests));
+    for (const { entry, requests } of batch.policy.values())
+      statements.push(this.policyUsage.addStatement(entry, requests));
+    statements.push({ sql: SET_WATERMARK, params: [WATERMARK, batch.lastSeq] });
+    return statements;
+  }
+
+  private appendFailed(error: Error): void {
+    this.appendFailures += 1;
+    const now = Date.now();
+    if (now - this.lastAppendFailureLog < APPEND_FAILURE_LOG_MS) return;
+    this.lastAppendFailureLog = now;
+    this.logger.error(
+      `usage journal: append failed (${this.appendFailures} so far), usage written directly: ${error.message}`,
+    );
+  }
+}
