@@ -99,6 +99,8 @@ export const authSessions = pgTable(
   (t) => [
     index('auth_sessions_user_idx').on(t.userId),
     index('auth_sessions_revoked_idx').on(t.revokedAt),
+    // Housekeeping deletes sessions past their absolute expiry (SessionsRepository.deleteEnded).
+    index('auth_sessions_absolute_expires_idx').on(t.absoluteExpiresAt),
   ],
 );
 export type AuthSessionRow = typeof authSessions.$inferSelect;

@@ -1,0 +1,1 @@
+CREATE INDEX "auth_sessions_absolute_expires_idx" ON "auth_sessions" USING btree ("absolute_expires_at");
