@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -12,7 +11,7 @@ import { registerConsole } from './console/console-static';
 import { AccessLogController } from './http/access-log.controller';
 import { addMetricsHook, addRequestGate, addResponseHeadersHook } from './http/fastify-hooks';
 import { setupOpenApi } from './http/openapi';
-import { earlyRefusalHeaders, helmetOptions } from './http/security-headers';
+import { securityHeaders } from './http/security-headers';
 import { createAccessLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 
@@ -20,7 +19,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The Fastify adapter for main.ts and the e2e factory alike. */
 export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAdapter {
-  const refused = earlyRefusalHeaders(config.cookies.secure);
+  const refused = securityHeaders(config.cookies.secure);
   return new FastifyAdapter({
     loggerInstance: logger,
     bodyLimit: config.app.bodyLimit,
@@ -52,7 +51,7 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
 
 /**
  * Everything around the Nest pipeline that lives in Fastify: content types and hooks
- * (http/fastify-hooks.ts), security headers (http/security-headers.ts), cookies, CORS, the
+ * (http/fastify-hooks.ts) with the security headers (http/security-headers.ts), cookies, CORS, the
  * browser console, Swagger (http/openapi.ts). Called by main.ts and by the e2e app factory,
  * so tests run the production setup. (Signals are main.ts's: it drains and exits 0. Errors
  * Fastify raises while parsing a body reach the global exception filter through Nest's
@@ -69,7 +68,6 @@ export async function configureApp(
 
   // Parses Cookie headers; CookieService alone decides what is set.
   await app.register(cookie, {});
-  await app.register(helmet, helmetOptions(config.cookies.secure));
 
   // The browser console at `/` (static files with their own CSP; see docs/console.md).
   await registerConsole(app);

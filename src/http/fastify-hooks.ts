@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { chatTimingOf, serverTimingHeader } from '../chat/server-timing';
 import type { MetricsService } from '../metrics/metrics.service';
-import { API_CSP, DOCS_CSP, earlyRefusalHeaders } from './security-headers';
+import { DOCS_CSP, securityHeaders } from './security-headers';
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
@@ -12,22 +12,21 @@ interface HookRouteConfig {
 }
 
 /**
- * onRequest: the API CSP on every answer, and JSON only, except routes flagged
- * FORM_BODY_ROUTE (Nest's adapter parses forms); text/plain, multipart and any other type
- * → 415. One synchronous hook per request instead of two (one of them async).
+ * onRequest: the security headers on every answer (helmet's and the API CSP, computed once:
+ * http/security-headers.ts), and JSON only, except routes flagged FORM_BODY_ROUTE (Nest's
+ * adapter parses forms); text/plain, multipart and any other type → 415. One synchronous
+ * hook per request.
  */
 export function addRequestGate(fastify: FastifyInstance, secureCookies: boolean): void {
   fastify.removeContentTypeParser('text/plain');
-  const refused = earlyRefusalHeaders(secureCookies);
+  const headers = securityHeaders(secureCookies);
   fastify.addHook(
     'onRequest',
     (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
-      reply.header('Content-Security-Policy', API_CSP);
+      void reply.headers(headers);
       const type = request.headers['content-type'];
       const routeConfig = request.routeOptions.config as HookRouteConfig | undefined;
       if (type && type.toLowerCase().startsWith(FORM_TYPE) && !routeConfig?.acceptsForm) {
-        // Refused before helmet's own onRequest hook runs: set what it would have.
-        void reply.headers(refused);
         done(
           Object.assign(new Error('form body on a JSON route'), {
             code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
