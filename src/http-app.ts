@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import cookie from '@fastify/cookie';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Bindings, Logger } from 'pino';
 import type { KeywardConfig } from './config/configuration';
 import { DomainError } from './common/domain-error';
 import { ErrorResponder } from './common/error-responder';
@@ -12,7 +12,7 @@ import { AccessLogController } from './http/access-log.controller';
 import { addMetricsHook, addRequestGate, addResponseHeadersHook } from './http/fastify-hooks';
 import { setupOpenApi } from './http/openapi';
 import { securityHeaders } from './http/security-headers';
-import { createAccessLogger } from './logging/logger';
+import { createAccessLogger, requestLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -35,6 +35,9 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     logController: new AccessLogController(createAccessLogger(logger)),
+    // `request.log`: the logger above (pino) with the request id bound, written cheaply.
+    childLoggerFactory: (parent: FastifyBaseLogger, bindings: Bindings) =>
+      requestLogger(parent as Logger, bindings),
     // The router refuses a malformed percent-escape (400) or a path parameter over 100
     // characters (414) before any hook or Nest filter runs; left alone, Fastify answers in
     // its own format, echoing the path, without our headers (found by test/fuzz.e2e-spec.ts).
