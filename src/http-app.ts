@@ -9,7 +9,7 @@ import { DomainError } from './common/domain-error';
 import { ErrorResponder } from './common/error-responder';
 import { registerConsole } from './console/console-static';
 import { AccessLogController } from './http/access-log.controller';
-import { addMetricsHook, addRequestGate, addResponseHeadersHook } from './http/fastify-hooks';
+import { addMetricsHook, addRequestGate } from './http/fastify-hooks';
 import { setupOpenApi } from './http/openapi';
 import { securityHeaders } from './http/security-headers';
 import { createAccessLogger, requestLogger } from './logging/logger';
@@ -67,7 +67,6 @@ export async function configureApp(
   const fastify = app.getHttpAdapter().getInstance();
   addRequestGate(fastify, config.cookies.secure);
   addMetricsHook(fastify, app.get(MetricsService));
-  addResponseHeadersHook(fastify);
 
   // Parses Cookie headers; CookieService alone decides what is set.
   await app.register(cookie, {});
