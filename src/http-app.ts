@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import cookie from '@fastify/cookie';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { Bindings, Logger } from 'pino';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import type { KeywardConfig } from './config/configuration';
 import { DomainError } from './common/domain-error';
 import { ErrorResponder } from './common/error-responder';
@@ -36,8 +36,11 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
     forceCloseConnections: 'idle',
     logController: new AccessLogController(createAccessLogger(logger)),
     // `request.log`: the logger above (pino) with the request id bound, written cheaply.
-    childLoggerFactory: (parent: FastifyBaseLogger, bindings: Bindings) =>
-      requestLogger(parent as Logger, bindings),
+    childLoggerFactory: (
+      parent: FastifyBaseLogger,
+      bindings: Bindings,
+      options: ChildLoggerOptions,
+    ) => requestLogger(parent as Logger, bindings, options),
     // The router refuses a malformed percent-escape (400) or a path parameter over 100
     // characters (414) before any hook or Nest filter runs; left alone, Fastify answers in
     // its own format, echoing the path, without our headers (found by test/fuzz.e2e-spec.ts).

@@ -118,8 +118,13 @@ describe(createLogger.name, () => {
     expect(lines[2]).not.toMatch(/hunter2|t0ken/);
     expect(child.bindings()).toEqual({ service: 'keyward', reqId: 'abc-"1"' });
     expect(JSON.parse(lines[3]).reqId).toBeUndefined();
-    // Anything besides the request id goes through pino's own child().
+    // Anything besides the request id goes through pino's own child(), a route's level too.
     requestLogger(logger, { reqId: 'r', token: 'secret-token' }).info('x');
     expect(lines[4]).not.toContain('secret-token');
+    const quiet = requestLogger(logger, { reqId: 'q' }, { level: 'warn' });
+    quiet.info('dropped');
+    quiet.warn('kept');
+    expect(lines).toHaveLength(6);
+    expect(JSON.parse(lines[5])).toMatchObject({ reqId: 'q', msg: 'kept' });
   });
 });

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import pino, { type DestinationStream, type Logger } from 'pino';
+import pino, { type ChildLoggerOptions, type DestinationStream, type Logger } from 'pino';
 
 /** Query parameters whose values never reach a log line. */
 const SENSITIVE_QUERY =
@@ -66,9 +66,16 @@ const CHINDINGS = pino.symbols.chindingsSym;
  * (`*.password`...), which costs about as much as writing a line even for a plain string; the
  * request id is one (a UUID or an `X-Request-Id` that passed `REQUEST_ID` in http-app.ts), so
  * its JSON is appended to the child's bindings as `child()` would have written it
- * (`pino.symbols` is pino's interface for this kind of integration).
+ * (`pino.symbols` is pino's interface for this kind of integration). A route with its own log
+ * level or serializers, or any other binding, goes through pino's `child()`.
  */
-export function requestLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
+export function requestLogger(
+  logger: Logger,
+  bindings: Record<string, unknown>,
+  options: ChildLoggerOptions = {},
+): Logger {
+  // A route's own level or serializers (Fastify's `logLevel`, `logSerializers`): pino's way.
+  if (Object.keys(options).length > 0) return logger.child(bindings, options);
   for (const key in bindings) if (key !== 'reqId') return logger.child(bindings);
   const child = logger.child({});
   const holder = child as unknown as Record<symbol, string>;
