@@ -1,26 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import type { KeywardConfig } from './config/configuration';
 import { DomainError } from './common/domain-error';
 import { ErrorResponder } from './common/error-responder';
 import { registerConsole } from './console/console-static';
 import { AccessLogController } from './http/access-log.controller';
-import { addMetricsHook, addRequestGate, addResponseHeadersHook } from './http/fastify-hooks';
+import { addMetricsHook, addRequestGate } from './http/fastify-hooks';
 import { setupOpenApi } from './http/openapi';
-import { earlyRefusalHeaders, helmetOptions } from './http/security-headers';
-import { createAccessLogger } from './logging/logger';
+import { securityHeaders } from './http/security-headers';
+import { createAccessLogger, requestLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The Fastify adapter for main.ts and the e2e factory alike. */
 export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAdapter {
-  const refused = earlyRefusalHeaders(config.cookies.secure);
+  const refused = securityHeaders(config.cookies.secure);
   return new FastifyAdapter({
     loggerInstance: logger,
     bodyLimit: config.app.bodyLimit,
@@ -36,6 +35,12 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     logController: new AccessLogController(createAccessLogger(logger)),
+    // `request.log`: the logger above (pino) with the request id bound, written cheaply.
+    childLoggerFactory: (
+      parent: FastifyBaseLogger,
+      bindings: Bindings,
+      options: ChildLoggerOptions,
+    ) => requestLogger(parent as Logger, bindings, options),
     // The router refuses a malformed percent-escape (400) or a path parameter over 100
     // characters (414) before any hook or Nest filter runs; left alone, Fastify answers in
     // its own format, echoing the path, without our headers (found by test/fuzz.e2e-spec.ts).
@@ -52,7 +57,7 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
 
 /**
  * Everything around the Nest pipeline that lives in Fastify: content types and hooks
- * (http/fastify-hooks.ts), security headers (http/security-headers.ts), cookies, CORS, the
+ * (http/fastify-hooks.ts) with the security headers (http/security-headers.ts), cookies, CORS, the
  * browser console, Swagger (http/openapi.ts). Called by main.ts and by the e2e app factory,
  * so tests run the production setup. (Signals are main.ts's: it drains and exits 0. Errors
  * Fastify raises while parsing a body reach the global exception filter through Nest's
@@ -65,11 +70,9 @@ export async function configureApp(
   const fastify = app.getHttpAdapter().getInstance();
   addRequestGate(fastify, config.cookies.secure);
   addMetricsHook(fastify, app.get(MetricsService));
-  addResponseHeadersHook(fastify);
 
   // Parses Cookie headers; CookieService alone decides what is set.
   await app.register(cookie, {});
-  await app.register(helmet, helmetOptions(config.cookies.secure));
 
   // The browser console at `/` (static files with their own CSP; see docs/console.md).
   await registerConsole(app);

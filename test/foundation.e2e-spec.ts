@@ -24,6 +24,32 @@ describe('HTTP foundation', () => {
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it("sends helmet's headers on every answer, those refused before any handler included", async () => {
+    const answers = await Promise.all([
+      request(t.server).get('/health/live'),
+      request(t.server).get('/api/v1/auth/me'),
+      request(t.server).post('/api/v1/keys').type('form').send('name=b'),
+      request(t.server).get('/api/v1/keys/%E0%A4%A'),
+    ]);
+    expect(answers.map((res) => res.status)).toEqual([200, 401, 415, 400]);
+    for (const res of answers) {
+      expect(res.headers).toMatchObject({
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'SAMEORIGIN',
+        'referrer-policy': 'no-referrer',
+        'cross-origin-opener-policy': 'same-origin',
+        'cross-origin-resource-policy': 'same-origin',
+        'origin-agent-cluster': '?1',
+        'x-dns-prefetch-control': 'off',
+        'x-download-options': 'noopen',
+        'x-permitted-cross-domain-policies': 'none',
+        'x-xss-protection': '0',
+        'strict-transport-security': 'max-age=31536000',
+        'content-security-policy': expect.stringContaining("default-src 'none'"),
+      });
+    }
+  });
+
   it('echoes a well-formed X-Request-Id and replaces a malformed one', async () => {
     const good = await request(t.server).get('/health/live').set('X-Request-Id', 'abc-123');
     expect(good.headers['x-request-id']).toBe('abc-123');

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, PinoNestLogger, redactUrl } from './logger';
+import { createLogger, isoTime, PinoNestLogger, redactUrl, requestLogger } from './logger';
 
 function capture() {
   const lines: string[] = [];
@@ -77,5 +77,54 @@ describe(createLogger.name, () => {
     expect(redactUrl('/x?access_token=abc&page=2&api_key=kw_1')).toBe(
       '/x?access_token=[redacted]&page=2&api_key=[redacted]',
     );
+  });
+  it('leaves a URL without a query string as it is', () => {
+    expect(redactUrl('/api/v1/auth/me')).toBe('/api/v1/auth/me');
+    expect(redactUrl('/api/v1/keys/token=abc')).toBe('/api/v1/keys/token=abc');
+  });
+
+  it("writes the time as pino's isoTime does, across seconds, millisecond padding included", () => {
+    const instants = [
+      Date.UTC(2026, 10, 30, 17, 3, 12, 372),
+      Date.UTC(2026, 10, 30, 17, 3, 12, 7),
+      Date.UTC(2026, 10, 30, 17, 3, 12, 45),
+      Date.UTC(2026, 10, 30, 17, 3, 13, 0),
+      Date.UTC(2026, 11, 31, 23, 59, 59, 999),
+      Date.UTC(2027, 0, 1, 0, 0, 0, 1),
+      Date.UTC(2026, 10, 30, 17, 3, 12, 999),
+    ];
+    const now = jest.spyOn(Date, 'now');
+    try {
+      for (const instant of instants) {
+        now.mockReturnValue(instant);
+        expect(isoTime()).toBe(`,"time":"${new Date(instant).toISOString()}"`);
+      }
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it("binds the request id to a request's logger as pino's child() would, redaction kept", () => {
+    const { lines, logger } = capture();
+    const child = requestLogger(logger, { reqId: 'abc-"1"' });
+    child.warn({ outcome: 'x' }, 'chat stream ended early');
+    logger.child({ reqId: 'abc-"1"' }).warn({ outcome: 'x' }, 'chat stream ended early');
+    child.info({ body: { password: 'hunter2hunter2' }, token: 't0ken' }, 'x');
+    logger.info('parent line');
+    expect(lines).toHaveLength(4);
+    const untimed = (line: string) => line.replace(/"time":"[^"]+"/, '');
+    expect(untimed(lines[0])).toBe(untimed(lines[1]));
+    expect(JSON.parse(lines[0]).reqId).toBe('abc-"1"');
+    expect(lines[2]).not.toMatch(/hunter2|t0ken/);
+    expect(child.bindings()).toEqual({ service: 'keyward', reqId: 'abc-"1"' });
+    expect(JSON.parse(lines[3]).reqId).toBeUndefined();
+    // Anything besides the request id goes through pino's own child(), a route's level too.
+    requestLogger(logger, { reqId: 'r', token: 'secret-token' }).info('x');
+    expect(lines[4]).not.toContain('secret-token');
+    const quiet = requestLogger(logger, { reqId: 'q' }, { level: 'warn' });
+    quiet.info('dropped');
+    quiet.warn('kept');
+    expect(lines).toHaveLength(6);
+    expect(JSON.parse(lines[5])).toMatchObject({ reqId: 'q', msg: 'kept' });
   });
 });
