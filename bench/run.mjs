@@ -13,13 +13,22 @@
  * Options: --duration <s> per load slot (default 5), --rounds <n> (default 3),
  * --connections <n> (default 100), --profile (Keyward runs with --cpu-prof; the profile is
  * left in the temporary directory named at the end), --only auth|chat|seq (one load group
- * or only the sequential client, no report: for profiling one kind of traffic), --log-level <level> (Keyward's LOG_LEVEL,
+ * or only the sequential client, no report: for profiling one kind of traffic; `--only keys`: Keyward's
+ * chat with a personal key without a policy beside the team key's, on one server), --log-level <level> (Keyward's LOG_LEVEL,
  * default info), --no-write (skip BENCHMARKS.md), --no-pin (no CPU pinning: a diagnosis aid),
  * --pg-url <url> (PostgreSQL for the last phase; default the local test server, '' to skip).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -148,6 +157,38 @@ function cpuMs(pid) {
   } catch {
     return Number.NaN;
   }
+}
+/**
+ * The same CPU time split by thread (Linux thread names): `main` (JavaScript, MainThread),
+ * `db` (the PGlite worker, WorkerThread), `v8` (V8's helper threads: concurrent GC and
+ * compilation) and `other` (libuv's pool: Argon2, file I/O). Says where a change moved the cost.
+ */
+function cpuMsByThread(pid) {
+  const split = { main: 0, db: 0, v8: 0, other: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+        const group =
+          name === 'MainThread'
+            ? 'main'
+            : name === 'WorkerThread'
+              ? 'db'
+              : name.startsWith('V8')
+                ? 'v8'
+                : 'other';
+        split[group] += ms;
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return split;
 }
 const CLOCK_TICKS = (() => {
   try {
@@ -348,18 +389,7 @@ async function signIn(keyward, password) {
   // the whole policy path: key and team allowlists, rpm counters and token and USD budgets
   // for key, team and user (limits far above what the bench spends), and the request log.
   // A build without teams (an older commit measured with this script) gets a personal key.
-  const teamResponse = await fetch(`${keyward}/api/v1/admin/teams`, {
-    method: 'POST',
-    headers: auth,
-    body: JSON.stringify({
-      name: 'bench',
-      rpm: 100_000_000,
-      dailyTokens: 1_000_000_000_000,
-      dailyUsd: 1_000_000,
-      models: ['gpt-4o-mini'],
-    }),
-  });
-  const team = teamResponse.status === 201 ? await teamResponse.json() : undefined;
+  const team = await createTeam(keyward, auth);
   const policy = team
     ? {
         teamId: team.id,
@@ -369,13 +399,9 @@ async function signIn(keyward, password) {
         monthlyUsd: 1_000_000,
       }
     : {};
-  const keyResponse = await fetch(`${keyward}/api/v1/keys`, {
-    method: 'POST',
-    headers: auth,
-    body: JSON.stringify({ name: 'bench', scopes: ['chat', 'usage'], ...policy }),
-  });
-  const { key: apiKey } = await keyResponse.json();
-  if (!apiKey) throw new Error(`API key: ${keyResponse.status}`);
+  const apiKey = await createKey(keyward, auth, { name: 'bench', ...policy });
+  // `--only keys`: the same calls with a personal key (no team, no policy) beside it.
+  const personalKey = team ? await createKey(keyward, auth, { name: 'bench-personal' }) : apiKey;
   const sessionResponse = await fetch(`${keyward}/api/v1/auth/session`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -390,7 +416,34 @@ async function signIn(keyward, password) {
     throw new Error(`session: ${sessionResponse.status}`);
   const header = JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString());
   if (header.alg !== 'ES256') throw new Error(`expected an ES256 token, got ${header.alg}`);
-  return { jwt, apiKey, cookie };
+  return { jwt, apiKey, personalKey, cookie };
+}
+
+async function createKey(keyward, auth, fields) {
+  const response = await fetch(`${keyward}/api/v1/keys`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ scopes: ['chat', 'usage'], ...fields }),
+  });
+  const { key } = await response.json();
+  if (!key) throw new Error(`API key: ${response.status}`);
+  return key;
+}
+
+/** The bench's team (undefined on a build without teams). */
+async function createTeam(keyward, auth) {
+  const response = await fetch(`${keyward}/api/v1/admin/teams`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({
+      name: 'bench',
+      rpm: 100_000_000,
+      dailyTokens: 1_000_000_000_000,
+      dailyUsd: 1_000_000,
+      models: ['gpt-4o-mini'],
+    }),
+  });
+  return response.status === 201 ? response.json() : undefined;
 }
 
 const CHAT_PATH = '/v1/chat/completions';
@@ -401,9 +454,10 @@ const CHAT_BODY = JSON.stringify({
 const STREAM_BODY = JSON.stringify({ ...JSON.parse(CHAT_BODY), stream: true });
 
 /** What each load target sends; `keyward: true` marks Keyward's (its RSS is sampled after). */
-function loadTargets(origins, { jwt, apiKey, cookie }) {
+function loadTargets(origins, { jwt, apiKey, personalKey, cookie }) {
   const json = { 'content-type': 'application/json' };
   const keyAuth = { ...json, authorization: `Bearer ${apiKey}` };
+  const personalAuth = { ...json, authorization: `Bearer ${personalKey}` };
   const mockAuth = { ...json, authorization: `Bearer ${MOCK_KEY}` };
   // Portkey's gateway: the provider and the upstream come in headers, the key as Bearer.
   const portkeyHeaders = {
@@ -436,6 +490,8 @@ function loadTargets(origins, { jwt, apiKey, cookie }) {
     proxy_sse: post(origins.proxy, json, STREAM_BODY),
     portkey_sse: post(origins.portkey, portkeyHeaders, STREAM_BODY),
     keyward_sse: post(origins.keyward, keyAuth, STREAM_BODY, true),
+    keyward_pk: post(origins.keyward, personalAuth, CHAT_BODY, true),
+    keyward_pk_sse: post(origins.keyward, personalAuth, STREAM_BODY, true),
   };
 }
 
@@ -461,9 +517,20 @@ async function runLoad(targets, groups, { log, rss, problems, keywardPid, pids =
   async function slot(name, duration) {
     const pid = pids[targets[name].server];
     const cpuBefore = pid ? cpuMs(pid) : Number.NaN;
+    const threadsBefore = pid && targets[name].keyward ? cpuMsByThread(pid) : undefined;
     const result = await cannon({ ...targets[name], duration });
     // Server CPU per completed request, in microseconds.
-    result.cpuUsPerRequest = ((cpuMs(pid) - cpuBefore) * 1000) / Math.max(1, result.requests.total);
+    const perRequest = (ms) => (ms * 1000) / Math.max(1, result.requests.total);
+    result.cpuUsPerRequest = perRequest(cpuMs(pid) - cpuBefore);
+    const threadsAfter = threadsBefore && cpuMsByThread(pid);
+    if (threadsAfter) {
+      result.cpuUsByThread = Object.fromEntries(
+        Object.keys(threadsAfter).map((group) => [
+          group,
+          perRequest(threadsAfter[group] - threadsBefore[group]),
+        ]),
+      );
+    }
     const failed = result.non2xx + result.errors + result.timeouts;
     if (failed > 0) problems.push(`${name}: ${failed} failed of ${result.requests.total}`);
     return result;
@@ -478,10 +545,15 @@ async function runLoad(targets, groups, { log, rss, problems, keywardPid, pids =
         const result = await slot(name, DURATION);
         (load[name] ??= []).push(result);
         log(
-          `  round ${round + 1} ${name.padEnd(12)} ${result.requests.average.toFixed(0).padStart(7)} rps` +
+          `  round ${round + 1} ${name.padEnd(14)} ${result.requests.average.toFixed(0).padStart(7)} rps` +
             `  p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms` +
             (Number.isFinite(result.cpuUsPerRequest)
               ? `  server CPU ${result.cpuUsPerRequest.toFixed(0)} µs/request`
+              : '') +
+            (result.cpuUsByThread
+              ? ` (${Object.entries(result.cpuUsByThread)
+                  .map(([group, us]) => `${group} ${us.toFixed(0)}`)
+                  .join(', ')})`
               : ''),
         );
         if (targets[name].keyward)
@@ -735,8 +807,10 @@ async function runOnly(only, targets, context) {
     auth: ['bare', 'me_jwt', 'me_key', 'me_cookie', 'live'],
     // The limits beside Keyward: ratios read from one run.
     chat: ['proxy', 'keyward', 'proxy_sse', 'keyward_sse'],
+    // Team key against personal key: what the policy path costs, on one server.
+    keys: ['keyward_pk', 'keyward', 'keyward_pk_sse', 'keyward_sse'],
   }[only];
-  if (!names) throw new Error(`--only: auth, chat or seq, not ${only}`);
+  if (!names) throw new Error(`--only: auth, chat, keys or seq, not ${only}`);
   await runLoad(targets, [[only, names]], context);
 }
 

@@ -37,13 +37,10 @@ export interface AdmissionRequest {
 
 type Level = 'key' | 'team' | 'user';
 
-/** One budget counter of a call, with what a refusal says about it. */
+/** One budget counter of a call, with whose it is (what a refusal says about it). */
 interface Budget {
   readonly counter: UnitCounter;
-  /** `key.daily_usd`, ...: the 429's `param`. */
-  readonly param: string;
-  /** For messages: "the API key's daily USD budget ($5)". */
-  readonly label: string;
+  readonly level: Level;
   readonly period: CounterPeriod;
 }
 
@@ -109,8 +106,7 @@ export class ChatLimitsService {
           userLimits.dailyTokens,
           request.promptCeiling,
         ),
-        param: 'user.daily_tokens',
-        label: `daily token budget (${userLimits.dailyTokens})`,
+        level: 'user',
         period: 'day',
       },
     ];
@@ -123,7 +119,8 @@ export class ChatLimitsService {
     if (result.granted) return result.reservation;
 
     const refused = budgets[result.counter];
-    this.auditRefusal(principal, ip, refused.param, {
+    const param = budgetParam(refused);
+    this.auditRefusal(principal, ip, param, {
       limit: refused.counter.limit,
       remaining: result.remaining,
       needed: refused.counter.base + refused.counter.perToken,
@@ -133,21 +130,21 @@ export class ChatLimitsService {
       // Retry-After (kept as information). `insufficient_quota` is what OpenAI SDK users match on.
       throw new DomainError(
         'quota_exceeded',
-        `The ${refused.label} is used up; it resets at 00:00 UTC${refused.period === 'month' ? ' on the 1st of next month' : ''}.`,
+        `The ${budgetLabel(refused)} is used up; it resets at 00:00 UTC${refused.period === 'month' ? ' on the 1st of next month' : ''}.`,
         {
           retryAfterSeconds: secondsUntilReset(refused.period),
           headers: { 'x-should-retry': 'false' },
-          param: refused.param,
+          param,
           openAiCode: 'insufficient_quota',
         },
       );
     }
     throw new DomainError(
       'quota_exceeded',
-      `The ${refused.label} is held by requests in flight; retry when they finish.`,
+      `The ${budgetLabel(refused)} is held by requests in flight; retry when they finish.`,
       {
         retryAfterSeconds: IN_FLIGHT_RETRY_SECONDS,
-        param: refused.param,
+        param,
         openAiCode: 'rate_limit_exceeded',
       },
     );
@@ -267,8 +264,7 @@ export class ChatLimitsService {
           perToken: usd ? this.pricing.worstCaseNanos(request.model, 0, 1) : 1,
           ttlSeconds: COUNTER_TTL_SECONDS[period],
         },
-        param: `${level}.${period === 'day' ? 'daily' : 'monthly'}_${usd ? 'usd' : 'tokens'}`,
-        label: `${LEVEL_NAMES[level]}'s ${period === 'day' ? 'daily' : 'monthly'} ${usd ? 'USD' : 'token'} budget (${usd ? `$${usdFromNanos(limit)}` : limit})`,
+        level,
         period,
       });
     };
@@ -302,6 +298,18 @@ export class ChatLimitsService {
       },
     });
   }
+}
+
+/** `key.daily_usd`, `user.daily_tokens`, ...: the refusal's `param`. */
+function budgetParam({ level, period, counter }: Budget): string {
+  return `${level}.${period === 'day' ? 'daily' : 'monthly'}_${counter.unit === 'nanos' ? 'usd' : 'tokens'}`;
+}
+
+/** For messages: "API key's daily USD budget ($5)"; the user's is "daily token budget (N)". */
+function budgetLabel({ level, period, counter }: Budget): string {
+  if (level === 'user') return `daily token budget (${counter.limit})`;
+  const usd = counter.unit === 'nanos';
+  return `${LEVEL_NAMES[level]}'s ${period === 'day' ? 'daily' : 'monthly'} ${usd ? 'USD' : 'token'} budget (${usd ? `$${usdFromNanos(counter.limit)}` : counter.limit})`;
 }
 
 /** Until the period's budget resets (00:00 UTC; for a month, on the 1st). */

@@ -23,19 +23,27 @@ const SWEEP_EVERY_MS = 60_000;
  * from the usage tables, then kept in memory. The check-and-add in `reserve` runs without an
  * `await` between reading and writing the counters (they are all loaded first), so on Node's
  * single thread it is atomic over every counter of the request: concurrent requests can never
- * reserve more than any budget, and a refusal holds nothing anywhere.
+ * reserve more than any budget, and a refusal holds nothing anywhere. Once a call's counters
+ * are loaded, `reserve` and `settle` find them synchronously: no promise per counter per call.
  */
 export class MemoryBudgetStore implements BudgetStore {
-  private readonly counters = new Map<string, Promise<Counter>>();
+  private readonly counters = new Map<string, Counter>();
+  /** Loads in progress, one per key, shared by concurrent callers. */
+  private readonly loading = new Map<string, Promise<Counter>>();
   private nextSweep = 0;
 
   constructor(private readonly load: CounterLoader) {}
 
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    const counters = await Promise.all(
-      request.counters.map((counter) => this.counter(counter.key, counter.ttlSeconds)),
-    );
+    const counters =
+      this.loaded(request.counters) ??
+      this.attach(request.counters, await this.loadAll(request.counters));
     // Atomic section: no await from here to the end of the method.
+    const now = Date.now();
+    counters.forEach((counter, index) => {
+      const expiresAt = now + request.counters[index].ttlSeconds * 1000;
+      if (expiresAt > counter.expiresAt) counter.expiresAt = expiresAt;
+    });
     const decision = decideReservation(counters, request.counters, request.maxCompletionTokens);
     if (!decision.granted) return decision;
     counters.forEach((counter, index) => (counter.reserved += decision.held[index]));
@@ -52,30 +60,64 @@ export class MemoryBudgetStore implements BudgetStore {
   }
 
   async settle(hold: Hold, used: readonly number[]): Promise<void> {
-    const counters = await Promise.all(hold.counters.map((held) => this.counter(held.key, 0)));
+    const counters =
+      this.loaded(hold.counters) ?? this.attach(hold.counters, await this.loadAll(hold.counters));
     counters.forEach((counter, index) => {
       counter.reserved = Math.max(0, counter.reserved - hold.counters[index].held);
       counter.committed += used[index] ?? 0;
     });
   }
 
-  /** One load per key, shared by concurrent callers; a failed load is retried next time. */
-  private counter(key: string, ttlSeconds: number): Promise<Counter> {
-    const now = Date.now();
-    this.sweep(now);
-    let counter = this.counters.get(key);
-    if (!counter) {
-      counter = this.load(key).then((committed) => ({ committed, reserved: 0, expiresAt: 0 }));
-      counter.catch(() => this.counters.delete(key));
+  /** The counters of these keys if every one is loaded already (the usual case). */
+  private loaded(keys: ReadonlyArray<{ readonly key: string }>): Counter[] | undefined {
+    this.sweep(Date.now());
+    const counters: Counter[] = [];
+    for (const { key } of keys) {
+      const counter = this.counters.get(key);
+      if (!counter) return undefined;
+      counters.push(counter);
+    }
+    return counters;
+  }
+
+  /**
+   * The live counter of each key after a load: the map's, or the one loaded when a sweep
+   * dropped it meanwhile (put back, so what this request holds is seen by the next one).
+   */
+  private attach(keys: ReadonlyArray<{ readonly key: string }>, loaded: Counter[]): Counter[] {
+    return loaded.map((counter, index) => {
+      const key = keys[index].key;
+      const live = this.counters.get(key);
+      if (live) return live;
       this.counters.set(key, counter);
+      return counter;
+    });
+  }
+
+  private loadAll(keys: ReadonlyArray<{ readonly key: string }>): Promise<Counter[]> {
+    return Promise.all(
+      keys.map(({ key }) => {
+        const counter = this.counters.get(key);
+        return counter ? Promise.resolve(counter) : this.loadOne(key);
+      }),
+    );
+  }
+
+  /** One load per key, shared by concurrent callers; a failed load is retried next time. */
+  private loadOne(key: string): Promise<Counter> {
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = this.load(key)
+        .then((committed) => {
+          // Kept until the first reserve sets its expiry (or the next sweep, if none comes).
+          const counter = this.counters.get(key) ?? { committed, reserved: 0, expiresAt: 0 };
+          this.counters.set(key, counter);
+          return counter;
+        })
+        .finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
     }
-    if (ttlSeconds > 0) {
-      void counter.then(
-        (value) => (value.expiresAt = Math.max(value.expiresAt, now + ttlSeconds * 1000)),
-        () => undefined,
-      );
-    }
-    return counter;
+    return pending;
   }
 
   /**
@@ -86,12 +128,7 @@ export class MemoryBudgetStore implements BudgetStore {
     if (now < this.nextSweep) return;
     this.nextSweep = now + SWEEP_EVERY_MS;
     for (const [key, counter] of this.counters) {
-      void counter.then(
-        (value) => {
-          if (value.reserved === 0 && value.expiresAt < now) this.counters.delete(key);
-        },
-        () => undefined,
-      );
+      if (counter.reserved === 0 && counter.expiresAt < now) this.counters.delete(key);
     }
   }
 }
