@@ -7,10 +7,13 @@
  * (initdb), a clean stop, then the restart that is measured. For each it prints start to ready
  * and the RSS 3 s after ready; then a sign-in burst (16 concurrent `POST /api/v1/auth/token`
  * loops, the bench's burst) with RSS sampled every 250 ms, the process's peak (VmHWM) and the
- * RSS 3 s after the burst; then one chat call (the first, which loads the tokenizer) and ten
- * more, with their latencies.
+ * RSS 3 s after the burst. Before the burst: one chat call (the first) and ten more, with their
+ * latencies, then load phases (autocannon, 100 connections, `--load-seconds` each: `/me`,
+ * `/health/live`, chat, streamed chat, then `/me` and chat again) with the server's CPU time per
+ * request (all threads) and the RSS after each.
  *
- * Options: --burst-seconds <s> (default 5; 0 skips the burst), --runs <n> (default 1: repeat
+ * Options: --burst-seconds <s> (default 5; 0 skips the burst), --load-seconds <s> (default 3;
+ * 0 skips the load phases), --runs <n> (default 1: repeat
  * the restart measurement n times on the same DATA_DIR), --pg-url <url> (measure Keyward on
  * PostgreSQL too), --json (one JSON line, for scripts). Extra Node flags for Keyward come from
  * KEYWARD_BENCH_NODE_ARGS, extra environment from KEYWARD_BENCH_ENV (`A=1 B=2`), as in
@@ -45,6 +48,9 @@ const BURST_SECONDS = Number(opts['burst-seconds']);
 const RUNS = Number(opts.runs);
 const LOAD_SECONDS = Number(opts['load-seconds']);
 
+/** Every server this script started and that still runs: stopped on the way out, even on an error. */
+const running = new Set();
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function procMiB(pid, field) {
@@ -53,6 +59,17 @@ function procMiB(pid, field) {
       readFileSync(`/proc/${pid}/status`, 'utf8'),
     );
     return match ? Number(match[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A process's CPU time (user + system, all its threads) in ms; /proc counts in 1/100 s. */
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return NaN;
   }
@@ -88,6 +105,8 @@ async function start(args, env, readyUrl, logFile, readyInit) {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', out, out],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const started = performance.now();
   for (;;) {
     if (child.exitCode !== null) throw new Error(`exited at start (see ${logFile})`);
@@ -159,8 +178,9 @@ async function chat(origin, token) {
   return performance.now() - started;
 }
 
-/** autocannon at 100 connections for `seconds`; the RSS after it. */
+/** autocannon at 100 connections for `seconds`; the server's CPU per request, the RSS after. */
 function load(request, seconds, pid) {
+  const cpuBefore = cpuMs(pid);
   return new Promise((resolve, reject) => {
     autocannon({ ...request, connections: 100, duration: seconds, timeout: 10 }, (error, result) =>
       error
@@ -168,6 +188,7 @@ function load(request, seconds, pid) {
         : resolve({
             requests: result.requests.total,
             failed: result.non2xx + result.errors + result.timeouts,
+            cpuUsPerRequest: ((cpuMs(pid) - cpuBefore) * 1000) / Math.max(1, result.requests.total),
             rssMiB: procMiB(pid, 'VmRSS'),
           }),
     );
@@ -182,7 +203,7 @@ async function main() {
   const mockOrigin = `http://127.0.0.1:${mockPort}`;
   const origin = `http://127.0.0.1:${port}`;
   const password = randomBytes(18).toString('base64url');
-  const mock = await start(
+  await start(
     [join(ROOT, 'bench/mock.mjs'), String(mockPort), MOCK_KEY],
     {},
     `${mockOrigin}/v1/models`,
@@ -282,7 +303,7 @@ async function main() {
       await stop(pg.child);
     }
   } finally {
-    await stop(mock.child);
+    await Promise.all([...running].map(stop));
     rmSync(tmp, { recursive: true, force: true });
   }
   if (opts.json) {
@@ -299,7 +320,8 @@ async function main() {
   ];
   for (const phase of result.load ?? []) {
     lines.push(
-      `load ${phase.phase}: ${phase.requests} requests (${phase.failed} failed), RSS after ${f1(phase.rssMiB)} MiB`,
+      `load ${phase.phase}: ${phase.requests} requests (${phase.failed} failed), ` +
+        `server CPU ${phase.cpuUsPerRequest.toFixed(0)} µs/request, RSS after ${f1(phase.rssMiB)} MiB`,
     );
   }
   if (result.burst) {
