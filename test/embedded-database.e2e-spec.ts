@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -6,6 +6,8 @@ import { sql } from 'drizzle-orm';
 import { runCli } from '../src/cli';
 import { LOCK_FILE } from '../src/database/data-dir-lock';
 import { DatabaseService } from '../src/database/database.service';
+import { migrationsFolder } from '../src/database/migrations-folder';
+import { PgliteWorkerClient } from '../src/database/pglite-worker.client';
 import { chatUsage } from '../src/database/schema';
 import { startProcessApp } from './support/process-app';
 import { createTestApp, type TestApp, uniqueName } from './support/test-app';
@@ -99,6 +101,49 @@ describe('Embedded database (PGlite in a worker thread)', () => {
   });
 });
 
+describe('A new embedded data directory (initdb in a child process that exits)', () => {
+  let root: string;
+  beforeAll(() => (root = mkdtempSync(join(tmpdir(), 'keyward-initdb-'))));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('is created and migrated, then opened by the worker', async () => {
+    const dir = join(root, 'fresh');
+    const client = await PgliteWorkerClient.open(dir, migrationsFolder());
+    try {
+      expect(existsSync(join(dir, 'PG_VERSION'))).toBe(true);
+      const applied = await client.query<{ n: number }>(
+        'select count(*)::int as n from drizzle.__drizzle_migrations',
+      );
+      const journal = JSON.parse(
+        readFileSync(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8'),
+      ) as { entries: unknown[] };
+      expect(applied.rows[0].n).toBe(journal.entries.length);
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
+
+  it('reports a migration that fails there, with the failing statement', async () => {
+    const folder = join(root, 'broken-migrations');
+    mkdirSync(join(folder, 'meta'), { recursive: true });
+    writeFileSync(
+      join(folder, '0000_broken.sql'),
+      'CREATE TABLE broken (id int REFERENCES nowhere(id));',
+    );
+    writeFileSync(
+      join(folder, 'meta', '_journal.json'),
+      JSON.stringify({
+        version: '7',
+        dialect: 'postgresql',
+        entries: [{ idx: 0, version: '7', when: 1, tag: '0000_broken', breakpoints: true }],
+      }),
+    );
+    await expect(PgliteWorkerClient.open(join(root, 'broken'), folder)).rejects.toThrow(
+      'Failed query: CREATE TABLE broken',
+    );
+  }, 120_000);
+});
+
 describe('DATA_DIR has one owner', () => {
   const password = 'a-long-and-unusual-password-17';
   let dataDir: string;
@@ -122,7 +167,7 @@ describe('DATA_DIR has one owner', () => {
   }
 
   it('first start on an empty DATA_DIR; the CLI refuses while the server runs, works after', async () => {
-    // An empty directory: the server runs initdb (in a worker it then discards) itself.
+    // An empty directory: the server runs initdb (in a child process that exits) itself.
     const env = {
       DATA_DIR: dataDir,
       OPENAI_API_KEY: 'sk-unused',

@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -89,23 +90,43 @@ export class PgliteWorkerClient {
 
   /**
    * Starts the worker; resolves once the database is open and migrated. A new directory is
-   * created (initdb) by a first worker that then exits: initdb's memory (hundreds of MB of
-   * WASM heap, never returned while the module lives) goes with it, and a fresh worker
-   * opens the result, so a first start idles like a restart.
+   * created (initdb) and migrated by a child process that then exits: initdb's memory
+   * (hundreds of MB of WASM heap, and the allocator's arena, which a thread that exits leaves
+   * in this process) goes with it, and the worker opens the result, so a first start idles
+   * like a restart.
    */
   static async open(dir: string, migrationsFolder: string): Promise<PgliteWorkerClient> {
-    if (!existsSync(join(dir, 'PG_VERSION'))) {
-      await (await PgliteWorkerClient.start(dir, migrationsFolder)).close();
-    }
-    return PgliteWorkerClient.start(dir, migrationsFolder);
-  }
-
-  private static async start(dir: string, migrationsFolder: string): Promise<PgliteWorkerClient> {
     const data: PgliteWorkerData = {
       dir,
       migrationsFolder,
       postgresqlconf: [...EMBEDDED_POSTGRESQL_CONF],
     };
+    if (!existsSync(join(dir, 'PG_VERSION'))) await PgliteWorkerClient.initialise(data);
+    return PgliteWorkerClient.start(data);
+  }
+
+  /** initdb and migrations in a child process (see `open`); rejects with its error. */
+  private static initialise(data: PgliteWorkerData): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let outcome: WorkerResponse | undefined;
+      const child = fork(workerFile(), [JSON.stringify(data)], {
+        // Its own flags (not this process's: an inspector port would clash), no secrets in
+        // its environment: it needs neither.
+        execArgv: ['--liftoff-only'],
+        env: {},
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      child.once('message', (message: WorkerResponse) => (outcome = message));
+      child.once('error', reject);
+      child.once('exit', (code, signal) => {
+        if (outcome && 'error' in outcome) reject(new EmbeddedDatabaseError(outcome.error));
+        else if (outcome && code === 0) resolve();
+        else reject(new Error(`embedded database initialisation exited (${signal ?? code})`));
+      });
+    });
+  }
+
+  private static async start(data: PgliteWorkerData): Promise<PgliteWorkerClient> {
     const worker = new Worker(workerFile(), {
       workerData: data,
       // The worker's JavaScript only passes messages; its memory is PGlite's WASM heap. A

@@ -4,6 +4,10 @@
  * in flight. Here it runs in a worker_threads Worker; `PgliteWorkerClient` is the main
  * thread's side of the small message protocol below. See docs/database.md.
  *
+ * Run as a child process instead (`child_process.fork`, the worker data as its one
+ * argument), it creates a new data directory (initdb), migrates it and exits: initdb's
+ * memory goes with the process (docs/database.md "Memory and start time").
+ *
  * This file must stay runnable by Node as it is (Node strips the types of a `.ts` worker in
  * the test runner): only erasable TypeScript, no imports of project files (the migrations
  * folder comes in `workerData`).
@@ -162,6 +166,21 @@ async function main(): Promise<void> {
   port.postMessage({ id: 0, result: 'ready' } satisfies WorkerResponse);
 }
 
-main().catch((error: unknown) => {
-  parentPort?.postMessage({ id: 0, error: serializeError(error) } satisfies WorkerResponse);
-});
+/** The child process's whole job: create (initdb) and migrate the directory, then close it. */
+async function initialise(data: PgliteWorkerData): Promise<void> {
+  const db = await PGlite.create(data.dir, { postgresqlconf: [...data.postgresqlconf] });
+  await migrate(drizzle(db), { migrationsFolder: data.migrationsFolder });
+  await db.close();
+}
+
+if (parentPort) {
+  main().catch((error: unknown) => {
+    parentPort?.postMessage({ id: 0, error: serializeError(error) } satisfies WorkerResponse);
+  });
+} else if (process.send) {
+  const reply = (message: WorkerResponse) => process.send?.(message, () => process.disconnect());
+  initialise(JSON.parse(process.argv[2] ?? '{}') as PgliteWorkerData).then(
+    () => reply({ id: 0, result: 'ready' }),
+    (error: unknown) => reply({ id: 0, error: serializeError(error) }),
+  );
+}

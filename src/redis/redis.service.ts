@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { KeywardConfig } from '../config/configuration';
 
 /**
@@ -19,6 +19,9 @@ export class RedisService implements OnApplicationShutdown {
     const { redisUrl, redisKeyPrefix } = config.get('database', { infer: true });
     this.keyPrefix = redisKeyPrefix;
     if (redisUrl) {
+      // Loaded only when configured: without REDIS_URL the driver's ~6 MB of heap stay out.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { Redis } = require('ioredis') as typeof import('ioredis');
       this.client = new Redis(redisUrl, {
         lazyConnect: false,
         // Fail commands fast while disconnected instead of queueing them forever.

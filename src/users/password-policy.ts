@@ -1,5 +1,17 @@
-import commonPasswords from 'fxa-common-password-list';
 import type { FieldError } from '../common/domain-error';
+
+type CommonPasswordList = { test(password: string): boolean };
+let commonPasswordList: CommonPasswordList | undefined;
+
+/**
+ * The list (50,000 entries, ~3.5 MB of heap) loads on the first password set, not at start:
+ * most processes never set one (docs/database.md "Memory and start time").
+ */
+function commonPasswords(): CommonPasswordList {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  commonPasswordList ??= require('fxa-common-password-list') as CommonPasswordList;
+  return commonPasswordList;
+}
 
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 128;
@@ -23,7 +35,7 @@ export function checkPasswordPolicy(password: string, username?: string): FieldE
     return [{ field: 'password', message: 'must not contain control characters' }];
   }
   const lower = password.toLowerCase();
-  if (commonPasswords.test(password) || commonPasswords.test(lower)) {
+  if (commonPasswords().test(password) || commonPasswords().test(lower)) {
     return [{ field: 'password', message: 'is too common; choose a less guessable password' }];
   }
   if (username && lower.includes(username.toLowerCase())) {

@@ -1,0 +1,211 @@
+/**
+ * `node bench/flags-ab.mjs <node flags...>` (after `npm run build`): is a Node/V8 flag worth
+ * it? Two Keyward servers side by side on the embedded database: A with the flags of
+ * `npm run start:prod` less the ones named (whatever their value), B with those plus the ones
+ * given (so `--heap-growing-percent=50` compares start:prod without it and with it); the same load alternates between
+ * them (autocannon, 100 connections, `GET /api/v1/auth/me` then non-streamed chat against the
+ * mock upstream, 4 s slots, order A/B then B/A over 4 rounds), so other tenants' load hits
+ * both alike. Prints each slot's server CPU per request (all threads) and RSS, then the
+ * medians and each server's final and peak RSS. Used for `--heap-growing-percent=50`
+ * (bench/NOTES.md, issue 17's memory round).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { freePort } from '../scripts/free-port.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MOCK_KEY = 'sk-mock-bench';
+const PASSWORD = randomBytes(18).toString('base64url');
+const ROUNDS = 4;
+const SLOT_SECONDS = 4;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const cpuMs = (pid) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+const procMiB = (pid, field) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) /
+  1024;
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** The Node flags of `npm run start:prod`. */
+function prodFlags() {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const match = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/src\/main\.js/.exec(
+    pkg.scripts['start:prod'],
+  );
+  return match?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
+}
+
+const children = [];
+const tmp = mkdtempSync(join(os.tmpdir(), 'keyward-flags-ab-'));
+
+async function waitOk(url, init, child) {
+  for (let i = 0; i < 6000; i += 1) {
+    if (child.exitCode !== null) throw new Error(`exited at start (code ${child.exitCode})`);
+    try {
+      const response = await fetch(url, init);
+      await response.arrayBuffer();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+function run(args, env, log) {
+  const out = openSync(log, 'a');
+  const child = spawn(process.execPath, args, {
+    cwd: tmp,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', out, out],
+  });
+  children.push(child);
+  return child;
+}
+
+function slot(server, target) {
+  const before = cpuMs(server.pid);
+  return new Promise((resolve, reject) =>
+    autocannon(
+      { ...server.targets[target], connections: 100, duration: SLOT_SECONDS },
+      (error, result) =>
+        error
+          ? reject(error)
+          : resolve({
+              us: ((cpuMs(server.pid) - before) * 1000) / Math.max(1, result.requests.total),
+              requests: result.requests.total,
+              failed: result.non2xx + result.errors + result.timeouts,
+              rss: procMiB(server.pid, 'VmRSS'),
+            }),
+    ),
+  );
+}
+
+async function main() {
+  const extra = process.argv.slice(2);
+  if (extra.length === 0) throw new Error('usage: node bench/flags-ab.mjs <node flags...>');
+  const mockPort = await freePort();
+  const mockOrigin = `http://127.0.0.1:${mockPort}`;
+  const mock = run(
+    [join(ROOT, 'bench/mock.mjs'), String(mockPort), MOCK_KEY],
+    {},
+    join(tmp, 'mock.log'),
+  );
+  await waitOk(
+    `${mockOrigin}/v1/models`,
+    { headers: { authorization: `Bearer ${MOCK_KEY}` } },
+    mock,
+  );
+  const servers = {};
+  const named = new Set(extra.map((flag) => flag.split('=')[0]));
+  const base = prodFlags().filter((flag) => !named.has(flag.split('=')[0]));
+  for (const [name, flags] of [
+    ['A', base],
+    ['B', [...base, ...extra]],
+  ]) {
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const child = run(
+      [...flags, join(ROOT, 'dist/src/main.js')],
+      {
+        NODE_ENV: 'development',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATA_DIR: join(tmp, `data-${name}`),
+        COOKIE_SECURE: 'false',
+        SWAGGER_ENABLED: 'false',
+        LOG_LEVEL: 'warn',
+        BOOTSTRAP_ADMIN_USERNAME: 'bench',
+        BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
+        OPENAI_API_KEY: MOCK_KEY,
+        OPENAI_BASE_URL: `${mockOrigin}/v1`,
+        ACCESS_TOKEN_TTL: '1h',
+        CHAT_RPM: '1000000000',
+        CHAT_DAILY_TOKENS: '1000000000000',
+      },
+      join(tmp, `keyward-${name}.log`),
+    );
+    await waitOk(`${origin}/health/ready`, undefined, child).catch((error) => {
+      process.stderr.write(readFileSync(join(tmp, `keyward-${name}.log`), 'utf8'));
+      throw error;
+    });
+    const token = await fetch(`${origin}/api/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'password', username: 'bench', password: PASSWORD }),
+    }).then((response) => response.json());
+    const auth = { authorization: `Bearer ${token.access_token}` };
+    servers[name] = {
+      pid: child.pid,
+      flags,
+      results: { me: [], chat: [] },
+      targets: {
+        me: { url: `${origin}/api/v1/auth/me`, headers: auth },
+        chat: {
+          url: `${origin}/v1/chat/completions`,
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'gpt-4o-mini',
+            messages: [{ role: 'user', content: 'Say hello to the benchmark in a few words.' }],
+          }),
+        },
+      },
+    };
+  }
+  for (const name of ['A', 'B'])
+    for (const target of ['me', 'chat']) await slot(servers[name], target);
+  const rss = (name) => procMiB(servers[name].pid, 'VmRSS').toFixed(1);
+  console.log(`after warm-up: RSS A ${rss('A')} MiB, B ${rss('B')} MiB`);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const order = round % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
+    for (const target of ['me', 'chat']) {
+      for (const name of order) {
+        const result = await slot(servers[name], target);
+        servers[name].results[target].push(result);
+        console.log(
+          `round ${round + 1} ${name} ${target.padEnd(4)} ${result.us.toFixed(0)} µs/request ` +
+            `(${result.requests} requests, ${result.failed} failed), RSS ${result.rss.toFixed(1)} MiB`,
+        );
+      }
+    }
+  }
+  for (const name of ['A', 'B']) {
+    const { flags, results, pid } = servers[name];
+    console.log(
+      `${name} [${flags.join(' ')}]: median /me ${median(results.me.map((r) => r.us)).toFixed(0)}, ` +
+        `chat ${median(results.chat.map((r) => r.us)).toFixed(0)} µs/request; RSS at the end ` +
+        `${procMiB(pid, 'VmRSS').toFixed(1)} MiB, peak ${procMiB(pid, 'VmHWM').toFixed(1)} MiB`,
+    );
+  }
+}
+
+main()
+  .catch((error) => {
+    process.stderr.write(`${error.stack ?? error}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', resolve);
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+          }),
+      ),
+    );
+    rmSync(tmp, { recursive: true, force: true });
+  });
