@@ -142,9 +142,9 @@ describe('Usage writes: the direct ledger (group commit)', () => {
   });
 });
 
-const embedded = process.env.DATABASE_URL ? describe.skip : describe;
-
-embedded('Usage writes: the usage journal (embedded database)', () => {
+// The journal belongs to the embedded database: this app runs on it under `npm run
+// test:services` too (`DATABASE_URL` emptied), so the suite never skips.
+describe('Usage writes: the usage journal (embedded database)', () => {
   let t: TestApp;
   let budget: BudgetService;
   let database: DatabaseService;
@@ -153,7 +153,11 @@ embedded('Usage writes: the usage journal (embedded database)', () => {
 
   beforeAll(async () => {
     // A long window: nothing is applied by the timer while a test looks.
-    t = await createTestApp({ CHAT_DAILY_TOKENS: '100000', USAGE_JOURNAL_APPLY_MS: '60000' });
+    t = await createTestApp({
+      DATABASE_URL: '',
+      CHAT_DAILY_TOKENS: '100000',
+      USAGE_JOURNAL_APPLY_MS: '60000',
+    });
     budget = t.app.get(BudgetService);
     database = t.app.get(DatabaseService);
     expect(database.kind).toBe('pglite');
