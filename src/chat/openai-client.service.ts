@@ -269,7 +269,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     try {
       const stream = await this.call(signal, deadline, log, async (combined) => {
         const response = await open({ signal: combined, fetchOptions: timedFetch(timing) });
-        // Always ours: the client is built with `dispatcherFetch` (see `useKey`).
+        // Always ours: the client is built with `dispatcherFetch` (see `sdkClient`).
         if (!(response instanceof UpstreamResponse)) throw new InvalidUpstreamResponse();
         const type = response.headers.get('content-type') ?? '';
         if (!type.includes('text/event-stream')) {
@@ -362,7 +362,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
 
   /**
    * The SDK client for the current key, built on first use: the relayed chat routes never
-   * need it (see `post`), and loading the SDK costs ~7 MiB that an idle server does not
+   * need it (see `post`), and loading the SDK costs ~5 MiB of RSS that an idle server does not
    * have to carry (docs/database.md "Memory and start time"). Called after
    * `assertConfigured`, so a key is set.
    */
