@@ -8,7 +8,8 @@
  * and the RSS 3 s after ready; then a sign-in burst (16 concurrent `POST /api/v1/auth/token`
  * loops, the bench's burst) with RSS sampled every 250 ms, the process's peak (VmHWM) and the
  * RSS 3 s after the burst. Before the burst: one chat call (the first) and ten more, with their
- * latencies, then load phases (autocannon, 100 connections, `--load-seconds` each: `/me`,
+ * latencies, two embeddings calls (the first loads the `openai` SDK) with theirs, then load
+ * phases (autocannon, 100 connections, `--load-seconds` each: `/me`,
  * `/health/live`, chat, streamed chat, then `/me` and chat again) with the server's CPU time per
  * request (all threads) and the RSS after each.
  *
@@ -163,19 +164,31 @@ async function burst(origin, password, pid, seconds) {
   return { count, maxSampled };
 }
 
-async function chat(origin, token) {
+async function post(origin, token, path, body) {
   const started = performance.now();
-  const response = await fetch(`${origin}/v1/chat/completions`, {
+  const response = await fetch(`${origin}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({
-      model: 'gpt-4o-mini',
-      messages: [{ role: 'user', content: 'Hello there, how are you today?' }],
-    }),
+    body: JSON.stringify(body),
   });
   await response.arrayBuffer();
-  if (!response.ok) throw new Error(`chat: ${response.status}`);
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return performance.now() - started;
+}
+
+function chat(origin, token) {
+  return post(origin, token, '/v1/chat/completions', {
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Hello there, how are you today?' }],
+  });
+}
+
+/** An embeddings call: the first one loads the `openai` SDK (chat posts without it). */
+function embed(origin, token) {
+  return post(origin, token, '/v1/embeddings', {
+    model: 'text-embedding-3-small',
+    input: 'Hello there',
+  });
 }
 
 /** autocannon at 100 connections for `seconds`; the server's CPU per request, the RSS after. */
@@ -257,6 +270,13 @@ async function main() {
       nextMedianMs: later.sort((a, b) => a - b)[5],
       rssAfterMiB: procMiB(pid, 'VmRSS'),
     };
+    const firstEmbed = await embed(origin, token);
+    const secondEmbed = await embed(origin, token);
+    result.embeddings = {
+      firstMs: firstEmbed,
+      secondMs: secondEmbed,
+      rssAfterMiB: procMiB(pid, 'VmRSS'),
+    };
     if (LOAD_SECONDS > 0) {
       const auth = { authorization: `Bearer ${token}` };
       const chatRequest = {
@@ -317,6 +337,7 @@ async function main() {
       (r, i) => `restart ${i + 1}: ${r.startMs.toFixed(0)} ms, idle ${f1(r.idleMiB)} MiB`,
     ),
     `chat: first ${f1(result.chat.firstMs)} ms, next median ${f1(result.chat.nextMedianMs)} ms, RSS after ${f1(result.chat.rssAfterMiB)} MiB`,
+    `embeddings: first ${f1(result.embeddings.firstMs)} ms, second ${f1(result.embeddings.secondMs)} ms, RSS after ${f1(result.embeddings.rssAfterMiB)} MiB`,
   ];
   for (const phase of result.load ?? []) {
     lines.push(

@@ -181,6 +181,21 @@ describe('Chat upstream faults (docs/reference.md "Chat" mapping) and the key ca
     expect((await under(null, false)).status).toBe(200);
   });
 
+  it('a rotated key reaches the SDK-built calls too (embeddings: the client is rebuilt)', async () => {
+    // The first embeddings call loads the SDK and builds its client with the canary.
+    const first = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'a' });
+    expect(first.data).toHaveLength(1);
+    h.mock.setApiKey(ROTATED);
+    writeFileSync(keyFile, `${ROTATED}\n`);
+    const second = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'b' });
+    expect(second.data).toHaveLength(1);
+    const auths = h.mock.requests.map((r) => r.headers.authorization);
+    expect(auths).toEqual([`Bearer ${CANARY}`, `Bearer ${CANARY}`, `Bearer ${ROTATED}`]);
+    h.mock.setApiKey(CANARY);
+    writeFileSync(keyFile, `${CANARY}\n`);
+    expect((await under(null, false)).status).toBe(200);
+  });
+
   it('CANARY: the server key appears in no response body, header or log line', () => {
     expect(seen.length).toBeGreaterThan(20);
     for (const outcome of seen) {

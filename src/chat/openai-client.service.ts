@@ -1,11 +1,8 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import OpenAI, {
-  APIConnectionError,
-  APIError,
-  AuthenticationError,
-  type ClientOptions,
-} from 'openai';
+import type { ClientOptions, OpenAI } from 'openai';
+// The error classes alone (no client, no resources): the SDK itself loads on first use.
+import { APIConnectionError, APIError, AuthenticationError } from 'openai/core/error';
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
@@ -90,7 +87,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   }
 
   assertConfigured(): void {
-    if (!this.client) {
+    if (!this.apiKey) {
       throw new DomainError(
         'service_unavailable',
         'Chat is not configured on this server yet (no OpenAI API key). Ask the operator to set OPENAI_API_KEY.',
@@ -129,7 +126,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     return this.eventStream(
       signal,
       timing,
-      (_client, options) => this.post('/chat/completions', body, options.signal, timing),
+      (options) => this.post('/chat/completions', body, options.signal, timing),
       log,
     );
   }
@@ -148,7 +145,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
   ): Promise<RelayedCompletion> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
-      return await this.call(signal, deadline, log, async (_client, combined) => {
+      return await this.call(signal, deadline, log, async (combined) => {
         const response = await this.post('/chat/completions', body, combined, timing);
         const json = await response.text();
         // A truncated or non-JSON 200 throws here: 502, and billed (upstream answered 2xx).
@@ -187,7 +184,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     return this.eventStream(
       signal,
       timing,
-      (client, options) => client.responses.create(body, options).asResponse(),
+      async (options) => (await this.sdkClient()).responses.create(body, options).asResponse(),
       log,
     );
   }
@@ -250,7 +247,8 @@ export class OpenAIClientService implements OnApplicationShutdown {
   ): Promise<T> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
-      return await this.call(signal, deadline, log, async (client, combined) => {
+      return await this.call(signal, deadline, log, async (combined) => {
+        const client = await this.sdkClient();
         const value = await send(client, { signal: combined, fetchOptions: timedFetch(timing) });
         if (!isExpected(value)) throw new InvalidUpstreamResponse();
         return value;
@@ -264,14 +262,14 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private async eventStream(
     signal: AbortSignal,
     timing: UpstreamTimer,
-    open: (client: OpenAI, options: CallOptions) => Promise<unknown>,
+    open: (options: CallOptions) => Promise<unknown>,
     log: RequestLog,
   ): Promise<UpstreamStream> {
     const deadline = new Deadline(this.timeoutMs, signal);
     try {
-      const stream = await this.call(signal, deadline, log, async (client, combined) => {
-        const response = await open(client, { signal: combined, fetchOptions: timedFetch(timing) });
-        // Always ours: the client is built with `dispatcherFetch` (see `useKey`).
+      const stream = await this.call(signal, deadline, log, async (combined) => {
+        const response = await open({ signal: combined, fetchOptions: timedFetch(timing) });
+        // Always ours: the client is built with `dispatcherFetch` (see `sdkClient`).
         if (!(response instanceof UpstreamResponse)) throw new InvalidUpstreamResponse();
         const type = response.headers.get('content-type') ?? '';
         if (!type.includes('text/event-stream')) {
@@ -358,21 +356,36 @@ export class OpenAIClientService implements OnApplicationShutdown {
 
   private useKey(apiKey: string | undefined): void {
     this.apiKey = apiKey;
-    this.client = apiKey
-      ? new OpenAI({
-          apiKey,
-          baseURL: this.baseURL,
-          // Explicit nulls: otherwise the SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID itself.
-          organization: null,
-          project: null,
-          webhookSecret: null,
-          maxRetries: MAX_RETRIES,
-          timeout: this.timeoutMs,
-          fetch: this.fetch,
-          // The SDK's own logging may print request details; ours says what is safe.
-          logLevel: 'off',
-        })
-      : undefined;
+    // The next SDK call builds a client with the new key (see `sdkClient`).
+    this.client = undefined;
+  }
+
+  /**
+   * The SDK client for the current key, built on first use: the relayed chat routes never
+   * need it (see `post`), and loading the SDK costs ~5 MiB of RSS that an idle server does not
+   * have to carry (docs/database.md "Memory and start time"). Called after
+   * `assertConfigured`, so a key is set.
+   */
+  private async sdkClient(): Promise<OpenAI> {
+    if (this.client) return this.client;
+    const { OpenAI } = await import('openai');
+    this.assertConfigured(); // the key may have been removed while the module loaded
+    // A key replaced while the module loaded: build for the newest one (or keep a client
+    // another call built meanwhile).
+    this.client ??= new OpenAI({
+      apiKey: this.apiKey,
+      baseURL: this.baseURL,
+      // Explicit nulls: otherwise the SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID itself.
+      organization: null,
+      project: null,
+      webhookSecret: null,
+      maxRetries: MAX_RETRIES,
+      timeout: this.timeoutMs,
+      fetch: this.fetch,
+      // The SDK's own logging may print request details; ours says what is safe.
+      logLevel: 'off',
+    });
+    return this.client;
   }
 
   /** Runs one upstream exchange under the deadline; on a 401, once more with a reloaded key. */
@@ -380,20 +393,20 @@ export class OpenAIClientService implements OnApplicationShutdown {
     clientSignal: AbortSignal,
     deadline: Deadline,
     log: RequestLog,
-    send: (client: OpenAI, signal: AbortSignal) => Promise<T>,
+    send: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     this.assertConfigured();
     // Aborted by the deadline or by the client leaving (Deadline listens to both).
     const signal = deadline.signal;
     try {
-      return await raceAbort(send(this.client as OpenAI, signal), signal);
+      return await raceAbort(send(signal), signal);
     } catch (error) {
       if (!(error instanceof AuthenticationError) || !(await this.reloadAfter401(signal))) {
         throw this.fail(error, deadline, clientSignal, log);
       }
     }
     try {
-      return await raceAbort(send(this.client as OpenAI, signal), signal);
+      return await raceAbort(send(signal), signal);
     } catch (error) {
       throw this.fail(error, deadline, clientSignal, log);
     }

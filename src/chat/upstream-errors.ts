@@ -9,7 +9,7 @@ import {
   PermissionDeniedError,
   RateLimitError,
   UnprocessableEntityError,
-} from 'openai';
+} from 'openai/core/error';
 import { DomainError } from '../common/domain-error';
 
 /** Cap on a relayed wait: an upstream asking for hours would only stall clients. */
