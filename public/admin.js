@@ -167,19 +167,24 @@ function fillSelect(select, pairs) {
   if (pairs.some(([, value]) => value === before)) select.value = before;
 }
 
-// Admin's user list, shared by the pages that offer a user to pick.
+// Admin's user list, shared by the pages that offer a user to pick: the people, and the
+// machine clients' service users (`machine: true`) for the pages where a client acts.
 let usersCache = null;
 async function allUsers(fresh = false) {
   if (!session.isAdmin) return [];
-  if (fresh || !usersCache) usersCache = await apiJson('/api/v1/admin/users');
+  if (fresh || !usersCache) usersCache = await apiJson('/api/v1/admin/users?machine=include');
   return usersCache;
+}
+
+async function people(fresh = false) {
+  return (await allUsers(fresh)).filter((user) => !user.machine);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Users (admins)
 
 async function loadUsers() {
-  const users = await allUsers(true);
+  const users = await people(true);
   fillTable($('#users-rows'), users.map(userRow), 'No users.');
 }
 
@@ -379,7 +384,7 @@ async function selectTeam(team) {
   $('#team-members').hidden = false;
   const [members, users] = await Promise.all([
     apiJson(`/api/v1/teams/${segment(team.id)}/members`),
-    allUsers(),
+    people(),
   ]);
   fillTable(
     $('#members-rows'),
@@ -488,7 +493,7 @@ async function loadKeysPage() {
   if (session.isAdmin) {
     fillSelect($('#admin-keys-user'), [
       ['Any user', ''],
-      ...(await allUsers()).map((user) => [user.username, user.id]),
+      ...(await people()).map((user) => [user.username, user.id]),
     ]);
     fillSelect($('#admin-keys-team'), [
       ['Any team', ''],

@@ -247,10 +247,12 @@ function onPromptKey(event) {
 
 async function loadModels() {
   const { data } = await (await api('/v1/models')).json();
+  // The list holds embedding models too; this page chats.
+  const chatModels = data.filter(({ kind }) => kind === 'chat');
   const select = $('#model');
   const current = select.value;
-  select.replaceChildren(...data.map(({ id }) => new Option(id, id)));
-  if (data.some(({ id }) => id === current)) select.value = current;
+  select.replaceChildren(...chatModels.map(({ id }) => new Option(id, id)));
+  if (chatModels.some(({ id }) => id === current)) select.value = current;
 }
 
 async function loadUsage() {

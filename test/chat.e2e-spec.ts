@@ -31,11 +31,12 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
 
   const upstreamChats = () => h.mock.requests.filter((r) => r.path === '/v1/chat/completions');
 
-  it('lists the CHAT_MODELS allowlist in OpenAI list format', async () => {
+  it('lists CHAT_MODELS then EMBEDDING_MODELS in OpenAI list format', async () => {
     const models = [];
     for await (const model of client.models.list()) models.push(model);
-    expect(models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4o']);
-    expect(models[0]).toMatchObject({ object: 'model', owned_by: 'keyward' });
+    expect(models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small']);
+    expect(models[0]).toMatchObject({ object: 'model', owned_by: 'keyward', kind: 'chat' });
+    expect(models[2]).toMatchObject({ object: 'model', kind: 'embedding' });
     expect(h.mock.requests).toHaveLength(0);
     const { response } = await client.models.list().withResponse();
     // No upstream call: all of it is Keyward's time.
@@ -48,6 +49,7 @@ describe('Chat (OpenAI-compatible, through the openai SDK)', () => {
       object: 'model',
       created: 0,
       owned_by: 'keyward',
+      kind: 'chat',
     });
     // gpt-4.1-mini exists upstream, but not in CHAT_MODELS.
     for (const id of [

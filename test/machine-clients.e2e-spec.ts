@@ -124,6 +124,27 @@ describe('Machine clients (client_credentials), RFC 8707 resources and RFC 7662 
       .set(bearer(admin.jwt))
       .expect(200);
     expect(service.body).toMatchObject({ machine: true, disabled: false, roles: ['user'] });
+    // The users list is people by default; a filter adds the service users, or lists them alone.
+    const listed = async (query: string) =>
+      (
+        await request(h.t.server)
+          .get(`/api/v1/admin/users${query}`)
+          .set(bearer(admin.jwt))
+          .expect(200)
+      ).body as Array<{ id: string; machine: boolean }>;
+    const people = await listed('');
+    expect(people.some((u) => u.id === admin.id)).toBe(true);
+    expect(people.every((u) => !u.machine)).toBe(true);
+    expect((await listed('?machine=include')).map((u) => u.id)).toEqual(
+      expect.arrayContaining([admin.id, client.id]),
+    );
+    const machines = await listed('?machine=only');
+    expect(machines.map((u) => u.id)).toContain(client.id);
+    expect(machines.every((u) => u.machine)).toBe(true);
+    await request(h.t.server)
+      .get('/api/v1/admin/users?machine=yes')
+      .set(bearer(admin.jwt))
+      .expect(400);
     await request(h.t.server)
       .patch(`/api/v1/admin/users/${client.id}`)
       .set(bearer(admin.jwt))

@@ -19,7 +19,10 @@ describe('OIDC sign-in (HTTP)', () => {
   beforeAll(async () => {
     op = await TestProvider.start();
     breakGlass = uniqueName('glass');
-    t = await createTestApp(op.env({ OIDC_ONLY: 'true', OIDC_BREAK_GLASS_USERS: breakGlass }));
+    t = await createTestApp(
+      // Room for every sign-in below from one address (AUTH_PUBLIC_RPM counts each OIDC route).
+      op.env({ OIDC_ONLY: 'true', OIDC_BREAK_GLASS_USERS: breakGlass, AUTH_PUBLIC_RPM: '300' }),
+    );
     url = await t.listen();
     await op.setup(url);
   }, 60_000);
@@ -29,8 +32,7 @@ describe('OIDC sign-in (HTTP)', () => {
   });
 
   /** Starts a sign-in; returns the jar (with the transaction cookie) and the IdP URL. */
-  const start = async (returnTo = '/') => {
-    const jar = new CookieJar();
+  const start = async (returnTo = '/', jar = new CookieJar()) => {
     const { response, location } = await step(
       jar,
       `${url}/api/v1/auth/oidc/login?returnTo=${encodeURIComponent(returnTo)}`,
@@ -101,6 +103,58 @@ describe('OIDC sign-in (HTTP)', () => {
     // Signing in again finds the same user (linked by issuer + subject).
     const again = await signIn(sub);
     expect((await who(again.jar)).id).toBe(whoami.id);
+  });
+
+  it('completes sign-ins started in several tabs, in either order, each once', async () => {
+    const sub = uniqueName('sub');
+    await op.setUsers({ [sub]: { preferred_username: uniqueName('tabs'), groups: [] } });
+    // One browser (one cookie jar), two tabs: both sign-ins are pending at once.
+    const jar = new CookieJar();
+    const first = await start('/first', jar);
+    const second = await start('/second', jar);
+    const firstCallback = await walkToCallback(jar, first.idpUrl, sub, url);
+    const secondCallback = await walkToCallback(jar, second.idpUrl, sub, url);
+    // The tab started last finishes first, then the other: both sign in.
+    const secondDone = await step(jar, secondCallback);
+    expect(secondDone.location).toBe(`${url}/second`);
+    expect(jar.get(url, 'kw_oidc')).toBeDefined();
+    const firstDone = await step(jar, firstCallback);
+    expect(firstDone.location).toBe(`${url}/first`);
+    expect(jar.get(url, 'kw_oidc')).toBeUndefined();
+    expect((await who(jar)).authMethod).toBe('cookie');
+
+    // A replayed callback fails, with no sign-in pending or with another tab's pending, and
+    // the other tab's sign-in still completes.
+    const replay = async (callback: string, reason: string) => {
+      const fresh = new CookieJar();
+      fresh.set(url, 'kw_oidc', jar.get(url, 'kw_oidc') ?? '');
+      const { location } = await step(fresh, callback);
+      expect(location).toBe(`${url}/?sso_error=${reason}`);
+      expect(fresh.get(url, 'kw_access')).toBeUndefined();
+    };
+    await replay(firstCallback, 'expired');
+    const third = await start('/third', jar);
+    const thirdCallback = await walkToCallback(jar, third.idpUrl, sub, url);
+    await replay(secondCallback, 'failed');
+    await replay(firstCallback, 'failed');
+    expect((await step(jar, thirdCallback)).location).toBe(`${url}/third`);
+    await replay(thirdCallback, 'expired');
+  });
+
+  it('keeps a few sign-ins pending at most: the oldest is dropped', async () => {
+    const sub = uniqueName('sub');
+    await op.setUsers({ [sub]: { preferred_username: uniqueName('many'), groups: [] } });
+    const jar = new CookieJar();
+    const flows = [];
+    for (let i = 0; i < 5; i += 1) flows.push(await start(`/tab${i}`, jar));
+    const callbacks = [];
+    for (const flow of flows) callbacks.push(await walkToCallback(jar, flow.idpUrl, sub, url));
+    // Four kept (docs/sso.md): the first tab's sign-in is gone, the newest four complete.
+    expect((await step(jar, callbacks[0])).location).toBe(`${url}/?sso_error=failed`);
+    for (let i = 1; i < 5; i += 1) {
+      expect((await step(jar, callbacks[i])).location).toBe(`${url}/tab${i}`);
+    }
+    expect(jar.get(url, 'kw_oidc')).toBeUndefined();
   });
 
   it('never links by username: a local account of that name gets a distinct SSO user', async () => {
@@ -209,7 +263,7 @@ describe('OIDC sign-in (HTTP)', () => {
       const { jar, idpUrl } = await start();
       const callback = new URL(await walkToCallback(jar, idpUrl, sub, url));
       callback.searchParams.set('state', 'forged-state');
-      await refused(jar, callback.toString(), 'OAUTH_INVALID_RESPONSE');
+      await refused(jar, callback.toString(), 'state matches no sign-in in progress');
     });
 
     it('a callback without the sign-in cookie (another browser, or expired)', async () => {

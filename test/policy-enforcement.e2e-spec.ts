@@ -62,7 +62,10 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
   }
 
   beforeAll(async () => {
-    h = await startChatHarness({ CHAT_MODELS: 'gpt-4o-mini,gpt-4o,house-model' });
+    h = await startChatHarness({
+      CHAT_MODELS: 'gpt-4o-mini,gpt-4o,house-model',
+      EMBEDDING_MODELS: 'text-embedding-3-small,house-embedding',
+    });
     admin = await h.newUser({ roles: ['admin'] });
   }, 30_000);
   afterEach(() => h.mock.reset());
@@ -132,9 +135,20 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
       return ids;
     };
     const user = await h.newUser();
-    // No policy of its own, and a sign-in: every model the server offers.
-    expect(await list(user.apiKey)).toEqual(['gpt-4o-mini', 'gpt-4o', 'house-model']);
-    expect(await list(user.jwt)).toEqual(['gpt-4o-mini', 'gpt-4o', 'house-model']);
+    // No policy of its own, and a sign-in: every model the server offers, chat's then
+    // embeddings', as OpenAI lists every model a key may use.
+    const all = [
+      'gpt-4o-mini',
+      'gpt-4o',
+      'house-model',
+      'text-embedding-3-small',
+      'house-embedding',
+    ];
+    expect(await list(user.apiKey)).toEqual(all);
+    expect(await list(user.jwt)).toEqual(all);
+    await expect(
+      h.client(user.apiKey).models.retrieve('text-embedding-3-small'),
+    ).resolves.toMatchObject({ id: 'text-embedding-3-small', object: 'model' });
     // The key's allowlist, in the server's order; retrieving any other model is a 404.
     const narrow = await newKey(user, { models: ['gpt-4o', 'gpt-4o-mini', 'not-offered'] });
     expect(await list(narrow.key)).toEqual(['gpt-4o-mini', 'gpt-4o']);
@@ -159,9 +173,20 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
       .expect(200);
     expect(await list(mini.key)).toEqual(['gpt-4o']);
     expect((await refusal(mini.key, 'gpt-4o-mini')).code).toBe('model_not_found');
-    // A USD budget can only count priced models: the unpriced one is not offered.
+    // A USD budget can only count priced models: the unpriced ones are not offered.
     const usd = await newKey(user, { dailyUsd: 5 });
-    expect(await list(usd.key)).toEqual(['gpt-4o-mini', 'gpt-4o']);
+    expect(await list(usd.key)).toEqual(['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small']);
+    // An embedding model in a key's allowlist is listed like a chat model; the others are 404.
+    const embed = await newKey(user, { models: ['text-embedding-3-small'] });
+    expect(await list(embed.key)).toEqual(['text-embedding-3-small']);
+    expect(
+      apiError(
+        await h
+          .client(mini.key)
+          .models.retrieve('text-embedding-3-small')
+          .catch((e: unknown) => e),
+      ).code,
+    ).toBe('model_not_found');
     // A team key: the team's allowlist and the key's, intersected.
     const team = await newTeam({ models: ['gpt-4o', 'house-model'] });
     await joinTeam(team, admin);
@@ -172,7 +197,7 @@ describe('Policy enforcement: key, team and user limits on every call', () => {
     const both = await newKey(admin, { teamId: team, models: ['gpt-4o-mini', 'gpt-4o'] });
     expect(await list(both.key)).toEqual(['gpt-4o']);
     // The same member's personal key is not the team's.
-    expect(await list(admin.apiKey)).toEqual(['gpt-4o-mini', 'gpt-4o', 'house-model']);
+    expect(await list(admin.apiKey)).toEqual(all);
     expect(h.mock.requests).toHaveLength(0);
   });
 

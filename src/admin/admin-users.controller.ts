@@ -1,9 +1,14 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
 import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { User } from '../users/user';
 import { type Actor, UsersService } from '../users/users.service';
-import { AdminUserDto, CreateUserDto, UpdateUserDto } from './dto/admin-user.dto';
+import {
+  AdminUserDto,
+  AdminUsersQueryDto,
+  CreateUserDto,
+  UpdateUserDto,
+} from './dto/admin-user.dto';
 
 function toDto(user: User): AdminUserDto {
   return {
@@ -24,10 +29,17 @@ export class AdminUsersController {
   constructor(private readonly users: UsersService) {}
 
   @Get()
-  @ApiOperation({ summary: 'List users' })
+  @ApiOperation({
+    summary:
+      'List users: the people, and with `machine=include` the machine clients’ service users',
+  })
   @ApiOkResponse({ type: AdminUserDto, isArray: true })
-  async list(): Promise<AdminUserDto[]> {
-    return (await this.users.list()).map(toDto);
+  async list(@Query() query: AdminUsersQueryDto): Promise<AdminUserDto[]> {
+    const machine = query.machine ?? 'exclude';
+    const users = await this.users.list();
+    return users
+      .filter((user) => machine === 'include' || user.machine === (machine === 'only'))
+      .map(toDto);
   }
 
   @Post()

@@ -1,10 +1,12 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { RouteConfig } from '@nestjs/platform-fastify';
 import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { UseErrorFormat } from '../common/error-format.decorator';
+import type { KeywardConfig } from '../config/configuration';
 import { chatCallContext } from './chat-call-context';
 import { ChatLimitsService } from './chat-limits.service';
 import { ChatService } from './chat.service';
@@ -23,6 +25,8 @@ interface ModelObject {
   object: 'model';
   created: number;
   owned_by: string;
+  /** Keyward's addition: the routes that take it (docs/chat.md "What Keyward does to a request"). */
+  kind: 'chat' | 'embedding';
 }
 
 /**
@@ -34,17 +38,31 @@ interface ModelObject {
 @RequireScopes('chat')
 @Controller('v1')
 export class ChatCompletionsController {
-  /** CHAT_MODELS in OpenAI's format: configuration, so built once. */
+  /**
+   * Every model a Keyward route serves — CHAT_MODELS (chat completions and Responses), then
+   * EMBEDDING_MODELS — in OpenAI's format: configuration, so built once.
+   */
   private readonly modelsById: ReadonlyMap<string, ModelObject>;
+  private readonly offered: readonly string[];
 
   constructor(
     private readonly chat: ChatService,
     private readonly limits: ChatLimitsService,
+    config: ConfigService<KeywardConfig, true>,
   ) {
+    const embeddingModels = config.get('chat', { infer: true }).embeddingModels;
+    const chatModels = new Set(chat.models);
+    this.offered = [...new Set([...chat.models, ...embeddingModels])];
     this.modelsById = new Map(
-      chat.models.map((id): [string, ModelObject] => [
+      this.offered.map((id): [string, ModelObject] => [
         id,
-        { id, object: 'model', created: 0, owned_by: 'keyward' },
+        {
+          id,
+          object: 'model',
+          created: 0,
+          owned_by: 'keyward',
+          kind: chatModels.has(id) ? 'chat' : 'embedding',
+        },
       ]),
     );
   }
@@ -54,20 +72,22 @@ export class ChatCompletionsController {
   @ApiOperation({
     summary: 'The models the caller may call, in OpenAI list format',
     description:
-      "CHAT_MODELS, narrowed by the API key's and its team's `models` allowlists (and, for a key or team with a USD budget, to priced models): exactly the models a chat call would accept.",
+      "CHAT_MODELS (chat completions and Responses) then EMBEDDING_MODELS, narrowed by the API key's and its team's `models` allowlists (and, for a key or team with a USD budget, to priced models): exactly the models a call would accept.",
   })
   @ApiOkResponse({
     schema: {
       example: {
         object: 'list',
-        data: [{ id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'keyward' }],
+        data: [
+          { id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'keyward', kind: 'chat' },
+        ],
       },
     },
   })
   async models(
     @CurrentPrincipal() principal: Principal,
   ): Promise<{ object: 'list'; data: ModelObject[] }> {
-    const callable = await this.limits.callableModels(principal, this.chat.models);
+    const callable = await this.limits.callableModels(principal, this.offered);
     return { object: 'list', data: callable.flatMap((id) => this.modelsById.get(id) ?? []) };
   }
 
@@ -78,7 +98,15 @@ export class ChatCompletionsController {
       'One model the caller may call, in OpenAI format; any other id is 404 `model_not_found`',
   })
   @ApiOkResponse({
-    schema: { example: { id: 'gpt-4o-mini', object: 'model', created: 0, owned_by: 'keyward' } },
+    schema: {
+      example: {
+        id: 'gpt-4o-mini',
+        object: 'model',
+        created: 0,
+        owned_by: 'keyward',
+        kind: 'chat',
+      },
+    },
   })
   async model(
     @Param('id') id: string,

@@ -21,10 +21,16 @@ import { DomainError } from '../common/domain-error';
 import { type AppConfig, publicUrl } from '../config/app.config';
 import type { KeywardConfig } from '../config/configuration';
 import { CookieService } from '../cookies/cookie.service';
-import { describe, OidcClientService, type SignInTransaction } from './oidc-client.service';
+import { describe, OidcClientService } from './oidc-client.service';
 import { OidcConfigDto, OidcLogoutDto } from './oidc.dto';
 import { OidcIdentitiesRepository } from './oidc-identities.repository';
 import { OidcLoginService } from './oidc-login.service';
+import {
+  addPendingSignIn,
+  readPendingSignIns,
+  serializePendingSignIns,
+  takePendingSignIn,
+} from './pending-sign-ins';
 import { safeReturnTo } from './return-to';
 
 /** kw_oidc's lifetime is fixed by its policy entry (10 min), whatever a session's would be. */
@@ -36,8 +42,9 @@ export type SignInFailure = 'access_denied' | 'expired' | 'unavailable' | 'disab
 /**
  * docs/sso.md: OpenID Connect sign-in. The browser goes to the IdP and comes back to the
  * callback, which ends exactly like a password sign-in at `POST /api/v1/auth/session`
- * (SessionCookies): tokens only in HttpOnly cookies, never in a URL or a page. The sign-in
- * in progress lives in an encrypted cookie of its own for ten minutes.
+ * (SessionCookies): tokens only in HttpOnly cookies, never in a URL or a page. The sign-ins
+ * in progress (one per tab, a few at most) live in an encrypted cookie of their own for ten
+ * minutes each.
  */
 @ApiTags('session')
 @Controller(OIDC_PATH)
@@ -93,7 +100,11 @@ export class OidcController {
       this.logger.warn(`Single sign-on could not start: ${describe(error)}`);
       return this.redirect(reply, '/?sso_error=unavailable');
     }
-    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(started.transaction), NO_SESSION);
+    // Another tab's sign-in in progress stays: each callback finds its own by state.
+    const now = Date.now();
+    const pending = readPendingSignIns(this.cookies.readEncrypted(request, 'oidc'), now);
+    const value = addPendingSignIn(pending, started.transaction, now);
+    this.cookies.setEncrypted(reply, 'oidc', value, NO_SESSION);
     return this.redirect(reply, started.url.toString());
   }
 
@@ -111,11 +122,26 @@ export class OidcController {
   async callback(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const settings = this.client.oidc;
     await this.publicLimit.consume(request.ip);
-    const transaction = readTransaction(this.cookies.readEncrypted(request, 'oidc'));
-    // One use: whatever happens next, this sign-in's state and verifier are gone.
-    this.cookies.clear(reply, 'oidc');
-    if (!transaction) return this.fail(reply, request, 'expired', 'no sign-in in progress');
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+    const pending = readPendingSignIns(this.cookies.readEncrypted(request, 'oidc'), Date.now());
+    if (pending.length === 0) {
+      this.cookies.clear(reply, 'oidc');
+      return this.fail(reply, request, 'expired', 'no sign-in in progress');
+    }
+    const { taken: transaction, rest } = takePendingSignIn(
+      pending,
+      new URLSearchParams(query).get('state'),
+    );
+    // One use: whatever happens next, this sign-in's state and verifier are gone; the other
+    // tabs' sign-ins stay.
+    if (rest.length > 0) {
+      this.cookies.setEncrypted(reply, 'oidc', serializePendingSignIns(rest), NO_SESSION);
+    } else {
+      this.cookies.clear(reply, 'oidc');
+    }
+    if (!transaction) {
+      return this.fail(reply, request, 'failed', 'state matches no sign-in in progress');
+    }
     let session;
     try {
       const verified = await this.client.finishSignIn(query, transaction);
@@ -223,19 +249,6 @@ function readPendingLogout(value: string | undefined): PendingLogout | undefined
     const parsed = JSON.parse(value) as Partial<PendingLogout>;
     return typeof parsed.endSession === 'string' && /^[0-9a-f-]{36}$/.test(parsed.endSession)
       ? { endSession: parsed.endSession }
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function readTransaction(value: string | undefined): SignInTransaction | undefined {
-  if (!value) return undefined;
-  try {
-    const parsed = JSON.parse(value) as Partial<SignInTransaction>;
-    const fields = ['state', 'nonce', 'codeVerifier', 'redirectUrl', 'returnTo'] as const;
-    return fields.every((field) => typeof parsed[field] === 'string')
-      ? (parsed as SignInTransaction)
       : undefined;
   } catch {
     return undefined;

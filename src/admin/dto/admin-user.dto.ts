@@ -106,6 +106,20 @@ export class AdminUserDto {
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
 }
 
+export const MACHINE_FILTERS = ['exclude', 'include', 'only'] as const;
+
+export class AdminUsersQueryDto {
+  @ApiPropertyOptional({
+    enum: MACHINE_FILTERS,
+    default: 'exclude',
+    description:
+      'Service users of machine clients (`machine: true`): left out by default, listed with the people (`include`), or alone (`only`)',
+  })
+  @IsOptional()
+  @IsIn(MACHINE_FILTERS)
+  machine?: (typeof MACHINE_FILTERS)[number];
+}
+
 export class AuditQueryDto {
   @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
