@@ -13,36 +13,18 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../scripts/free-port.mjs';
+import { CHAT_REQUEST, ROOT, cpuMs, procMiB, prodNodeFlags } from './process-stats.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MOCK_KEY = 'sk-mock-bench';
 const PASSWORD = randomBytes(18).toString('base64url');
 const ROUNDS = 4;
 const SLOT_SECONDS = 4;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const cpuMs = (pid) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
-const procMiB = (pid, field) =>
-  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) /
-  1024;
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-/** The Node flags of `npm run start:prod`. */
-function prodFlags() {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  const match = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/src\/main\.js/.exec(
-    pkg.scripts['start:prod'],
-  );
-  return match?.[1].trim().split(/\s+/).filter(Boolean) ?? [];
-}
 
 const children = [];
 const tmp = mkdtempSync(join(os.tmpdir(), 'keyward-flags-ab-'));
@@ -108,7 +90,7 @@ async function main() {
   );
   const servers = {};
   const named = new Set(extra.map((flag) => flag.split('=')[0]));
-  const base = prodFlags().filter((flag) => !named.has(flag.split('=')[0]));
+  const base = prodNodeFlags().filter((flag) => !named.has(flag.split('=')[0]));
   for (const [name, flags] of [
     ['A', base],
     ['B', [...base, ...extra]],
@@ -155,10 +137,7 @@ async function main() {
           url: `${origin}/v1/chat/completions`,
           method: 'POST',
           headers: { ...auth, 'content-type': 'application/json' },
-          body: JSON.stringify({
-            model: 'gpt-4o-mini',
-            messages: [{ role: 'user', content: 'Say hello to the benchmark in a few words.' }],
-          }),
+          body: JSON.stringify(CHAT_REQUEST),
         },
       },
     };

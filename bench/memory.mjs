@@ -22,16 +22,15 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../scripts/free-port.mjs';
+import { CHAT_REQUEST, ROOT, cpuMs, keywardNodeFlags, ok, procMiB } from './process-stats.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const KEYWARD_MAIN = join(ROOT, 'dist/src/main.js');
 const MOCK_KEY = 'sk-mock-bench';
 const BURST_CONCURRENCY = 16;
@@ -54,49 +53,9 @@ const running = new Set();
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function procMiB(pid, field) {
-  try {
-    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
-      readFileSync(`/proc/${pid}/status`, 'utf8'),
-    );
-    return match ? Number(match[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-/** A process's CPU time (user + system, all its threads) in ms; /proc counts in 1/100 s. */
-function cpuMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
-
-/** The Node flags of `npm run start:prod` (package.json decides them), plus the extra ones. */
-function nodeFlags() {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  const match = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/src\/main\.js/.exec(
-    pkg.scripts['start:prod'],
-  );
-  return [
-    ...(match?.[1].trim().split(/\s+/).filter(Boolean) ?? []),
-    ...(process.env.KEYWARD_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-  ];
-}
-
 function extraEnv() {
   const pairs = process.env.KEYWARD_BENCH_ENV?.split(' ').filter(Boolean) ?? [];
   return Object.fromEntries(pairs.map((pair) => pair.split(/=(.*)/s).slice(0, 2)));
-}
-
-async function ok(url, init) {
-  const response = await fetch(url, init);
-  await response.arrayBuffer();
-  return response.ok;
 }
 
 async function start(args, env, readyUrl, logFile, readyInit) {
@@ -240,7 +199,7 @@ async function main() {
     CHAT_DAILY_TOKENS: '1000000000000',
     ...extraEnv(),
   };
-  const args = [...nodeFlags(), KEYWARD_MAIN];
+  const args = [...keywardNodeFlags(), KEYWARD_MAIN];
   const ready = `${origin}/health/ready`;
   const log = join(tmp, 'keyward.log');
   const result = { flags: args.slice(0, -1), env: extraEnv() };
@@ -283,10 +242,7 @@ async function main() {
         url: `${origin}/v1/chat/completions`,
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: 'gpt-4o-mini',
-          messages: [{ role: 'user', content: 'Say hello to the benchmark in a few words.' }],
-        }),
+        body: JSON.stringify(CHAT_REQUEST),
       };
       result.load = [];
       for (const [phase, request] of [

@@ -30,15 +30,22 @@ import {
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Client } from 'undici';
 import { freePort } from '../scripts/free-port.mjs';
+import {
+  CHAT_REQUEST,
+  CLOCK_TICKS,
+  ROOT,
+  cpuMs,
+  keywardNodeFlags,
+  ok,
+  procMiB,
+} from './process-stats.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const KEYWARD_MAIN = join(ROOT, 'dist/src/main.js');
 const PORTKEY_MAIN = join(ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 /** Concurrent sign-in loops in the burst phase. */
@@ -126,38 +133,8 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function ok(url, init) {
-  const response = await fetch(url, init);
-  await response.arrayBuffer();
-  return response.ok;
-}
-
-/** A line of a process's /proc status (Linux) in MiB: VmRSS now, VmHWM its peak. */
-function procMiB(pid, field) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
-    return match ? Number(match[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 const rssMiB = (pid) => procMiB(pid, 'VmRSS');
 
-/**
- * CPU time a process used so far (user + system, all its threads: the PGlite worker and
- * Argon2's included), in milliseconds; NaN when it cannot be read. Per request, it is the
- * cost of serving one, which machine load moves far less than requests per second.
- */
-function cpuMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return Number.NaN;
-  }
-}
 /**
  * The same CPU time split by thread (Linux thread names): `main` (JavaScript, MainThread),
  * `db` (the PGlite worker, WorkerThread), `v8` (V8's helper threads: concurrent GC and
@@ -190,13 +167,6 @@ function cpuMsByThread(pid) {
   }
   return split;
 }
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 const peakRssMiB = (pid) => procMiB(pid, 'VmHWM');
 const f0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : 'n/a');
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
@@ -261,21 +231,6 @@ async function sequential(client, request, count) {
 }
 
 // --- phases ------------------------------------------------------------------------------
-
-/**
- * Node flags Keyward runs with: the ones `npm run start:prod` passes (one place decides
- * them, package.json), plus KEYWARD_BENCH_NODE_ARGS (e.g. `-r ./preload.cjs`).
- */
-function keywardNodeFlags() {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  const match = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/src\/main\.js/.exec(
-    pkg.scripts['start:prod'],
-  );
-  return [
-    ...(match?.[1].trim().split(/\s+/).filter(Boolean) ?? []),
-    ...(process.env.KEYWARD_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-  ];
-}
 
 /** Keyward's environment for the bench: a temp DATA_DIR (or DATABASE_URL), the mock as upstream. */
 function keywardEnv({ port, dataDir, mockOrigin, password, databaseUrl }) {
@@ -447,11 +402,8 @@ async function createTeam(keyward, auth) {
 }
 
 const CHAT_PATH = '/v1/chat/completions';
-const CHAT_BODY = JSON.stringify({
-  model: 'gpt-4o-mini',
-  messages: [{ role: 'user', content: 'Say hello to the benchmark in a few words.' }],
-});
-const STREAM_BODY = JSON.stringify({ ...JSON.parse(CHAT_BODY), stream: true });
+const CHAT_BODY = JSON.stringify(CHAT_REQUEST);
+const STREAM_BODY = JSON.stringify({ ...CHAT_REQUEST, stream: true });
 
 /** What each load target sends; `keyward: true` marks Keyward's (its RSS is sampled after). */
 function loadTargets(origins, { jwt, apiKey, personalKey, cookie }) {
