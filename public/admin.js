@@ -258,6 +258,31 @@ function listField(selector) {
   return items.length ? items : null;
 }
 
+/**
+ * The limits a team and a key share (the server's policy limits), as form fields named
+ * `#<prefix>-rpm`, `#<prefix>-daily-tokens`, ...: one mapping for both forms.
+ */
+const LIMIT_FIELDS = {
+  rpm: 'rpm',
+  dailyTokens: 'daily-tokens',
+  monthlyTokens: 'monthly-tokens',
+  dailyUsd: 'daily-usd',
+  monthlyUsd: 'monthly-usd',
+};
+function showLimits(prefix, policy) {
+  for (const [field, id] of Object.entries(LIMIT_FIELDS)) {
+    $(`#${prefix}-${id}`).value = policy[field] ?? '';
+  }
+  $(`#${prefix}-models`).value = policy.models?.join(', ') ?? '';
+}
+function readLimits(prefix) {
+  const limits = { models: listField(`#${prefix}-models`) };
+  for (const [field, id] of Object.entries(LIMIT_FIELDS)) {
+    limits[field] = numberField(`#${prefix}-${id}`);
+  }
+  return limits;
+}
+
 function limitsText(policy) {
   const parts = [
     ['requests', policy.rpm, formatNumber, '/min'],
@@ -320,15 +345,7 @@ function editTeam(team) {
   $('#team-delete').hidden = !detail;
   if (!detail) return;
   $('#team-name').value = detail.name;
-  const fields = {
-    '#team-rpm': detail.rpm,
-    '#team-daily-tokens': detail.dailyTokens,
-    '#team-monthly-tokens': detail.monthlyTokens,
-    '#team-daily-usd': detail.dailyUsd,
-    '#team-monthly-usd': detail.monthlyUsd,
-  };
-  for (const [selector, value] of Object.entries(fields)) $(selector).value = value ?? '';
-  $('#team-models').value = detail.models?.join(', ') ?? '';
+  showLimits('team', detail);
   $('#team-log-content').checked = Boolean(detail.logContent);
 }
 
@@ -336,12 +353,7 @@ async function saveTeam(event) {
   event.preventDefault();
   const body = {
     name: $('#team-name').value.trim(),
-    rpm: numberField('#team-rpm'),
-    dailyTokens: numberField('#team-daily-tokens'),
-    monthlyTokens: numberField('#team-monthly-tokens'),
-    dailyUsd: numberField('#team-daily-usd'),
-    monthlyUsd: numberField('#team-monthly-usd'),
-    models: listField('#team-models'),
+    ...readLimits('team'),
     logContent: $('#team-log-content').checked,
   };
   const editing = selectedTeam && session.isAdmin && !$('#team-delete').hidden;
@@ -671,15 +683,7 @@ function editKey(key, path) {
   if (!key) return;
   $('#pk-name').value = key.name;
   if (key.teamId) $('#pk-owner').value = key.teamId;
-  const fields = {
-    '#pk-rpm': key.rpm,
-    '#pk-daily-tokens': key.dailyTokens,
-    '#pk-monthly-tokens': key.monthlyTokens,
-    '#pk-daily-usd': key.dailyUsd,
-    '#pk-monthly-usd': key.monthlyUsd,
-  };
-  for (const [selector, value] of Object.entries(fields)) $(selector).value = value ?? '';
-  $('#pk-models').value = key.models?.join(', ') ?? '';
+  showLimits('pk', key);
   $('#pk-cidrs').value = key.allowedCidrs?.join(', ') ?? '';
   $('#pk-name').focus();
 }
@@ -687,12 +691,7 @@ function editKey(key, path) {
 function policyFields() {
   return {
     name: $('#pk-name').value.trim(),
-    models: listField('#pk-models'),
-    rpm: numberField('#pk-rpm'),
-    dailyTokens: numberField('#pk-daily-tokens'),
-    monthlyTokens: numberField('#pk-monthly-tokens'),
-    dailyUsd: numberField('#pk-daily-usd'),
-    monthlyUsd: numberField('#pk-monthly-usd'),
+    ...readLimits('pk'),
     allowedCidrs: listField('#pk-cidrs'),
   };
 }
