@@ -1,8 +1,9 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
+import type { PolicyUsageRepository } from './policy-usage.repository';
 import type { SettleUrgency, UsageLedger, UsageSettlement } from './usage-ledger';
-import type { UsageEntry, UsageRepository } from './usage.repository';
+import type { UsageRepository } from './usage.repository';
+import { UsageSums } from './usage-sums';
 
 const PERSIST_ATTEMPTS = 3;
 /**
@@ -11,23 +12,6 @@ const PERSIST_ATTEMPTS = 3;
  * reservation is held meanwhile, so the budget only looks smaller, never larger.
  */
 export const RELAXED_WRITE_DELAY_MS = 25;
-
-/** A row being summed into: the same fields, writable. */
-type Summed<T> = { -readonly [K in keyof T]: T[K] };
-
-/** Settlements of one (key or team, day) waiting for the next usage write, summed. */
-interface PendingPolicyUsage {
-  readonly entry: Summed<PolicyUsageEntry>;
-  requests: number;
-}
-
-/** Settlements of one (user, day, model) waiting for the next usage write, summed. */
-interface PendingUsage {
-  readonly entry: Summed<UsageEntry>;
-  requests: number;
-  /** Resolved once the write holding these settlements is done (or given up). */
-  readonly written: Array<() => void>;
-}
 
 /**
  * Usage written straight to the tables, group-committed (the ledger on PostgreSQL, and the
@@ -41,8 +25,9 @@ interface PendingUsage {
  */
 export class DirectUsageLedger implements UsageLedger, OnApplicationShutdown {
   private readonly logger = new Logger(DirectUsageLedger.name);
-  private pending = new Map<string, PendingUsage>();
-  private pendingPolicy = new Map<string, PendingPolicyUsage>();
+  private pending = new UsageSums();
+  /** Settlements in `pending`, each resolved once the write holding it is done (or given up). */
+  private waiting: Array<() => void> = [];
   private writing?: Promise<void>;
   /** A relaxed write waiting for company; an urgent settlement starts it at once. */
   private delayed?: { timer: NodeJS.Timeout; start: () => void };
@@ -54,32 +39,9 @@ export class DirectUsageLedger implements UsageLedger, OnApplicationShutdown {
   ) {}
 
   record(settlement: UsageSettlement, urgency: SettleUrgency): Promise<void> {
-    for (const item of settlement.policy) {
-      const key = `${item.subject}\u0000${item.day}`;
-      const batch = this.pendingPolicy.get(key);
-      if (!batch) {
-        this.pendingPolicy.set(key, { entry: { ...item }, requests: 1 });
-        continue;
-      }
-      batch.entry.tokens += item.tokens;
-      batch.entry.costNanos += item.costNanos;
-      batch.requests += 1;
-    }
-    const entry = settlement.usage;
+    this.pending.add(settlement);
     return new Promise((resolve) => {
-      const key = `${entry.userId}\u0000${entry.day}\u0000${entry.model}`;
-      const batch = this.pending.get(key);
-      if (!batch) {
-        this.pending.set(key, { entry: { ...entry }, requests: 1, written: [resolve] });
-      } else {
-        batch.entry.promptTokens += entry.promptTokens;
-        batch.entry.completionTokens += entry.completionTokens;
-        batch.entry.cachedTokens += entry.cachedTokens;
-        batch.entry.reasoningTokens += entry.reasoningTokens;
-        batch.entry.costNanos += entry.costNanos;
-        batch.requests += 1;
-        batch.written.push(resolve);
-      }
+      this.waiting.push(resolve);
       this.scheduleWrite(urgency);
     });
   }
@@ -127,23 +89,23 @@ export class DirectUsageLedger implements UsageLedger, OnApplicationShutdown {
 
   /** Writes what is pending, then what arrived meanwhile, until nothing is left. */
   private async writePending(): Promise<void> {
-    while (this.pending.size > 0 || this.pendingPolicy.size > 0) {
-      const batches = [...this.pending.values()];
-      const policy = [...this.pendingPolicy.values()];
-      this.pending = new Map();
-      this.pendingPolicy = new Map();
+    while (this.pending.records > 0) {
+      const { usage, policy } = this.pending;
+      const waiting = this.waiting;
+      this.pending = new UsageSums();
+      this.waiting = [];
       // A settlement is released once its user row and its key's and team's rows are written.
       await Promise.all([
-        ...batches.map(({ entry, requests }) =>
+        ...[...usage.values()].map(({ entry, requests }) =>
           this.write('usage', { ...entry, requests }, () => this.usage.add(entry, requests)),
         ),
-        ...policy.map(({ entry, requests }) =>
+        ...[...policy.values()].map(({ entry, requests }) =>
           this.write('key/team usage', { ...entry, requests }, () =>
             this.policyUsage ? this.policyUsage.add(entry, requests) : Promise.resolve(),
           ),
         ),
       ]);
-      for (const batch of batches) for (const resolve of batch.written) resolve();
+      for (const resolve of waiting) resolve();
     }
   }
 

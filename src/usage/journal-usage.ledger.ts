@@ -1,10 +1,11 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { DatabaseService } from '../database/database.service';
 import type { SqlStatement } from '../database/pglite-worker';
-import type { PolicyUsageEntry, PolicyUsageRepository } from './policy-usage.repository';
+import type { PolicyUsageRepository } from './policy-usage.repository';
 import type { SettleUrgency, UsageLedger, UsageSettlement } from './usage-ledger';
 import type { UsageJournal } from './usage-journal';
-import type { UsageEntry, UsageRepository } from './usage.repository';
+import type { UsageRepository } from './usage.repository';
+import { UsageSums } from './usage-sums';
 
 /** Records waiting that start an apply at once. */
 export const JOURNAL_APPLY_RECORDS = 1000;
@@ -20,55 +21,19 @@ const SET_WATERMARK = `INSERT INTO journal_watermarks (journal, applied_seq) VAL
   WHERE journal_watermarks.applied_seq < excluded.applied_seq`;
 const GET_WATERMARK = 'SELECT applied_seq FROM journal_watermarks WHERE journal = $1';
 
-type Summed<T> = { -readonly [K in keyof T]: T[K] };
-
-/** Records appended and not yet applied, summed per table row. */
-class Batch {
-  readonly usage = new Map<string, { entry: Summed<UsageEntry>; requests: number }>();
-  readonly policy = new Map<string, { entry: Summed<PolicyUsageEntry>; requests: number }>();
-  records = 0;
+/** Journal records not yet applied, summed per row, with the last record's sequence number. */
+class Batch extends UsageSums {
   /** The highest sequence number in the batch (records are added in order). */
   lastSeq = 0;
 
-  add(settlement: UsageSettlement, requests: number, seq: number): void {
-    this.addUsage(settlement.usage, requests);
-    for (const item of settlement.policy) this.addPolicy(item, requests);
-    this.records += 1;
+  addRecord(settlement: UsageSettlement, seq: number): void {
+    this.add(settlement);
     this.lastSeq = Math.max(this.lastSeq, seq);
   }
 
-  /** Adds `other` (a batch that could not be applied, or what came since) into this one. */
-  merge(other: Batch): void {
-    for (const { entry, requests } of other.usage.values()) this.addUsage(entry, requests);
-    for (const { entry, requests } of other.policy.values()) this.addPolicy(entry, requests);
-    this.records += other.records;
+  override merge(other: Batch): void {
+    super.merge(other);
     this.lastSeq = Math.max(this.lastSeq, other.lastSeq);
-  }
-
-  private addUsage(usage: UsageEntry, requests: number): void {
-    const key = `${usage.userId}\u0000${usage.day}\u0000${usage.model}`;
-    const row = this.usage.get(key);
-    if (!row) {
-      this.usage.set(key, { entry: { ...usage }, requests });
-      return;
-    }
-    row.entry.promptTokens += usage.promptTokens;
-    row.entry.completionTokens += usage.completionTokens;
-    row.entry.cachedTokens += usage.cachedTokens;
-    row.entry.reasoningTokens += usage.reasoningTokens;
-    row.entry.costNanos += usage.costNanos;
-    row.requests += requests;
-  }
-
-  private addPolicy(item: PolicyUsageEntry, requests: number): void {
-    const key = `${item.subject}\u0000${item.day}`;
-    const row = this.policy.get(key);
-    if (!row) this.policy.set(key, { entry: { ...item }, requests });
-    else {
-      row.entry.tokens += item.tokens;
-      row.entry.costNanos += item.costNanos;
-      row.requests += requests;
-    }
   }
 }
 
@@ -116,7 +81,7 @@ export class JournalUsageLedger implements UsageLedger, OnModuleInit, OnApplicat
     let skipped = 0;
     for (const record of found.records) {
       if (record.seq <= watermark) skipped += 1;
-      else replay.add(record, 1, record.seq);
+      else replay.addRecord(record, record.seq);
     }
     if (replay.records > 0) await this.database.runInTransaction(this.statements(replay));
     this.journal.start(Math.max(watermark, found.lastSeq) + 1);
@@ -139,7 +104,7 @@ export class JournalUsageLedger implements UsageLedger, OnModuleInit, OnApplicat
         this.appendFailed(error as Error);
       }
       if (seq !== undefined) {
-        this.pending.add(settlement, 1, seq);
+        this.pending.addRecord(settlement, seq);
         this.schedule();
         return Promise.resolve();
       }
