@@ -5,6 +5,7 @@ import { ConfigService } from '@nestjs/config';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import type { Pool } from 'pg';
 import type { KeywardConfig } from '../config/configuration';
 import { acquireDataDirLock } from './data-dir-lock';
@@ -76,13 +77,19 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       try {
         const dir = join(dataDir, 'pgdata');
         mkdirSync(dir, { recursive: true, mode: 0o700 });
-        // The worker opens (initdb on first start) and migrates before it answers.
+        // The worker opens the directory (a child process creates and migrates a new one);
+        // the migrations run from here, through the worker, so the worker never loads
+        // Drizzle (docs/database.md "Memory and start time").
         this.pglite = await PgliteWorkerClient.open(dir, migrationsFolder());
+        const db = drizzlePglite({ client: this.pglite.asPglite(), schema });
+        await migratePglite(db, { migrationsFolder: migrationsFolder() });
+        this.database = db;
       } catch (error) {
+        await this.pglite?.close();
+        this.pglite = undefined;
         this.releaseLock();
         throw error;
       }
-      this.database = drizzlePglite({ client: this.pglite.asPglite(), schema });
     }
     this.logger.log(`Database ready (${this.kind})`);
   }

@@ -89,8 +89,9 @@ export class PgliteWorkerClient {
   }
 
   /**
-   * Starts the worker; resolves once the database is open and migrated. A new directory is
-   * created (initdb) and migrated by a child process that then exits: initdb's memory
+   * Starts the worker; resolves once the database is open (the caller runs the migrations
+   * through this client). A new directory is created (initdb) and migrated by a child
+   * process that then exits: initdb's memory
    * (hundreds of MB of WASM heap, and the allocator's arena, which a thread that exits leaves
    * in this process) goes with it, and the worker opens the result, so a first start idles
    * like a restart.

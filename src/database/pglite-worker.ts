@@ -14,8 +14,6 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { drizzle } from 'drizzle-orm/pglite';
-import { migrate } from 'drizzle-orm/pglite/migrator';
 
 export interface PgliteWorkerData {
   readonly dir: string;
@@ -48,7 +46,7 @@ export interface SqlStatement {
   readonly params: unknown[];
 }
 
-/** Worker → main thread. `id: 0` with `ready` once the database is open and migrated. */
+/** Worker → main thread. `id: 0` with `ready` once the database is open. */
 export type WorkerResponse =
   | { readonly id: number; readonly result: unknown }
   | { readonly id: number; readonly error: SerializedError };
@@ -82,8 +80,9 @@ async function main(): Promise<void> {
   let dispatch = (message: WorkerRequest) => void queued.push(message);
   port.on('message', (message: WorkerRequest) => dispatch(message));
 
+  // Migrations are the main thread's (Drizzle's migrator through this protocol): Drizzle
+  // loaded here cost the thread ~10 MiB of RSS for good (docs/database.md).
   const db = await PGlite.create(data.dir, { postgresqlconf: [...data.postgresqlconf] });
-  await migrate(drizzle(db), { migrationsFolder: data.migrationsFolder });
 
   // Open transactions: PGlite holds every other query until the callback returns, which is
   // what a single connection does; `end` settles it.
@@ -168,6 +167,10 @@ async function main(): Promise<void> {
 
 /** The child process's whole job: create (initdb) and migrate the directory, then close it. */
 async function initialise(data: PgliteWorkerData): Promise<void> {
+  const [{ drizzle }, { migrate }] = await Promise.all([
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ]);
   const db = await PGlite.create(data.dir, { postgresqlconf: [...data.postgresqlconf] });
   await migrate(drizzle(db), { migrationsFolder: data.migrationsFolder });
   await db.close();
