@@ -17,7 +17,12 @@ import type {
  * (users, sessions, keys, a row per user, day and model), so 16 MB holds them with room.
  * Measured in docs/database.md: idle RSS of a reopened database 776 MB → 178 MB.
  */
-export const EMBEDDED_POSTGRESQL_CONF = ['shared_buffers = 4MB'] as const;
+export const EMBEDDED_POSTGRESQL_CONF = [
+  'shared_buffers = 4MB',
+  // PGlite runs one backend; PostgreSQL's default of 100 sizes the shared lock table and
+  // per-backend arrays for 100 (~4.5 MiB of idle RSS, docs/database.md).
+  'max_connections = 10',
+] as const;
 
 const WORKER_YOUNG_GENERATION_MB = 4;
 
