@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import * as client from 'openid-client';
+import type * as OpenidClient from 'openid-client';
 import { DomainError } from '../common/domain-error';
 import type { KeywardConfig } from '../config/configuration';
 import type { EnabledOidcConfig, OidcConfig } from '../config/oidc.config';
@@ -23,6 +23,16 @@ export interface VerifiedSignIn {
 /** Retry discovery at most this often after a failure, so a down IdP is not hammered. */
 const DISCOVERY_RETRY_MS = 10_000;
 
+let loaded: Promise<typeof OpenidClient> | undefined;
+/**
+ * `openid-client` (and its `oauth4webapi`), loaded on the first sign-in: a server without
+ * single sign-on never holds them (docs/runtime.md, memory).
+ */
+function openidClient(): Promise<typeof OpenidClient> {
+  loaded ??= import('openid-client');
+  return loaded;
+}
+
 /**
  * The thin wrapper around `openid-client` (OpenID certified relying party): discovery,
  * the authorization URL with PKCE (S256), `state` and `nonce`, the code exchange with ID
@@ -35,7 +45,7 @@ const DISCOVERY_RETRY_MS = 10_000;
 export class OidcClientService {
   private readonly logger = new Logger(OidcClientService.name);
   private readonly settings: OidcConfig;
-  private discovered?: Promise<client.Configuration>;
+  private discovered?: Promise<OpenidClient.Configuration>;
   private failedAt = 0;
 
   constructor(config: ConfigService<KeywardConfig, true>) {
@@ -64,6 +74,7 @@ export class OidcClientService {
     returnTo: string,
   ): Promise<{ url: URL; transaction: SignInTransaction }> {
     const configuration = await this.configuration();
+    const client = await openidClient();
     const transaction: SignInTransaction = {
       state: client.randomState(),
       nonce: client.randomNonce(),
@@ -88,6 +99,7 @@ export class OidcClientService {
    */
   async finishSignIn(query: string, transaction: SignInTransaction): Promise<VerifiedSignIn> {
     const configuration = await this.configuration();
+    const client = await openidClient();
     const currentUrl = new URL(transaction.redirectUrl);
     currentUrl.search = query;
     const tokens = await client.authorizationCodeGrant(configuration, currentUrl, {
@@ -117,6 +129,7 @@ export class OidcClientService {
   async endSessionUrl(idToken: string, postLogoutRedirectUrl: string): Promise<string | undefined> {
     const configuration = await this.configuration().catch(() => undefined);
     if (!configuration?.serverMetadata().end_session_endpoint) return undefined;
+    const client = await openidClient();
     return client
       .buildEndSessionUrl(configuration, {
         id_token_hint: idToken,
@@ -125,20 +138,22 @@ export class OidcClientService {
       .toString();
   }
 
-  private configuration(): Promise<client.Configuration> {
+  private configuration(): Promise<OpenidClient.Configuration> {
     const settings = this.oidc;
     if (!this.discovered && Date.now() - this.failedAt < DISCOVERY_RETRY_MS) {
       return Promise.reject(
         new DomainError('service_unavailable', 'The identity provider cannot be reached.'),
       );
     }
-    this.discovered ??= client
-      .discovery(
-        new URL(settings.issuer),
-        settings.clientId,
-        undefined,
-        clientAuthentication(settings),
-        { timeout: 10 },
+    this.discovered ??= openidClient()
+      .then((client) =>
+        client.discovery(
+          new URL(settings.issuer),
+          settings.clientId,
+          undefined,
+          clientAuthentication(client, settings),
+          { timeout: 10 },
+        ),
       )
       .catch((error: unknown) => {
         this.discovered = undefined;
@@ -150,7 +165,10 @@ export class OidcClientService {
   }
 }
 
-function clientAuthentication(settings: EnabledOidcConfig): client.ClientAuth {
+function clientAuthentication(
+  client: typeof OpenidClient,
+  settings: EnabledOidcConfig,
+): OpenidClient.ClientAuth {
   switch (settings.tokenAuthMethod) {
     case 'client_secret_basic':
       return client.ClientSecretBasic(settings.clientSecret);
@@ -161,9 +179,12 @@ function clientAuthentication(settings: EnabledOidcConfig): client.ClientAuth {
   }
 }
 
-/** An error's name and message, without anything it may carry from a response body. */
+/**
+ * An error's name and message, without anything it may carry from a response body
+ * (`openid-client`'s `ClientError` is an `Error`).
+ */
 export function describe(error: unknown): string {
-  if (error instanceof client.ClientError || error instanceof Error) {
+  if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${error.message}`;
   }
