@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from 'drizzle-orm/pglite/migrator';
 import { runCli } from '../src/cli';
 import { LOCK_FILE } from '../src/database/data-dir-lock';
 import { DatabaseService } from '../src/database/database.service';
@@ -118,6 +120,46 @@ describe('A new embedded data directory (initdb in a child process that exits)',
         readFileSync(join(migrationsFolder(), 'meta', '_journal.json'), 'utf8'),
       ) as { entries: unknown[] };
       expect(applied.rows[0].n).toBe(journal.entries.length);
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
+
+  it('takes a later migration on a restart, from the main thread through the worker', async () => {
+    // What DatabaseService does on every start: the worker only opens the directory.
+    const journal = (tags: string[]) =>
+      JSON.stringify({
+        version: '7',
+        dialect: 'postgresql',
+        entries: tags.map((tag, idx) => ({
+          idx,
+          version: '7',
+          when: idx + 1,
+          tag,
+          breakpoints: true,
+        })),
+      });
+    const folder = join(root, 'two-migrations');
+    mkdirSync(join(folder, 'meta'), { recursive: true });
+    writeFileSync(join(folder, '0000_first.sql'), 'CREATE TABLE first_table (id int);');
+    writeFileSync(join(folder, 'meta', '_journal.json'), journal(['0000_first']));
+    const dir = join(root, 'restarted');
+    await (await PgliteWorkerClient.open(dir, folder)).close();
+
+    writeFileSync(join(folder, '0001_second.sql'), 'CREATE TABLE second_table (id int);');
+    writeFileSync(join(folder, 'meta', '_journal.json'), journal(['0000_first', '0001_second']));
+    const client = await PgliteWorkerClient.open(dir, folder);
+    try {
+      const before = await client.query<{ n: number }>(
+        "select count(*)::int as n from pg_tables where tablename = 'second_table'",
+      );
+      expect(before.rows[0].n).toBe(0);
+      await migrate(drizzle({ client: client.asPglite() }), { migrationsFolder: folder });
+      const after = await client.query<{ n: number }>(
+        'select count(*)::int as n from drizzle.__drizzle_migrations',
+      );
+      expect(after.rows[0].n).toBe(2);
+      await client.query('insert into second_table (id) values (1)');
     } finally {
       await client.close();
     }
