@@ -14,8 +14,8 @@ import type {
 /**
  * PostgreSQL settings for the embedded instance. PGlite's own default gives
  * `shared_buffers` 160 MB, which a process touches and keeps; Keyward's tables are small
- * (users, sessions, keys, a row per user, day and model), so 16 MB holds them with room.
- * Measured in docs/database.md: idle RSS of a reopened database 776 MB → 178 MB.
+ * (users, sessions, keys, a row per user, day and model), so 4 MB holds the hot pages.
+ * Measured in docs/database.md ("Memory and start time").
  */
 export const EMBEDDED_POSTGRESQL_CONF = [
   'shared_buffers = 4MB',
