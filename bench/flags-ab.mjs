@@ -8,20 +8,40 @@
  * both alike. Prints each slot's server CPU per request (all threads) and RSS, then the
  * medians and each server's final and peak RSS. Used for `--heap-growing-percent=50`
  * (bench/NOTES.md, issue 17's memory round).
+ *
+ * Two builds instead of two flag sets: `--base <checkout>` runs A from that checkout's
+ * `dist/` (e.g. a worktree of main, built) and B from this one's, both with start:prod's
+ * flags (plus any given, on B). `--targets me,me_cookie,live,chat` picks the loads (default
+ * `me,chat`; `me` is the ES256 bearer token, `me_cookie` the access cookie, `live` the
+ * public health route); `--rounds <n>` (default 4), `--slot <s>` (default 4). The last lines
+ * give, per target, the median of B/A over the rounds (each round's two slots are adjacent in
+ * time, so a ratio is less disturbed by other tenants than either figure). LOG_LEVEL is `info`, as in production
+ * (the access line is part of every request's cost).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../scripts/free-port.mjs';
 import { CHAT_REQUEST, ROOT, cpuMs, procMiB, prodNodeFlags } from './process-stats.mjs';
 
 const MOCK_KEY = 'sk-mock-bench';
 const PASSWORD = randomBytes(18).toString('base64url');
-const ROUNDS = 4;
-const SLOT_SECONDS = 4;
+const { values: opts, positionals: extra } = parseArgs({
+  allowPositionals: true,
+  options: {
+    base: { type: 'string' },
+    targets: { type: 'string', default: 'me,chat' },
+    rounds: { type: 'string', default: '4' },
+    slot: { type: 'string', default: '4' },
+  },
+});
+const ROUNDS = Number(opts.rounds);
+const SLOT_SECONDS = Number(opts.slot);
+const TARGETS = opts.targets.split(',');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -74,8 +94,9 @@ function slot(server, target) {
 }
 
 async function main() {
-  const extra = process.argv.slice(2);
-  if (extra.length === 0) throw new Error('usage: node bench/flags-ab.mjs <node flags...>');
+  if (extra.length === 0 && !opts.base) {
+    throw new Error('usage: node bench/flags-ab.mjs [--base <checkout>] <node flags...>');
+  }
   const mockPort = await freePort();
   const mockOrigin = `http://127.0.0.1:${mockPort}`;
   const mock = run(
@@ -91,14 +112,14 @@ async function main() {
   const servers = {};
   const named = new Set(extra.map((flag) => flag.split('=')[0]));
   const base = prodNodeFlags().filter((flag) => !named.has(flag.split('=')[0]));
-  for (const [name, flags] of [
-    ['A', base],
-    ['B', [...base, ...extra]],
+  for (const [name, flags, root] of [
+    ['A', base, opts.base ? resolve(opts.base) : ROOT],
+    ['B', [...base, ...extra], ROOT],
   ]) {
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
     const child = run(
-      [...flags, join(ROOT, 'dist/src/main.js')],
+      [...flags, join(root, 'dist/src/main.js')],
       {
         NODE_ENV: 'development',
         HOST: '127.0.0.1',
@@ -106,7 +127,7 @@ async function main() {
         DATA_DIR: join(tmp, `data-${name}`),
         COOKIE_SECURE: 'false',
         SWAGGER_ENABLED: 'false',
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: 'info',
         BOOTSTRAP_ADMIN_USERNAME: 'bench',
         BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
         OPENAI_API_KEY: MOCK_KEY,
@@ -127,12 +148,25 @@ async function main() {
       body: JSON.stringify({ grant_type: 'password', username: 'bench', password: PASSWORD }),
     }).then((response) => response.json());
     const auth = { authorization: `Bearer ${token.access_token}` };
+    const signIn = await fetch(`${origin}/api/v1/auth/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'bench', password: PASSWORD }),
+    });
+    const cookie = signIn.headers
+      .getSetCookie()
+      .map((line) => line.split(';', 1)[0])
+      .filter((pair) => !pair.includes('refresh'))
+      .join('; ');
     servers[name] = {
       pid: child.pid,
       flags,
-      results: { me: [], chat: [] },
+      root,
+      results: Object.fromEntries(TARGETS.map((target) => [target, []])),
       targets: {
         me: { url: `${origin}/api/v1/auth/me`, headers: auth },
+        me_cookie: { url: `${origin}/api/v1/auth/me`, headers: { cookie } },
+        live: { url: `${origin}/health/live` },
         chat: {
           url: `${origin}/v1/chat/completions`,
           method: 'POST',
@@ -142,29 +176,39 @@ async function main() {
       },
     };
   }
-  for (const name of ['A', 'B'])
-    for (const target of ['me', 'chat']) await slot(servers[name], target);
+  for (const name of ['A', 'B']) for (const target of TARGETS) await slot(servers[name], target);
   const rss = (name) => procMiB(servers[name].pid, 'VmRSS').toFixed(1);
   console.log(`after warm-up: RSS A ${rss('A')} MiB, B ${rss('B')} MiB`);
   for (let round = 0; round < ROUNDS; round += 1) {
     const order = round % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
-    for (const target of ['me', 'chat']) {
+    for (const target of TARGETS) {
       for (const name of order) {
         const result = await slot(servers[name], target);
         servers[name].results[target].push(result);
         console.log(
-          `round ${round + 1} ${name} ${target.padEnd(4)} ${result.us.toFixed(0)} µs/request ` +
+          `round ${round + 1} ${name} ${target.padEnd(9)} ${result.us.toFixed(0)} µs/request ` +
             `(${result.requests} requests, ${result.failed} failed), RSS ${result.rss.toFixed(1)} MiB`,
         );
       }
     }
   }
   for (const name of ['A', 'B']) {
-    const { flags, results, pid } = servers[name];
+    const { flags, results, pid, root } = servers[name];
+    const medians = TARGETS.map(
+      (target) => `${target} ${median(results[target].map((r) => r.us)).toFixed(0)}`,
+    );
     console.log(
-      `${name} [${flags.join(' ')}]: median /me ${median(results.me.map((r) => r.us)).toFixed(0)}, ` +
-        `chat ${median(results.chat.map((r) => r.us)).toFixed(0)} µs/request; RSS at the end ` +
-        `${procMiB(pid, 'VmRSS').toFixed(1)} MiB, peak ${procMiB(pid, 'VmHWM').toFixed(1)} MiB`,
+      `${name} ${root} [${flags.join(' ')}]: median µs/request ${medians.join(', ')}; RSS at ` +
+        `the end ${procMiB(pid, 'VmRSS').toFixed(1)} MiB, peak ${procMiB(pid, 'VmHWM').toFixed(1)} MiB`,
+    );
+  }
+  for (const target of TARGETS) {
+    const ratios = servers.B.results[target].map(
+      (result, round) => result.us / servers.A.results[target][round].us,
+    );
+    console.log(
+      `${target}: B/A median ${median(ratios).toFixed(3)}, B lower in ` +
+        `${ratios.filter((ratio) => ratio < 1).length} of ${ratios.length} rounds`,
     );
   }
 }
