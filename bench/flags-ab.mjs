@@ -14,7 +14,14 @@
  * (`--b=--max-semi-space-size=8,--wasm-tiering-budget=1000000000`), `--a=` alone is start:prod.
  * An item `@<dir>` runs that checkout's build (`<dir>/dist/src/main.js`) instead of this one's,
  * so two builds compare in the same run (`--a=@/work/wt-base --b=`).
- * Options: `--rounds=N` (4), `--slot=S` seconds (4), `--targets=me,chat,chat_sse`.
+ * Two builds with the same flags: `--base <checkout>` runs A from that checkout's `dist/` (a
+ * worktree of main, built) and B from this one's (plus any plain flags given, on B).
+ * Options: `--rounds=N` (4), `--slot=S` seconds (4), `--targets=me,chat,chat_sse` (also
+ * `me_cookie`, the access cookie, and `live`, the public health route; `me` is the ES256
+ * bearer token). LOG_LEVEL is `info`, as in production (the access line is part of every
+ * request's cost). The last lines give, per target and variant, the median over the rounds of
+ * its CPU per request divided by A's in the same round (adjacent slots, so a ratio is less
+ * disturbed by other tenants than either figure).
  *
  * Each server is started twice on its own DATA_DIR (a first start, stopped, then a restart);
  * its idle RSS is read 3 s and 12 s after the restart is ready (V8's memory reducer starts
@@ -27,7 +34,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../scripts/free-port.mjs';
 import {
@@ -91,8 +98,11 @@ function variants(argv) {
   const options = {};
   const named = [];
   const plain = [];
-  for (const arg of argv) {
-    const option = /^--(rounds|slot|targets)=(.*)$/.exec(arg);
+  for (let i = 0; i < argv.length; i += 1) {
+    let arg = argv[i];
+    // `--base <dir>` and `--rounds 3` as well as `--base=<dir>`.
+    if (/^--(base|rounds|slot|targets)$/.test(arg)) arg = `${arg}=${argv[(i += 1)]}`;
+    const option = /^--(base|rounds|slot|targets)=(.*)$/.exec(arg);
     const variant = /^--([a-z])=(.*)$/.exec(arg);
     if (option) options[option[1]] = option[2];
     else if (variant)
@@ -109,17 +119,19 @@ function variants(argv) {
     list = named.map(([name, items]) => [
       name,
       replace(items.filter((item) => !item.startsWith('@'))),
-      items.find((item) => item.startsWith('@'))?.slice(1) ?? ROOT,
+      resolve(items.find((item) => item.startsWith('@'))?.slice(1) ?? ROOT),
     ]);
-  else if (plain.length > 0) {
+  else if (plain.length > 0 || options.base) {
     const names = new Set(plain.map(flagName));
     const without = base.filter((flag) => !names.has(flagName(flag)));
     list = [
-      ['A', without, ROOT],
+      ['A', without, options.base ? resolve(options.base) : ROOT],
       ['B', [...without, ...plain], ROOT],
     ];
   } else
-    throw new Error('usage: node bench/flags-ab.mjs <node flags...> | --a=<flags> --b=<flags>');
+    throw new Error(
+      'usage: node bench/flags-ab.mjs [--base <checkout>] <node flags...> | --a=<flags> --b=<flags>',
+    );
   return {
     list,
     rounds: Number(options.rounds ?? 4),
@@ -163,7 +175,7 @@ async function startKeyward(name, flags, root, mockOrigin) {
     DATA_DIR: join(tmp, `data-${name}`),
     COOKIE_SECURE: 'false',
     SWAGGER_ENABLED: 'false',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'info',
     BOOTSTRAP_ADMIN_USERNAME: 'bench',
     BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
     OPENAI_API_KEY: MOCK_KEY,
@@ -193,6 +205,16 @@ async function startKeyward(name, flags, root, mockOrigin) {
     body: JSON.stringify({ grant_type: 'password', username: 'bench', password: PASSWORD }),
   }).then((response) => response.json());
   const auth = { authorization: `Bearer ${token.access_token}` };
+  const signIn = await fetch(`${origin}/api/v1/auth/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'bench', password: PASSWORD }),
+  });
+  const cookie = signIn.headers
+    .getSetCookie()
+    .map((line) => line.split(';', 1)[0])
+    .filter((pair) => !pair.includes('refresh'))
+    .join('; ');
   const chat = (body) => ({
     url: `${origin}/v1/chat/completions`,
     method: 'POST',
@@ -209,6 +231,8 @@ async function startKeyward(name, flags, root, mockOrigin) {
     results: {},
     targets: {
       me: { url: `${origin}/api/v1/auth/me`, headers: auth },
+      me_cookie: { url: `${origin}/api/v1/auth/me`, headers: { cookie } },
+      live: { url: `${origin}/health/live` },
       chat: chat(CHAT_REQUEST),
       chat_sse: chat({ ...CHAT_REQUEST, stream: true }),
     },
@@ -268,10 +292,22 @@ async function main() {
       })
       .join(', ');
     console.log(
-      `${server.name} [${server.flags.join(' ')}]: median µs/request ${medians}; RSS idle ` +
+      `${server.name} ${server.root} [${server.flags.join(' ')}]: median µs/request ${medians}; RSS idle ` +
         `${server.idle.toFixed(1)} / ${server.idleLater.toFixed(1)}, at the end ${procMiB(server.pid, 'VmRSS').toFixed(1)}, ` +
         `peak ${procMiB(server.pid, 'VmHWM').toFixed(1)} MiB`,
     );
+  }
+  const [first, ...others] = servers;
+  for (const target of targets) {
+    for (const server of others) {
+      const ratios = server.results[target].map(
+        (result, round) => result.us / first.results[target][round].us,
+      );
+      console.log(
+        `${target}: ${server.name}/${first.name} median ${median(ratios).toFixed(3)}, ` +
+          `${server.name} lower in ${ratios.filter((ratio) => ratio < 1).length} of ${ratios.length} rounds`,
+      );
+    }
   }
 }
 
