@@ -60,13 +60,35 @@ describe('ExpiringCache', () => {
     await expect(cache.get('a', () => Promise.resolve('unused'))).resolves.toBe('new');
   });
 
-  it('starts over past its bound', async () => {
+  it('drops the oldest entry past its bound', async () => {
     const cache = new ExpiringCache<string, string>(1000, 2);
     await cache.get('a', () => Promise.resolve('a'));
     await cache.get('b', () => Promise.resolve('b'));
     await cache.get('c', () => Promise.resolve('c'));
-    const load = jest.fn(() => Promise.resolve('a2'));
+    const load = jest.fn((key: string) => Promise.resolve(`${key}2`));
+    await expect(cache.get('c', load)).resolves.toBe('c');
+    await expect(cache.get('b', load)).resolves.toBe('b');
+    expect(load).not.toHaveBeenCalled();
     await expect(cache.get('a', load)).resolves.toBe('a2');
     expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps a value no longer than its own expiry when that is sooner', async () => {
+    jest.useFakeTimers({ now: 0 });
+    const cache = new ExpiringCache<string, { until: number }>(1000, 10, (value) => value.until);
+    const load = jest.fn(() => Promise.resolve({ until: 300 }));
+    await cache.get('a', load);
+    jest.setSystemTime(299);
+    await cache.get('a', load);
+    expect(load).toHaveBeenCalledTimes(1);
+    jest.setSystemTime(300);
+    await cache.get('a', load);
+    expect(load).toHaveBeenCalledTimes(2);
+    const late = new ExpiringCache<string, { until: number }>(1000, 10, (value) => value.until);
+    const far = jest.fn(() => Promise.resolve({ until: 10_000 }));
+    await late.get('b', far);
+    jest.setSystemTime(300 + 1000);
+    await late.get('b', far);
+    expect(far).toHaveBeenCalledTimes(2);
   });
 });

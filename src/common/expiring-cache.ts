@@ -1,7 +1,8 @@
 /**
- * A small read-through cache for policy rows that the hot path reads on every call (a user's
- * limits, a team's policy): each value is kept `ttlMs` after its load started, and **one load
- * per key at a time** — callers that miss while a load is in flight wait for that load instead
+ * A small read-through cache for rows that the hot path reads on every call (an API key's
+ * verdict, a user's limits, a team's policy): each value is kept `ttlMs` after its load started
+ * (or until the time `expiry` gives for it, when that is sooner), and **one load per key at a
+ * time** — callers that miss while a load is in flight wait for that load instead
  * of starting their own. Without that, every request in flight when an entry expires (100
  * under the bench's load) queried the database for the same row (bench/NOTES.md, chat CPU
  * round 4). `delete` drops the entry and forgets a load in flight, whose result is then not
@@ -17,8 +18,10 @@ export class ExpiringCache<K, V> {
 
   constructor(
     private readonly ttlMs: number,
-    /** Past this many entries the cache starts over (a bound, not an LRU). */
+    /** Past this many entries the oldest one goes (a bound, not an LRU). */
     private readonly maxEntries: number,
+    /** A value's own end of validity (epoch ms), e.g. a key's expiry; never past `ttlMs`. */
+    private readonly expiry?: (value: V) => number,
   ) {}
 
   /** The cached value, else the load in flight, else a new load of `key`. */
@@ -32,8 +35,13 @@ export class ExpiringCache<K, V> {
       (value) => {
         if (this.loading.get(key) === loaded) {
           this.loading.delete(key);
-          if (this.entries.size >= this.maxEntries) this.entries.clear();
-          this.entries.set(key, { value, until: now + this.ttlMs });
+          if (this.entries.size >= this.maxEntries)
+            this.entries.delete(this.entries.keys().next().value as K);
+          const until = now + this.ttlMs;
+          this.entries.set(key, {
+            value,
+            until: this.expiry ? Math.min(until, this.expiry(value)) : until,
+          });
         }
         return value;
       },
