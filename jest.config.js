@@ -1,10 +1,9 @@
 // NestJS 12, jose 6 and cookie 2 ship ESM only, and Jest's module runtime cannot `require()`
 // ESM (Node 24 can, Jest's own loader cannot). swc turns those packages into CommonJS. It also
-// turns the dynamic `import()` calls of PGlite and @fastify/cookie into `require()`: inside
+// turns PGlite's dynamic `import()` calls into `require()`: inside
 // Jest's VM a real dynamic import needs `--experimental-vm-modules`, which the suites do not use.
 const esmPackages = [
   '@electric-sql/pglite',
-  '@fastify/cookie',
   '@nestjs',
   'jose',
   'cookie',

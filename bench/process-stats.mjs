@@ -2,7 +2,7 @@
 // (the Node flags of `npm run start:prod`), what a process costs (/proc: RSS, CPU time), and
 // the chat request they all send. One place, so the scripts measure the same thing.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,4 +70,37 @@ export async function ok(url, init) {
   const response = await fetch(url, init);
   await response.arrayBuffer();
   return response.ok;
+}
+
+/**
+ * The same CPU time split by thread (Linux thread names): `main` (JavaScript, MainThread),
+ * `db` (the PGlite worker, WorkerThread), `v8` (V8's helper threads: concurrent GC and
+ * compilation) and `other` (libuv's pool: Argon2, file I/O). Says where a change moved the cost.
+ */
+export function cpuMsByThread(pid) {
+  const split = { main: 0, db: 0, v8: 0, other: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+        const group =
+          name === 'MainThread'
+            ? 'main'
+            : name === 'WorkerThread'
+              ? 'db'
+              : name.startsWith('V8')
+                ? 'v8'
+                : 'other';
+        split[group] += ms;
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return split;
 }

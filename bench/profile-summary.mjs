@@ -103,3 +103,23 @@ console.log('\nby nearest package (internals charged to their caller):');
 for (const [name, micros] of [...underPackage].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   console.log(`${pct(micros)}  ${name}`);
 }
+
+// Inclusive time: each function charged once per sample it is on the stack of (itself or
+// anything it called). Fastify runs hooks and the handler as continuations (a hook's
+// `done()` calls the next one), so a hook's inclusive share contains the rest of the
+// pipeline after it: compare neighbours, not absolute figures.
+const inclusive = new Map();
+for (const [id, micros] of self) {
+  const seen = new Set();
+  for (let cursor = id; cursor !== undefined; cursor = parent.get(cursor)) {
+    const { functionName, url, lineNumber } = byId.get(cursor).callFrame;
+    const key = `${functionName || '(anonymous)'} ${bucket(url)}:${lineNumber + 1}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + micros);
+  }
+}
+console.log('\ntop functions (inclusive):');
+for (const [name, micros] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  console.log(`${pct(micros)}  ${name}`);
+}

@@ -20,15 +20,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -38,9 +30,9 @@ import { Client } from 'undici';
 import { freePort } from '../scripts/free-port.mjs';
 import {
   CHAT_REQUEST,
-  CLOCK_TICKS,
   ROOT,
   cpuMs,
+  cpuMsByThread,
   keywardNodeFlags,
   ok,
   procMiB,
@@ -135,38 +127,6 @@ function sleep(ms) {
 
 const rssMiB = (pid) => procMiB(pid, 'VmRSS');
 
-/**
- * The same CPU time split by thread (Linux thread names): `main` (JavaScript, MainThread),
- * `db` (the PGlite worker, WorkerThread), `v8` (V8's helper threads: concurrent GC and
- * compilation) and `other` (libuv's pool: Argon2, file I/O). Says where a change moved the cost.
- */
-function cpuMsByThread(pid) {
-  const split = { main: 0, db: 0, v8: 0, other: 0 };
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-        const group =
-          name === 'MainThread'
-            ? 'main'
-            : name === 'WorkerThread'
-              ? 'db'
-              : name.startsWith('V8')
-                ? 'v8'
-                : 'other';
-        split[group] += ms;
-      } catch {
-        // The thread ended between the listing and the read.
-      }
-    }
-  } catch {
-    return undefined;
-  }
-  return split;
-}
 const peakRssMiB = (pid) => procMiB(pid, 'VmHWM');
 const f0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : 'n/a');
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');

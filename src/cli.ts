@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { Module } from '@nestjs/common';
@@ -9,10 +11,15 @@ import { ConfigError } from './config/config-error';
 import type { KeywardConfig } from './config/configuration';
 import { keywardConfigModule } from './config/keyward-config.module';
 import { loadConfigFromProviders } from './config/load-config-from-providers';
-import { DataDirLockedError } from './database/data-dir-lock';
+import { acquireDataDirLock, DataDirLockedError } from './database/data-dir-lock';
 import { DatabaseModule } from './database/database.module';
+import { DatabaseService } from './database/database.service';
 import { ROLES, type Role } from './database/schema';
 import { DomainError } from './common/domain-error';
+import { journalUsageLedger } from './usage/journal-usage.ledger';
+import { PolicyUsageRepository } from './usage/policy-usage.repository';
+import { USAGE_JOURNAL_DIR, UsageJournalDamagedError } from './usage/usage-journal';
+import { UsageRepository } from './usage/usage.repository';
 import { UsersModule } from './users/users.module';
 import { UsersService } from './users/users.service';
 
@@ -22,7 +29,8 @@ const USAGE = `Usage: npm run cli -- <command>
   users disable <username>
   users enable <username>
   audit head                        print the newest row as <id>:<hash>; keep it elsewhere
-  audit verify [--head <id>:<hash>] check the chain (and that an exported head is still in it)`;
+  audit verify [--head <id>:<hash>] check the chain (and that an exported head is still in it)
+  journal apply                     apply a usage journal left by a crash to the database`;
 
 export interface CliIo {
   readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -36,6 +44,7 @@ class CliModule {
     return {
       module: CliModule,
       imports: [keywardConfigModule(config), DatabaseModule, AuditModule, UsersModule],
+      providers: [UsageRepository, PolicyUsageRepository],
     };
   }
 }
@@ -87,7 +96,7 @@ export async function runCli(
     const index = rest.indexOf(name);
     return index >= 0 ? rest[index + 1] : undefined;
   };
-  if (!group || !command || !['users', 'audit'].includes(group)) {
+  if (!group || !command || !['users', 'audit', 'journal'].includes(group)) {
     io.stderr.write(`${USAGE}\n`);
     return 2;
   }
@@ -165,6 +174,8 @@ export async function runCli(
         io.stderr.write(`audit log BROKEN at row ${result.brokenAtId}: ${result.reason}\n`);
         return 3;
       }
+      case 'journal apply':
+        return await applyJournal(app, config, io);
       default:
         io.stderr.write(`${USAGE}\n`);
         return 2;
@@ -174,6 +185,10 @@ export async function runCli(
       io.stderr.write(`error: ${error.message}\n`);
       return 2;
     }
+    if (error instanceof DataDirLockedError || error instanceof UsageJournalDamagedError) {
+      io.stderr.write(`error: ${error.message}\n`);
+      return 1;
+    }
     if (error instanceof DomainError) {
       const fields = error.options.errors?.map((e) => `${e.field} ${e.message}`).join('; ');
       io.stderr.write(`error: ${error.detail}${fields ? ` (${fields})` : ''}\n`);
@@ -182,6 +197,43 @@ export async function runCli(
     throw error;
   } finally {
     await app.close();
+  }
+}
+
+/**
+ * docs/database.md "The usage journal": applies a journal left in DATA_DIR by a crash to the
+ * configured database, through the replay a start on the embedded database runs. With
+ * DATABASE_URL the database takes no lock, so the DATA_DIR lock is taken here: a server on the
+ * embedded database may still be appending to that journal.
+ */
+async function applyJournal(
+  app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>>,
+  config: KeywardConfig,
+  io: CliIo,
+): Promise<number> {
+  const { url, dataDir, journalApplyMs } = config.database;
+  if (!existsSync(join(dataDir, USAGE_JOURNAL_DIR))) {
+    io.stdout.write(`no usage journal in ${dataDir}: nothing to apply\n`);
+    return 0;
+  }
+  const release = url ? acquireDataDirLock(dataDir) : undefined;
+  try {
+    const ledger = journalUsageLedger(
+      dataDir,
+      app.get(DatabaseService),
+      app.get(UsageRepository),
+      app.get(PolicyUsageRepository),
+      journalApplyMs,
+    );
+    const { applied, skipped, tornBytes } = await ledger.replay();
+    await ledger.onApplicationShutdown();
+    const torn = tornBytes > 0 ? `, ${tornBytes} byte(s) of a cut-short last write ignored` : '';
+    io.stdout.write(
+      `usage journal: ${applied} record(s) applied, ${skipped} already applied${torn}\n`,
+    );
+    return 0;
+  } finally {
+    release?.();
   }
 }
 

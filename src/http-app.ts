@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import cookie from '@fastify/cookie';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
@@ -34,6 +33,11 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Keyward has no Nest middleware (no MiddlewareConsumer, no `app.use`): everything around
+    // the Nest pipeline is a Fastify hook (http/fastify-hooks.ts). Without this, Nest registers
+    // @fastify/middie, whose `onRequest` hook runs on every request with nothing to run. Should
+    // a middleware ever be added, start-up fails (`use` is missing) rather than skipping it.
+    skipMiddie: true,
     logController: new AccessLogController(createAccessLogger(logger)),
     // `request.log`: the logger above (pino) with the request id bound, written cheaply.
     childLoggerFactory: (
@@ -71,8 +75,8 @@ export async function configureApp(
   addRequestGate(fastify, config.cookies.secure);
   addMetricsHook(fastify, app.get(MetricsService));
 
-  // Parses Cookie headers; CookieService alone decides what is set.
-  await app.register(cookie, {});
+  // Cookies: CookieService alone parses and sets them, when a route needs them (no plugin,
+  // no per-request hook: docs/runtime.md "Request pipeline").
 
   // The browser console at `/` (static files with their own CSP; see docs/console.md).
   await registerConsole(app);

@@ -386,6 +386,33 @@ describe('OIDC sign-in (HTTP)', () => {
     expect(again.location).toBe(`${url}/`);
   });
 
+  it("keeps other tabs' sign-ins in progress through a logout, and the logout through their callbacks", async () => {
+    const sub = uniqueName('sub');
+    await op.setUsers({ [sub]: { preferred_username: uniqueName('lotabs') } });
+    const { jar } = await signIn(sub);
+    // Two more tabs of this browser are at the IdP's sign-in page.
+    const first = await start('/first', jar);
+    const second = await start('/second', jar);
+    const firstCallback = await walkToCallback(jar, first.idpUrl, sub, url);
+    const secondCallback = await walkToCallback(jar, second.idpUrl, sub, url);
+    // The signed-in tab logs out; one tab finishes its sign-in before the IdP logout, one after.
+    const logout = await step(jar, `${url}/api/v1/auth/oidc/logout`, {
+      method: 'POST',
+      headers: { 'x-csrf-token': jar.get(url, 'kw_csrf')! },
+    });
+    expect(await logout.response.json()).toEqual({ redirectTo: '/api/v1/auth/oidc/end-session' });
+    expect((await step(jar, firstCallback)).location).toBe(`${url}/first`);
+    const end = await step(jar, `${url}/api/v1/auth/oidc/end-session`);
+    expect(new URL(end.location!).origin).toBe(op.issuer);
+    expect(jar.get(url, 'kw_oidc')).toBeDefined();
+    expect((await step(jar, secondCallback)).location).toBe(`${url}/second`);
+    expect(jar.get(url, 'kw_oidc')).toBeUndefined();
+    expect((await who(jar)).authMethod).toBe('cookie');
+    // Each once: the logout and both sign-ins are used up.
+    expect((await step(jar, `${url}/api/v1/auth/oidc/end-session`)).location).toBe(`${url}/`);
+    expect((await step(jar, secondCallback)).location).toBe(`${url}/?sso_error=expired`);
+  });
+
   it('answers null for a local session (nothing to end at the IdP)', async () => {
     const jar = new CookieJar();
     // The break-glass admin (created by the OIDC_ONLY test, or here) signs in with a password.

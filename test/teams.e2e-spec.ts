@@ -14,6 +14,18 @@ describe('Teams and key policy (management)', () => {
   let teamB: string;
 
   const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+  /** `team`'s member list, as `token` sees it, has these members (user id → role), maybe more. */
+  const expectMembers = async (team: string, token: string, roles: Record<string, string>) => {
+    const members = await request(t.server)
+      .get(`/api/v1/teams/${team}/members`)
+      .set(bearer(token))
+      .expect(200);
+    expect(members.body).toEqual(
+      expect.arrayContaining(
+        Object.entries(roles).map(([userId, role]) => expect.objectContaining({ userId, role })),
+      ),
+    );
+  };
 
   beforeAll(async () => {
     t = await createTestApp();
@@ -113,16 +125,7 @@ describe('Teams and key policy (management)', () => {
   });
 
   it('lets a team admin manage their own team and nothing else (404, as for no team)', async () => {
-    const members = await request(t.server)
-      .get(`/api/v1/teams/${teamA}/members`)
-      .set(bearer(alice))
-      .expect(200);
-    expect(members.body).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ userId: aliceUser.id, role: 'team_admin' }),
-        expect.objectContaining({ userId: carolUser.id, role: 'member' }),
-      ]),
-    );
+    await expectMembers(teamA, alice, { [aliceUser.id]: 'team_admin', [carolUser.id]: 'member' });
     // Another team: every route answers as if the team did not exist.
     const missing = '00000000-0000-4000-8000-000000000000';
     for (const team of [teamB, missing]) {
@@ -181,16 +184,7 @@ describe('Teams and key policy (management)', () => {
     }).expect(200);
     expect(rerolled.body).toMatchObject({ userId: dave.id, role: 'team_admin' });
     await add(teamA, alice, { userId: erin.id, role: 'member' }).expect(201);
-    const members = await request(t.server)
-      .get(`/api/v1/teams/${teamA}/members`)
-      .set(bearer(alice))
-      .expect(200);
-    expect(members.body).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ userId: dave.id, role: 'team_admin' }),
-        expect.objectContaining({ userId: erin.id, role: 'member' }),
-      ]),
-    );
+    await expectMembers(teamA, alice, { [dave.id]: 'team_admin', [erin.id]: 'member' });
 
     // Exactly one of the two, well formed: 400 in problem+json.
     for (const bad of [

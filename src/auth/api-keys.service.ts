@@ -19,6 +19,7 @@ import { usageSubject } from '../usage/budget-counters';
 import { BudgetService } from '../usage/budget.service';
 import { PolicyUsageRepository } from '../usage/policy-usage.repository';
 import { utcDay } from '../usage/utc-day';
+import { ExpiringCache } from '../common/expiring-cache';
 import { UsersService } from '../users/users.service';
 import { API_KEY_PATTERN, API_KEY_PREFIX } from './api-key-format';
 import { ApiKeysRepository } from './api-keys.repository';
@@ -107,14 +108,27 @@ export function toApiKeyView(row: ApiKeyRow, spend: KeySpend = NO_SPEND): ApiKey
   };
 }
 
+/** A cached key lookup: its principal (null: refused) and when it must be read again. */
+interface KeyVerdict {
+  readonly principal: Principal | null;
+  readonly until: number;
+}
+
 function keyPolicyOf(row: ApiKeyRow): KeyPolicy {
   return { name: row.name, ...limitsOf(row), allowedCidrs: row.allowedCidrs };
 }
 
 @Injectable()
 export class ApiKeysService implements OnModuleInit {
-  /** Verified keys by hash: the principal, or null for a refused key (no DB hit on floods). */
-  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  /**
+   * Verified keys by hash: the principal, or null for a refused key (no DB hit on floods); one
+   * database read per key at a time, however many requests miss together.
+   */
+  private readonly cache = new ExpiringCache<string, KeyVerdict>(
+    CACHE_TTL_MS,
+    CACHE_MAX_ENTRIES,
+    (verdict) => verdict.until,
+  );
   private readonly touched = new Map<string, number>();
   private readonly maxSignInAgeSeconds: number;
 
@@ -481,10 +495,13 @@ export class ApiKeysService implements OnModuleInit {
 
   private async verify(key: string): Promise<Principal | undefined> {
     if (!API_KEY_PATTERN.test(key)) return undefined;
-    const hash = sha256(key);
+    const { principal } = await this.cache.get(sha256(key), (hash) => this.lookup(hash));
+    return principal ?? undefined;
+  }
+
+  /** A key's verdict from the database, with how long it may be cached. */
+  private async lookup(hash: string): Promise<KeyVerdict> {
     const now = Date.now();
-    const cached = this.cache.get(hash);
-    if (cached && cached.until > now) return cached.principal ?? undefined;
     const found = await this.repository.findWithOwnerByHash(hash, new Date(now));
     const valid =
       found &&
@@ -492,31 +509,26 @@ export class ApiKeysService implements OnModuleInit {
       !found.key.disabled &&
       !found.key.revokedAt &&
       (!found.key.expiresAt || found.key.expiresAt.getTime() > now);
-    const principal: Principal | null = valid
-      ? {
-          userId: found.key.userId,
-          username: found.username,
-          roles: found.roles,
-          // A key keeps `admin` only while its owner is still an admin.
-          scopes: found.key.scopes.filter(
-            (scope) => scope !== 'admin' || found.roles.includes('admin'),
-          ),
-          authMethod: 'api_key',
-          apiKeyId: found.key.id,
-          ...(found.key.teamId ? { teamId: found.key.teamId } : {}),
-          keyPolicy: keyPolicyOf(found.key),
-        }
-      : null;
-    let until = now + CACHE_TTL_MS;
-    if (valid && found.key.expiresAt) until = Math.min(until, found.key.expiresAt.getTime());
+    if (!valid) return { principal: null, until: Infinity };
+    const principal: Principal = {
+      userId: found.key.userId,
+      username: found.username,
+      roles: found.roles,
+      // A key keeps `admin` only while its owner is still an admin.
+      scopes: found.key.scopes.filter(
+        (scope) => scope !== 'admin' || found.roles.includes('admin'),
+      ),
+      authMethod: 'api_key',
+      apiKeyId: found.key.id,
+      ...(found.key.teamId ? { teamId: found.key.teamId } : {}),
+      keyPolicy: keyPolicyOf(found.key),
+    };
+    let until = found.key.expiresAt?.getTime() ?? Infinity;
     // An old secret in its rotation grace: cached no longer than the grace lasts.
-    if (valid && found.key.keyHash !== hash && found.key.previousKeyExpiresAt)
+    if (found.key.keyHash !== hash && found.key.previousKeyExpiresAt)
       until = Math.min(until, found.key.previousKeyExpiresAt.getTime());
-    if (this.cache.size >= CACHE_MAX_ENTRIES)
-      this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(hash, { principal, until });
-    if (principal?.apiKeyId) this.touch(principal.apiKeyId, now);
-    return principal ?? undefined;
+    this.touch(found.key.id, now);
+    return { principal, until };
   }
 
   private touch(id: string, now: number): void {

@@ -1,5 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { stringifyCookie } from 'cookie';
 import type { FastifyRequest } from 'fastify';
 import { COOKIE_SECTION, fakeConfig } from '../../test/support/fakes/fake-config';
 import { DomainError } from '../common/domain-error';
@@ -85,11 +86,11 @@ function setUp() {
       cookies?: Record<string, string>;
     },
   ) => {
+    const cookie = stringifyCookie(init.cookies ?? {});
     const request = {
       method: init.method ?? 'GET',
       url: init.url ?? '/x',
-      headers: init.headers ?? {},
-      cookies: init.cookies ?? {},
+      headers: cookie ? { ...init.headers, cookie } : (init.headers ?? {}),
       protocol: 'https',
       host: 'keyward.test',
     } as unknown as FastifyRequest & { user?: Principal };

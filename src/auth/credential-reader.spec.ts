@@ -1,3 +1,4 @@
+import { stringifyCookie } from 'cookie';
 import type { FastifyRequest } from 'fastify';
 import { COOKIE_SECTION, fakeConfig } from '../../test/support/fakes/fake-config';
 import { CookieService } from '../cookies/cookie.service';
@@ -6,8 +7,10 @@ import { CredentialReader } from './credential-reader';
 const KEY = `kw_${'a'.repeat(43)}`;
 const JWT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2ln';
 
+/** The cookies travel as the browser sends them: one Cookie header. */
 function requestWith(headers: Record<string, string>, cookies: Record<string, string> = {}) {
-  return { headers, cookies } as unknown as FastifyRequest;
+  const cookie = stringifyCookie(cookies);
+  return { headers: cookie ? { ...headers, cookie } : headers } as unknown as FastifyRequest;
 }
 
 describe(CredentialReader.name, () => {

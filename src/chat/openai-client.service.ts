@@ -26,9 +26,12 @@ import { describeUpstreamError, mapUpstreamError } from './upstream-errors';
 import {
   discardBody,
   dispatcherFetch,
+  dispatchRequest,
   timedFetch,
   type UpstreamHeaders,
   UpstreamResponse,
+  type UpstreamTarget,
+  upstreamTarget,
   type UpstreamTimer,
 } from './upstream-fetch';
 
@@ -69,6 +72,10 @@ export class OpenAIClientService implements OnApplicationShutdown {
   private readonly timeoutMs: number;
   private client?: OpenAI;
   private apiKey?: string;
+  /** What `post` sends with every request: the key as Bearer, JSON both ways. */
+  private postHeaders: Record<string, string> = {};
+  /** `post`'s targets by path (see `target`). */
+  private readonly targets = new Map<string, UpstreamTarget>();
 
   constructor(
     config: ConfigService<KeywardConfig, true>,
@@ -293,11 +300,13 @@ export class OpenAIClientService implements OnApplicationShutdown {
    * One POST to upstream for the relayed chat routes, behaving as the SDK's own request
    * does for them: the server key as Bearer, one retry (after the SDK's back-off, or the
    * upstream's `retry-after(-ms)` under a minute) on a connection failure, 408, 409 or 5xx
-   * (429 is marked not to retry by `keepAliveFetch`; `x-should-retry` is obeyed), and a
+   * (429 is marked not to retry, as `keepAliveFetch` marks it; `x-should-retry` is obeyed), and a
    * non-2xx answer thrown as the SDK's `APIError` subclass, so `mapUpstreamError` and the
    * 401 key reload treat both paths alike. Written here rather than through the SDK: its
    * per-call machinery (header merging, request and promise wrappers, response parsing)
-   * was ~30% of the bytes allocated per proxied chat call (bench/NOTES.md, issue 17).
+   * was ~30% of the bytes allocated per proxied chat call (bench/NOTES.md, issue 17). The
+   * request goes straight to the agent with headers built per key and the URL split once
+   * (`dispatchRequest`), not through the SDK's `fetch`.
    */
   private async post(
     path: string,
@@ -307,23 +316,16 @@ export class OpenAIClientService implements OnApplicationShutdown {
   ): Promise<UpstreamResponse> {
     const payload = JSON.stringify(body);
     for (let retry = 0; ; retry += 1) {
-      const init = {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${this.apiKey}`,
-          'content-type': 'application/json',
-          accept: 'application/json',
-        },
-        body: payload,
-        signal,
-        ...timedFetch(timing),
-      } as RequestInit;
       let response: UpstreamResponse;
       try {
-        response = (await this.fetch(
-          `${this.baseURL}${path}`,
-          init,
-        )) as unknown as UpstreamResponse;
+        response = markNoRetryOn429(
+          await dispatchRequest(
+            this.agent,
+            this.target(path),
+            { method: 'POST', headers: this.postHeaders, body: payload, signal },
+            timing,
+          ),
+        );
       } catch (error) {
         if (signal.aborted) throw error;
         if (retry < MAX_RETRIES) {
@@ -354,8 +356,23 @@ export class OpenAIClientService implements OnApplicationShutdown {
     }
   }
 
+  /** `post`'s URL for `path`, split for undici once (the base URL is fixed at start). */
+  private target(path: string): UpstreamTarget {
+    let target = this.targets.get(path);
+    if (!target) {
+      target = upstreamTarget(`${this.baseURL}${path}`);
+      this.targets.set(path, target);
+    }
+    return target;
+  }
+
   private useKey(apiKey: string | undefined): void {
     this.apiKey = apiKey;
+    this.postHeaders = {
+      authorization: `Bearer ${apiKey}`,
+      'content-type': 'application/json',
+      accept: 'application/json',
+    };
     // The next SDK call builds a client with the new key (see `sdkClient`).
     this.client = undefined;
   }
@@ -453,11 +470,15 @@ export class OpenAIClientService implements OnApplicationShutdown {
  */
 function keepAliveFetch(agent: Agent): Fetch {
   const send = dispatcherFetch(agent);
-  return async (input, init) => {
-    const response = await send(input, init);
-    if (response.status === 429) response.headers.set('x-should-retry', 'false');
-    return response;
-  };
+  return async (input, init) =>
+    markNoRetryOn429(
+      (await send(input, init)) as unknown as UpstreamResponse,
+    ) as unknown as Response;
+}
+
+function markNoRetryOn429(response: UpstreamResponse): UpstreamResponse {
+  if (response.status === 429) response.headers.set('x-should-retry', 'false');
+  return response;
 }
 
 /** The SDK's retry rule: `x-should-retry` if upstream sent it, else 408, 409, 429 and 5xx. */

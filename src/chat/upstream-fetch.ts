@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ClientOptions } from 'openai';
 import type { RequestOptions } from 'openai/internal/request-options';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 
 type Fetch = NonNullable<ClientOptions['fetch']>;
 type HeaderValue = string | string[] | undefined;
@@ -136,36 +136,83 @@ export class UpstreamResponse {
  * origin; a 3xx is an upstream error), and there is no CORS/cookie handling.
  */
 export function dispatcherFetch(dispatcher: Dispatcher): Fetch {
+  // async: like `fetch`, a bad URL or body rejects, it does not throw.
   const send = async (input: string | URL | Request, init?: RequestInit) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const body = init?.body;
     if (body !== undefined && body !== null && typeof body !== 'string' && !isBytes(body)) {
       throw new TypeError('upstream fetch: only string or byte bodies are supported');
     }
-    const timer = (init as { [TIMER]?: UpstreamTimer } | undefined)?.[TIMER];
-    timer?.upstreamStarted();
-    try {
-      const response = await request(url, {
-        dispatcher,
+    return dispatchRequest(
+      dispatcher,
+      upstreamTarget(url),
+      {
         method: init?.method ?? 'GET',
         headers: plainHeaders(init?.headers),
         body: body ?? undefined,
         signal: init?.signal ?? undefined,
-      });
-      timer?.upstreamAnswered(response.statusCode);
-      return new UpstreamResponse(
-        url,
-        response.statusCode,
-        new UpstreamHeaders(response.headers),
-        response.body,
-        timer,
-      );
-    } finally {
-      timer?.upstreamEnded();
-    }
+      },
+      (init as { [TIMER]?: UpstreamTimer } | undefined)?.[TIMER],
+    );
   };
   // The SDK only reads what UpstreamResponse has (see above); its type names a full Response.
   return send as unknown as Fetch;
+}
+
+/** Where a request goes: undici's `origin` and `path`, and the URL they make. */
+export interface UpstreamTarget {
+  readonly url: string;
+  readonly origin: string;
+  readonly path: string;
+}
+
+/** Splits a URL as undici's `request(url)` does (parsed each time there; once for a fixed route). */
+export function upstreamTarget(url: string): UpstreamTarget {
+  const parsed = new URL(url);
+  return {
+    url,
+    origin: parsed.origin,
+    path: parsed.search ? `${parsed.pathname}${parsed.search}` : parsed.pathname,
+  };
+}
+
+/**
+ * One request over `dispatcher`, stamped on `timer`, answered as an `UpstreamResponse`: what
+ * `dispatcherFetch` (the SDK's calls) and the relayed chat routes (`OpenAIClientService.post`,
+ * with its target and headers built once) share.
+ */
+export async function dispatchRequest(
+  dispatcher: Dispatcher,
+  target: UpstreamTarget,
+  options: {
+    method: Dispatcher.HttpMethod;
+    headers: Record<string, string>;
+    body?: string | Uint8Array;
+    signal?: AbortSignal;
+  },
+  timer?: UpstreamTimer,
+): Promise<UpstreamResponse> {
+  timer?.upstreamStarted();
+  try {
+    const response = await dispatcher.request({
+      origin: target.origin,
+      path: target.path,
+      method: options.method,
+      headers: options.headers,
+      body: options.body,
+      signal: options.signal,
+    });
+    timer?.upstreamAnswered(response.statusCode);
+    return new UpstreamResponse(
+      target.url,
+      response.statusCode,
+      new UpstreamHeaders(response.headers),
+      response.body,
+      timer,
+    );
+  } finally {
+    timer?.upstreamEnded();
+  }
 }
 
 /**

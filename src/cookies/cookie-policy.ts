@@ -1,4 +1,4 @@
-import type { CookieSerializeOptions } from '@fastify/cookie';
+import type { SetCookie } from 'cookie';
 import { OIDC_PATH, SESSION_PATH } from '../auth/auth-paths';
 
 /** Every cookie Keyward sets, by role. Nothing else in the code names a cookie. */
@@ -91,11 +91,14 @@ export function cookieMaxAge(role: CookieRole, lifetimes: SessionLifetimes): num
   return Math.max(0, Math.floor(seconds));
 }
 
+/** A `Set-Cookie` line's attributes (the `cookie` library's names). */
+export type CookieAttributes = Omit<SetCookie, 'name' | 'value'>;
+
 export function cookieOptions(
   role: CookieRole,
   secure: boolean,
   lifetimes: SessionLifetimes,
-): CookieSerializeOptions {
+): CookieAttributes {
   const entry = COOKIE_POLICY[role];
   return {
     path: entry.path,

@@ -26,11 +26,14 @@ import { OidcConfigDto, OidcLogoutDto } from './oidc.dto';
 import { OidcIdentitiesRepository } from './oidc-identities.repository';
 import { OidcLoginService } from './oidc-login.service';
 import {
-  addPendingSignIn,
-  readPendingSignIns,
-  serializePendingSignIns,
-  takePendingSignIn,
-} from './pending-sign-ins';
+  type OidcPending,
+  readOidcPending,
+  serializeOidcPending,
+  takeLogout,
+  takeSignIn,
+  withLogout,
+  withSignIn,
+} from './oidc-pending';
 import { safeReturnTo } from './return-to';
 
 /** kw_oidc's lifetime is fixed by its policy entry (10 min), whatever a session's would be. */
@@ -102,9 +105,7 @@ export class OidcController {
     }
     // Another tab's sign-in in progress stays: each callback finds its own by state.
     const now = Date.now();
-    const pending = readPendingSignIns(this.cookies.readEncrypted(request, 'oidc'), now);
-    const value = addPendingSignIn(pending, started.transaction, now);
-    this.cookies.setEncrypted(reply, 'oidc', value, NO_SESSION);
+    this.savePending(reply, withSignIn(this.readPending(request, now), started.transaction, now));
     return this.redirect(reply, started.url.toString());
   }
 
@@ -123,22 +124,18 @@ export class OidcController {
     const settings = this.client.oidc;
     await this.publicLimit.consume(request.ip);
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
-    const pending = readPendingSignIns(this.cookies.readEncrypted(request, 'oidc'), Date.now());
-    if (pending.length === 0) {
-      this.cookies.clear(reply, 'oidc');
+    const pending = this.readPending(request, Date.now());
+    if (pending.signIns.length === 0) {
+      this.savePending(reply, pending);
       return this.fail(reply, request, 'expired', 'no sign-in in progress');
     }
-    const { taken: transaction, rest } = takePendingSignIn(
+    const { taken: transaction, rest } = takeSignIn(
       pending,
       new URLSearchParams(query).get('state'),
     );
     // One use: whatever happens next, this sign-in's state and verifier are gone; the other
-    // tabs' sign-ins stay.
-    if (rest.length > 0) {
-      this.cookies.setEncrypted(reply, 'oidc', serializePendingSignIns(rest), NO_SESSION);
-    } else {
-      this.cookies.clear(reply, 'oidc');
-    }
+    // tabs' sign-ins (and a pending logout) stay.
+    this.savePending(reply, rest);
     if (!transaction) {
       return this.fail(reply, request, 'failed', 'state matches no sign-in in progress');
     }
@@ -186,9 +183,10 @@ export class OidcController {
     if (!idToken || !this.client.enabled || !(await this.client.supportsEndSession())) {
       return { redirectTo: null };
     }
-    // Only the (ended) session's id travels, encrypted, for the next request to find its ID token.
-    const logout: PendingLogout = { endSession: principal.sessionId };
-    this.cookies.setEncrypted(reply, 'oidc', JSON.stringify(logout), NO_SESSION);
+    // Only the (ended) session's id travels, encrypted, for the next request to find its ID token;
+    // sign-ins pending in other tabs stay.
+    const now = Date.now();
+    this.savePending(reply, withLogout(this.readPending(request, now), principal.sessionId, now));
     return { redirectTo: `${OIDC_PATH}/end-session` };
   }
 
@@ -205,13 +203,25 @@ export class OidcController {
   async endSession(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const settings = this.client.oidc;
     await this.publicLimit.consume(request.ip);
-    const pending = readPendingLogout(this.cookies.readEncrypted(request, 'oidc'));
-    this.cookies.clear(reply, 'oidc');
+    const { taken: logout, rest } = takeLogout(this.readPending(request, Date.now()));
+    this.savePending(reply, rest);
     // One use: the ID token is taken from the database and removed with it.
-    const idToken = pending && (await this.identities.takeIdToken(pending.endSession));
+    const idToken = logout && (await this.identities.takeIdToken(logout.endSession));
     const target = settings.postLogoutRedirectUrl ?? this.url(request, '/');
     const url = idToken && (await this.client.endSessionUrl(idToken, target));
     return this.redirect(reply, url ?? '/');
+  }
+
+  /** docs/sso.md "Several tabs": what this browser has in progress (kw_oidc, encrypted). */
+  private readPending(request: FastifyRequest, now: number): OidcPending {
+    return readOidcPending(this.cookies.readEncrypted(request, 'oidc'), now);
+  }
+
+  /** Writes what stays in progress, or clears kw_oidc when nothing does. */
+  private savePending(reply: FastifyReply, pending: OidcPending): void {
+    const value = serializeOidcPending(pending);
+    if (value === undefined) this.cookies.clear(reply, 'oidc');
+    else this.cookies.setEncrypted(reply, 'oidc', value, NO_SESSION);
   }
 
   private async fail(
@@ -235,23 +245,6 @@ export class OidcController {
    */
   private url(request: FastifyRequest, path: string): string {
     return publicUrl(this.app, path, `${request.protocol}://${request.host}`);
-  }
-}
-
-/** What POST logout leaves for GET end-session: the ended session whose ID token to send. */
-interface PendingLogout {
-  readonly endSession: string;
-}
-
-function readPendingLogout(value: string | undefined): PendingLogout | undefined {
-  if (!value) return undefined;
-  try {
-    const parsed = JSON.parse(value) as Partial<PendingLogout>;
-    return typeof parsed.endSession === 'string' && /^[0-9a-f-]{36}$/.test(parsed.endSession)
-      ? { endSession: parsed.endSession }
-      : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { isLocalUser, type Principal } from '../auth/principal';
 import { DomainError } from '../common/domain-error';
+import { ExpiringCache } from '../common/expiring-cache';
 import type { TeamRole, TeamRow } from '../database/schema';
 import {
   limitsColumns,
@@ -69,7 +70,15 @@ function toPolicy(row: TeamRow): TeamPolicy {
  */
 @Injectable()
 export class TeamsService {
-  private readonly cache = new Map<string, { policy: TeamPolicy | null; until: number }>();
+  /** Enforcement's view of each team, one read per team at a time (`policy`). */
+  private readonly cache = new ExpiringCache<string, TeamPolicy | null>(
+    TEAM_POLICY_CACHE_MS,
+    MAX_CACHED,
+  );
+  private readonly loadPolicy = async (teamId: string): Promise<TeamPolicy | null> => {
+    const row = await this.repository.findById(teamId);
+    return row ? toPolicy(row) : null;
+  };
   private readonly deletedListeners: TeamDeletedListener[] = [];
 
   constructor(
@@ -311,15 +320,8 @@ export class TeamsService {
    * The team's policy for enforcement, from memory: re-read every TEAM_POLICY_CACHE_MS (on
    * this instance a change applies at once; on others within that window). Null: no team.
    */
-  async policy(teamId: string): Promise<TeamPolicy | null> {
-    const now = Date.now();
-    const cached = this.cache.get(teamId);
-    if (cached && cached.until > now) return cached.policy;
-    const row = await this.repository.findById(teamId);
-    const policy = row ? toPolicy(row) : null;
-    if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(teamId, { policy, until: now + TEAM_POLICY_CACHE_MS });
-    return policy;
+  policy(teamId: string): Promise<TeamPolicy | null> {
+    return this.cache.get(teamId, this.loadPolicy);
   }
 }
 

@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { DatabaseService } from '../database/database.service';
 import type { SqlStatement } from '../database/pglite-worker';
+import { DirectUsageLedger } from './direct-usage.ledger';
 import type { PolicyUsageRepository } from './policy-usage.repository';
 import type { SettleUrgency, UsageLedger, UsageSettlement } from './usage-ledger';
-import type { UsageJournal } from './usage-journal';
+import { USAGE_JOURNAL_DIR, UsageJournal } from './usage-journal';
 import type { UsageRepository } from './usage.repository';
 import { UsageSums } from './usage-sums';
 
@@ -35,6 +37,16 @@ class Batch extends UsageSums {
     super.merge(other);
     this.lastSeq = Math.max(this.lastSeq, other.lastSeq);
   }
+}
+
+/** What `replay` did with the journal it found. */
+export interface JournalReplay {
+  /** Records past the watermark, now in the tables. */
+  readonly applied: number;
+  /** Records at or below the watermark: already in the tables, skipped. */
+  readonly skipped: number;
+  /** Bytes of a cut-short last write, ignored. */
+  readonly tornBytes: number;
 }
 
 /**
@@ -72,6 +84,21 @@ export class JournalUsageLedger implements UsageLedger, OnModuleInit, OnApplicat
 
   /** Start: applies what the journal holds past the watermark, then empties the journal. */
   async onModuleInit(): Promise<void> {
+    const { applied, skipped, tornBytes } = await this.replay();
+    if (applied + skipped > 0 || tornBytes > 0) {
+      this.logger.log(
+        `usage journal: ${applied} record(s) applied at start, ${skipped} already applied` +
+          (tornBytes > 0 ? `, ${tornBytes} byte(s) of a cut-short last write ignored` : ''),
+      );
+    }
+  }
+
+  /**
+   * Applies the records past the watermark in one transaction, then deletes the segments and
+   * goes on numbering after the highest number seen. Run at start, and by
+   * `npm run cli -- journal apply` (docs/database.md "The usage journal").
+   */
+  async replay(): Promise<JournalReplay> {
     const found = this.journal.read();
     const [row] = await this.database.query<{ applied_seq: string | number }>(GET_WATERMARK, [
       WATERMARK,
@@ -85,14 +112,7 @@ export class JournalUsageLedger implements UsageLedger, OnModuleInit, OnApplicat
     }
     if (replay.records > 0) await this.database.runInTransaction(this.statements(replay));
     this.journal.start(Math.max(watermark, found.lastSeq) + 1);
-    if (found.records.length > 0 || found.tornBytes > 0) {
-      this.logger.log(
-        `usage journal: ${replay.records} record(s) applied at start, ${skipped} already applied` +
-          (found.tornBytes > 0
-            ? `, ${found.tornBytes} byte(s) of a cut-short last write ignored`
-            : ''),
-      );
-    }
+    return { applied: replay.records, skipped, tornBytes: found.tornBytes };
   }
 
   record(settlement: UsageSettlement, urgency: SettleUrgency): Promise<void> {
@@ -207,4 +227,26 @@ export class JournalUsageLedger implements UsageLedger, OnModuleInit, OnApplicat
       `usage journal: append failed (${this.appendFailures} so far), usage written directly: ${error.message}`,
     );
   }
+}
+
+/**
+ * The ledger over `DATA_DIR/usage-journal`: the embedded database's, and the one
+ * `npm run cli -- journal apply` replays into either database. Appends that fail (disk full)
+ * go to the direct write PostgreSQL uses.
+ */
+export function journalUsageLedger(
+  dataDir: string,
+  database: DatabaseService,
+  usage: UsageRepository,
+  policyUsage: PolicyUsageRepository,
+  applyDelayMs: number,
+): JournalUsageLedger {
+  return new JournalUsageLedger(
+    new UsageJournal(join(dataDir, USAGE_JOURNAL_DIR)),
+    database,
+    usage,
+    policyUsage,
+    new DirectUsageLedger(usage, policyUsage),
+    applyDelayMs,
+  );
 }

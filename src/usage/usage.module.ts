@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { KeywardConfig } from '../config/configuration';
@@ -10,11 +9,10 @@ import { parseCounterKey, usageSubject } from './budget-counters';
 import { BUDGET_STORE } from './budget-store';
 import { BudgetService } from './budget.service';
 import { DirectUsageLedger } from './direct-usage.ledger';
-import { JournalUsageLedger } from './journal-usage.ledger';
+import { journalUsageLedger } from './journal-usage.ledger';
 import { PolicyUsageRepository } from './policy-usage.repository';
 import { MemoryBudgetStore } from './memory-budget.store';
 import { RedisBudgetStore } from './redis-budget.store';
-import { USAGE_JOURNAL_DIR, UsageJournal } from './usage-journal';
 import { USAGE_LEDGER, type UsageLedger } from './usage-ledger';
 import { UsageController } from './usage.controller';
 import { UsageRepository } from './usage.repository';
@@ -68,17 +66,9 @@ async function loadCounter(
         policyUsage: PolicyUsageRepository,
         config: ConfigService<KeywardConfig, true>,
       ): UsageLedger => {
-        const direct = new DirectUsageLedger(usage, policyUsage);
         const { url, dataDir, journalApplyMs } = config.get('database', { infer: true });
-        if (url) return direct;
-        return new JournalUsageLedger(
-          new UsageJournal(join(dataDir, USAGE_JOURNAL_DIR)),
-          database,
-          usage,
-          policyUsage,
-          direct,
-          journalApplyMs,
-        );
+        if (url) return new DirectUsageLedger(usage, policyUsage);
+        return journalUsageLedger(dataDir, database, usage, policyUsage, journalApplyMs);
       },
     },
     {

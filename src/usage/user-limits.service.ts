@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { isLocalUser, type Principal } from '../auth/principal';
+import { ExpiringCache } from '../common/expiring-cache';
 import type { KeywardConfig } from '../config/configuration';
 import { UsersService } from '../users/users.service';
 
@@ -18,12 +19,20 @@ const MAX_CACHED = 10_000;
 /**
  * A user's chat limits: CHAT_RPM / CHAT_DAILY_TOKENS unless an admin set per-user
  * overrides (`PATCH /api/v1/admin/users/:id`). Cached briefly to keep the database off the
- * hot path. Principals of external issuers (`issuer#sub`) have no users row: defaults.
+ * hot path, one read per user at a time (`ExpiringCache`). Principals of external issuers
+ * (`issuer#sub`) have no users row: defaults.
  */
 @Injectable()
 export class UserLimitsService {
   private readonly defaults: ChatLimits;
-  private readonly cache = new Map<string, { limits: ChatLimits; expiresAt: number }>();
+  private readonly cache = new ExpiringCache<string, ChatLimits>(CACHE_MS, MAX_CACHED);
+  private readonly load = async (userId: string): Promise<ChatLimits> => {
+    const user = await this.users.findById(userId);
+    return {
+      rpm: user?.chatRpm ?? this.defaults.rpm,
+      dailyTokens: user?.chatDailyTokens ?? this.defaults.dailyTokens,
+    };
+  };
 
   constructor(
     config: ConfigService<KeywardConfig, true>,
@@ -33,19 +42,8 @@ export class UserLimitsService {
     this.defaults = { rpm: chat.rpm, dailyTokens: chat.dailyTokens };
   }
 
-  async forPrincipal(principal: Pick<Principal, 'userId' | 'authMethod'>): Promise<ChatLimits> {
-    if (!isLocalUser(principal)) return this.defaults;
-    const userId = principal.userId;
-    const now = Date.now();
-    const cached = this.cache.get(userId);
-    if (cached && cached.expiresAt > now) return cached.limits;
-    const user = await this.users.findById(userId);
-    const limits: ChatLimits = {
-      rpm: user?.chatRpm ?? this.defaults.rpm,
-      dailyTokens: user?.chatDailyTokens ?? this.defaults.dailyTokens,
-    };
-    if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(userId, { limits, expiresAt: now + CACHE_MS });
-    return limits;
+  forPrincipal(principal: Pick<Principal, 'userId' | 'authMethod'>): Promise<ChatLimits> {
+    if (!isLocalUser(principal)) return Promise.resolve(this.defaults);
+    return this.cache.get(principal.userId, this.load);
   }
 }
