@@ -1,12 +1,9 @@
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { AppModule } from './app.module';
 import { ConfigError } from './config/config-error';
 import type { LoadedConfig } from './config/configuration';
 import { loadConfigFromProviders } from './config/load-config-from-providers';
-import { configureApp, createAdapter } from './http-app';
-import { createLogger, PinoNestLogger, stdoutDestination } from './logging/logger';
+import { startEmbeddedDatabaseEarly } from './database/embedded-open';
 
 async function bootstrap(): Promise<void> {
   let config: LoadedConfig;
@@ -19,6 +16,18 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
+  // The embedded database opens on its worker thread while this thread loads the application's
+  // modules (imported here, not at the top, for that reason; docs/database.md "Memory and
+  // start time").
+  if (!config.database.url) startEmbeddedDatabaseEarly(config.database.dataDir);
+  const [{ NestFactory }, { AppModule }, { configureApp, createAdapter }, logging] =
+    await Promise.all([
+      import('@nestjs/core'),
+      import('./app.module'),
+      import('./http-app'),
+      import('./logging/logger'),
+    ]);
+  const { createLogger, PinoNestLogger, stdoutDestination } = logging;
   const logger = createLogger(config.app.logLevel, stdoutDestination());
   for (const path of config.generatedSecrets) {
     logger.warn({ path }, 'generated a development secret (not for production)');

@@ -225,6 +225,12 @@ describe('DATA_DIR has one owner', () => {
       expect(refused.code).toBe(1);
       expect(refused.err).toContain(`in use by another Keyward process (pid ${app.child.pid}`);
       expect(refused.err).toContain('POST /api/v1/admin/users');
+      // A second server is refused the same way: main.ts opens the embedded database before it
+      // loads the application (docs/database.md "Memory and start time"), and the lock's
+      // refusal is reported as the start's failure, not lost or thrown unhandled.
+      await expect(startProcessApp(env, 60_000)).rejects.toThrow(
+        `in use by another Keyward process (pid ${app.child.pid}`,
+      );
       // The server still works (the CLI did not open the database beside it).
       const token = await fetch(`${app.url}/api/v1/auth/token`, {
         method: 'POST',

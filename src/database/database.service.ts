@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { sql } from 'drizzle-orm';
@@ -8,10 +6,10 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import type { Pool } from 'pg';
 import type { KeywardConfig } from '../config/configuration';
-import { acquireDataDirLock } from './data-dir-lock';
 import { migrationsFolder } from './migrations-folder';
 import type { SqlStatement } from './pglite-worker';
-import { PgliteWorkerClient } from './pglite-worker.client';
+import type { PgliteWorkerClient } from './pglite-worker.client';
+import { takeEmbeddedOpening } from './embedded-open';
 import * as schema from './schema';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -72,15 +70,13 @@ export class DatabaseService implements OnModuleInit, OnApplicationShutdown {
       }
       this.database = db;
     } else {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      this.releaseLock = acquireDataDirLock(dataDir);
+      const opening = takeEmbeddedOpening(dataDir);
+      this.releaseLock = opening.releaseLock;
       try {
-        const dir = join(dataDir, 'pgdata');
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
         // The worker opens the directory (a child process creates and migrates a new one);
         // the migrations run from here, through the worker, so the worker never loads
         // Drizzle (docs/database.md "Memory and start time").
-        this.pglite = await PgliteWorkerClient.open(dir, migrationsFolder());
+        this.pglite = await opening.client;
         const db = drizzlePglite({ client: this.pglite.asPglite(), schema });
         await migratePglite(db, { migrationsFolder: migrationsFolder() });
         this.database = db;
