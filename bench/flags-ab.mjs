@@ -44,6 +44,7 @@ import {
   cpuMsByThread,
   procMiB,
   prodNodeFlags,
+  stopProcess,
 } from './process-stats.mjs';
 
 const MOCK_KEY = 'sk-mock-bench';
@@ -79,15 +80,6 @@ function run(args, env, log) {
   });
   children.push(child);
   return child;
-}
-
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-  });
 }
 
 /** A flag's name for replacing: `--no-x` and `--x=1` both name `--x`. */
@@ -193,7 +185,7 @@ async function startKeyward(name, flags, root, mockOrigin) {
     });
     return child;
   };
-  await stop(await start()); // the first start creates the data directory
+  await stopProcess(await start()); // the first start creates the data directory
   const child = await start();
   await sleep(3000);
   const idle = procMiB(child.pid, 'VmRSS');
@@ -317,6 +309,6 @@ main()
     process.exitCode = 1;
   })
   .finally(async () => {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopProcess));
     rmSync(tmp, { recursive: true, force: true });
   });

@@ -29,7 +29,15 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { freePort } from '../scripts/free-port.mjs';
-import { CHAT_REQUEST, ROOT, cpuMs, keywardNodeFlags, ok, procMiB } from './process-stats.mjs';
+import {
+  CHAT_REQUEST,
+  ROOT,
+  cpuMs,
+  keywardNodeFlags,
+  ok,
+  procMiB,
+  stopProcess,
+} from './process-stats.mjs';
 
 const KEYWARD_MAIN = join(ROOT, 'dist/src/main.js');
 const MOCK_KEY = 'sk-mock-bench';
@@ -75,15 +83,6 @@ async function start(args, env, readyUrl, logFile, readyInit) {
     await sleep(10);
   }
   return { child, startMs: performance.now() - started };
-}
-
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-  });
 }
 
 async function signIn(origin, password) {
@@ -207,11 +206,11 @@ async function main() {
     const first = await start(args, env, ready, log);
     await sleep(3000);
     result.first = { startMs: first.startMs, idleMiB: procMiB(first.child.pid, 'VmRSS') };
-    await stop(first.child);
+    await stopProcess(first.child);
     result.restarts = [];
     let server;
     for (let run = 0; run < RUNS; run += 1) {
-      if (server) await stop(server.child);
+      if (server) await stopProcess(server.child);
       server = await start(args, env, ready, log);
       await sleep(3000);
       result.restarts.push({
@@ -271,15 +270,15 @@ async function main() {
         peakMiB: procMiB(pid, 'VmHWM'),
       };
     }
-    await stop(server.child);
+    await stopProcess(server.child);
     if (opts['pg-url']) {
       const pg = await start(args, { ...env, DATABASE_URL: opts['pg-url'] }, ready, log);
       await sleep(3000);
       result.postgres = { startMs: pg.startMs, idleMiB: procMiB(pg.child.pid, 'VmRSS') };
-      await stop(pg.child);
+      await stopProcess(pg.child);
     }
   } finally {
-    await Promise.all([...running].map(stop));
+    await Promise.all([...running].map(stopProcess));
     rmSync(tmp, { recursive: true, force: true });
   }
   if (opts.json) {

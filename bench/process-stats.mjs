@@ -104,3 +104,13 @@ export function cpuMsByThread(pid) {
   }
   return split;
 }
+
+/** SIGTERM, then SIGKILL after 15 s; resolves once the process has exited. */
+export function stopProcess(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+  });
+}

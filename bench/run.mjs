@@ -36,6 +36,7 @@ import {
   keywardNodeFlags,
   ok,
   procMiB,
+  stopProcess,
 } from './process-stats.mjs';
 
 const KEYWARD_MAIN = join(ROOT, 'dist/src/main.js');
@@ -109,12 +110,7 @@ async function startServer(
 }
 
 function stopServer({ child }) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-  });
+  return stopProcess(child);
 }
 
 function stopAll() {
