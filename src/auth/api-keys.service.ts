@@ -129,6 +129,8 @@ export class ApiKeysService implements OnModuleInit {
     CACHE_MAX_ENTRIES,
     (verdict) => verdict.until,
   );
+  /** `lookup` bound once: `verify` runs per request and passes it on a miss. */
+  private readonly load = (hash: string): Promise<KeyVerdict> => this.lookup(hash);
   private readonly touched = new Map<string, number>();
   private readonly maxSignInAgeSeconds: number;
 
@@ -495,7 +497,7 @@ export class ApiKeysService implements OnModuleInit {
 
   private async verify(key: string): Promise<Principal | undefined> {
     if (!API_KEY_PATTERN.test(key)) return undefined;
-    const { principal } = await this.cache.get(sha256(key), (hash) => this.lookup(hash));
+    const { principal } = await this.cache.get(sha256(key), this.load);
     return principal ?? undefined;
   }
 
