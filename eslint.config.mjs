@@ -20,6 +20,24 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/unbound-method': 'off',
+      // class-validator's index loads all of it (libphonenumber-js, validator's 113 modules);
+      // the mapped types call it. Decorators come from src/common/class-validator.ts.
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'class-validator',
+              message: 'Import from src/common/class-validator.ts (its own files, not the index).',
+            },
+            {
+              name: '@nestjs/swagger',
+              importNames: ['PartialType', 'OmitType', 'PickType', 'IntersectionType'],
+              message: "Mapped types load class-validator's index: write the DTO out.",
+            },
+          ],
+        },
+      ],
     },
   },
   {

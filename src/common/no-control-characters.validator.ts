@@ -1,4 +1,4 @@
-import { Matches } from 'class-validator';
+import { Matches } from './class-validator';
 
 /** C0 and C1 controls, NUL included (Unicode general category Cc). */
 const NO_CONTROL_CHARACTERS = /^[^\p{Cc}]*$/u;

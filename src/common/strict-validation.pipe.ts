@@ -1,5 +1,5 @@
 import { type ArgumentMetadata, Injectable, ValidationPipe } from '@nestjs/common';
-import type { ValidationError } from 'class-validator';
+import { classValidatorPackage, type ValidationError } from './class-validator';
 import { DomainError, type FieldError } from './domain-error';
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -57,6 +57,8 @@ export class StrictValidationPipe extends ValidationPipe {
       forbidNonWhitelisted: true,
       forbidUnknownValues: true,
       transform: true,
+      // class-validator from its own files, not its index (src/common/class-validator.ts).
+      validatorPackage: classValidatorPackage,
       validationError: { target: false, value: false },
       exceptionFactory: (errors) =>
         new DomainError('validation_failed', 'The request has invalid or unknown fields.', {

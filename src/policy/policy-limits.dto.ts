@@ -11,7 +11,7 @@ import {
   MaxLength,
   Min,
   MinLength,
-} from 'class-validator';
+} from '../common/class-validator';
 
 /** The limit fields a key or a team takes (docs/policy.md); null: no limit of its own. */
 export class PolicyLimitsDto {

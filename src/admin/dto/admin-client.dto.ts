@@ -8,7 +8,7 @@ import {
   IsString,
   Matches,
   MaxLength,
-} from 'class-validator';
+} from '../../common/class-validator';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../database/schema';
 
 export class CreateClientDto {

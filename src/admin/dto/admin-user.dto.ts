@@ -13,7 +13,7 @@ import {
   Max,
   MaxLength,
   Min,
-} from 'class-validator';
+} from '../../common/class-validator';
 import { ROLES, type Role } from '../../database/schema';
 
 export class CreateUserDto {

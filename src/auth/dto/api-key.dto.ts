@@ -1,4 +1,5 @@
-import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs/swagger';
+import { applyDecorators } from '@nestjs/common';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
   ArrayUnique,
@@ -15,16 +16,47 @@ import {
   MaxLength,
   Min,
   MinLength,
-} from 'class-validator';
+} from '../../common/class-validator';
 import { API_KEY_SCOPES, type ApiKeyScope } from '../../database/schema';
 import { PolicyLimitsDto, PolicyLimitsViewDto } from '../../policy/policy-limits.dto';
 
+/**
+ * A key's name, the same rules at creation (required) and in an update (optional). The
+ * validators are listed bottom-up (the order stacked decorators apply in), so their errors
+ * come in the order they always had.
+ */
+function KeyName({ required }: { required: boolean }): PropertyDecorator {
+  const doc = { example: 'laptop script', minLength: 1, maxLength: 100 };
+  return applyDecorators(
+    Matches(/^[^\p{Cc}]+$/u, { message: 'name must not contain control characters' }),
+    MaxLength(100),
+    MinLength(1),
+    IsString(),
+    ...(required ? [ApiProperty(doc)] : [IsOptional(), ApiPropertyOptional(doc)]),
+  );
+}
+
+/** The client address ranges a key is accepted from, at creation and in an update. */
+function AllowedCidrs(): PropertyDecorator {
+  return applyDecorators(
+    MaxLength(64, { each: true }),
+    IsString({ each: true }),
+    ArrayMaxSize(100),
+    IsArray(),
+    IsOptional(),
+    ApiPropertyOptional({
+      nullable: true,
+      type: String,
+      isArray: true,
+      example: ['10.0.0.0/8', '2001:db8::/32'],
+      description:
+        'Client address ranges (IPv4/IPv6 CIDR or single addresses) the key is accepted from; other addresses get 403. Null: anywhere',
+    }),
+  );
+}
+
 export class CreateApiKeyDto extends PolicyLimitsDto {
-  @ApiProperty({ example: 'laptop script', minLength: 1, maxLength: 100 })
-  @IsString()
-  @MinLength(1)
-  @MaxLength(100)
-  @Matches(/^[^\p{Cc}]+$/u, { message: 'name must not contain control characters' })
+  @KeyName({ required: true })
   name!: string;
 
   @ApiPropertyOptional({ enum: API_KEY_SCOPES, isArray: true, default: ['chat', 'usage'] })
@@ -63,19 +95,7 @@ export class CreateApiKeyDto extends PolicyLimitsDto {
   @IsUUID()
   teamId?: string;
 
-  @ApiPropertyOptional({
-    nullable: true,
-    type: String,
-    isArray: true,
-    example: ['10.0.0.0/8', '2001:db8::/32'],
-    description:
-      'Client address ranges (IPv4/IPv6 CIDR or single addresses) the key is accepted from; other addresses get 403. Null: anywhere',
-  })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(100)
-  @IsString({ each: true })
-  @MaxLength(64, { each: true })
+  @AllowedCidrs()
   allowedCidrs?: string[] | null;
 }
 
@@ -97,11 +117,17 @@ export class RotateApiKeyDto {
 
 /**
  * A key's name and policy, validated exactly as at creation; absent fields stay as they are,
- * null removes a limit. Scopes, expiry and team are fixed at creation.
+ * null removes a limit. Scopes, expiry and team are fixed at creation. Written out rather
+ * than `PartialType(OmitType(CreateApiKeyDto, ...))`: those load class-validator's index
+ * (src/common/class-validator.ts).
  */
-export class UpdateApiKeyDto extends PartialType(
-  OmitType(CreateApiKeyDto, ['scopes', 'expiresInDays', 'expiresAt', 'teamId'] as const),
-) {}
+export class UpdateApiKeyDto extends PolicyLimitsDto {
+  @KeyName({ required: false })
+  name?: string;
+
+  @AllowedCidrs()
+  allowedCidrs?: string[] | null;
+}
 
 export class AdminUpdateApiKeyDto extends UpdateApiKeyDto {
   @ApiPropertyOptional({ description: 'Disabled keys are refused until enabled again' })

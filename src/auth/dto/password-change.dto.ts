@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, MaxLength } from 'class-validator';
+import { IsString, MaxLength } from '../../common/class-validator';
 
 export class PasswordChangeDto {
   @ApiProperty({ format: 'password' })

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, MaxLength } from 'class-validator';
+import { IsString, MaxLength } from '../../common/class-validator';
 import { NoControlCharacters } from '../../common/no-control-characters.validator';
 
 export class SessionLoginDto {

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsOptional, IsString, MaxLength } from '../../common/class-validator';
 import { NoControlCharacters } from '../../common/no-control-characters.validator';
 
 /** RFC 6749 §4.3 / §6 token request, as JSON or application/x-www-form-urlencoded. */

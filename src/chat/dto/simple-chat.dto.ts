@@ -8,7 +8,7 @@ import {
   IsString,
   MaxLength,
   ValidateNested,
-} from 'class-validator';
+} from '../../common/class-validator';
 
 export const SIMPLE_ROLES = ['system', 'user', 'assistant'] as const;
 

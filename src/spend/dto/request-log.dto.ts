@@ -11,7 +11,7 @@ import {
   Max,
   MaxLength,
   Min,
-} from 'class-validator';
+} from '../../common/class-validator';
 import { NoControlCharacters } from '../../common/no-control-characters.validator';
 
 /** `status` values a call can end with besides an HTTP status. */

@@ -8,7 +8,7 @@ import {
   Matches,
   MaxLength,
   MinLength,
-} from 'class-validator';
+} from '../../common/class-validator';
 import { TEAM_ROLES, type TeamRole } from '../../database/schema';
 import { PolicyLimitsDto, PolicyLimitsViewDto } from '../../policy/policy-limits.dto';
 
