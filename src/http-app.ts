@@ -9,7 +9,6 @@ import { ErrorResponder } from './common/error-responder';
 import { registerConsole } from './console/console-static';
 import { AccessLogController } from './http/access-log.controller';
 import { addMetricsHook, addRequestGate } from './http/fastify-hooks';
-import { setupOpenApi } from './http/openapi';
 import { securityHeaders } from './http/security-headers';
 import { createAccessLogger, requestLogger } from './logging/logger';
 import { MetricsService } from './metrics/metrics.service';
@@ -92,5 +91,9 @@ export async function configureApp(
     });
   }
 
-  if (config.app.swaggerEnabled) setupOpenApi(app, config.cookies.secure, config.app);
+  // @nestjs/swagger's document builder and UI load only here (src/http/openapi-decorators.ts).
+  if (config.app.swaggerEnabled) {
+    const { setupOpenApi } = await import('./http/openapi');
+    setupOpenApi(app, config.cookies.secure, config.app);
+  }
 }

@@ -1,5 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation } from '../http/openapi-decorators';
 import { AuditService } from '../audit/audit.service';
 import { AdminOnly } from '../auth/auth.decorators';
 import { AuditQueryDto } from './dto/admin-user.dto';

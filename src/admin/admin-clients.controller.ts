@@ -9,7 +9,7 @@ import {
   Patch,
   Post,
 } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '../http/openapi-decorators';
 import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { Actor } from '../users/users.service';
 import { MachineClientsService } from '../auth/machine-clients.service';

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation } from '../http/openapi-decorators';
 import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { User } from '../users/user';
 import { type Actor, UsersService } from '../users/users.service';

@@ -15,7 +15,7 @@ import {
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
-} from '@nestjs/swagger';
+} from '../http/openapi-decorators';
 import type { FastifyRequest } from 'fastify';
 import { ApiKeysService } from './api-keys.service';
 import { AdminOnly, CurrentPrincipal } from './auth.decorators';

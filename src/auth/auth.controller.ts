@@ -7,7 +7,7 @@ import {
   ApiTags,
   ApiTooManyRequestsResponse,
   ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
+} from '../http/openapi-decorators';
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { DomainError } from '../common/domain-error';

@@ -4,7 +4,7 @@ import {
   type ExecutionContext,
   SetMetadata,
 } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '../http/openapi-decorators';
 import type { FastifyRequest } from 'fastify';
 import type { Role } from '../database/schema';
 import type { Actor } from '../users/users.service';

@@ -1,5 +1,5 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
-import { ApiExtension } from '@nestjs/swagger';
+import { ApiExtension } from '../http/openapi-decorators';
 
 export const IS_PUBLIC_KEY = 'keyward:isPublic';
 

@@ -15,7 +15,7 @@ import {
   ApiOkResponse,
   ApiOperation,
   ApiTags,
-} from '@nestjs/swagger';
+} from '../http/openapi-decorators';
 import type { FastifyRequest } from 'fastify';
 import { ApiKeysService } from './api-keys.service';
 import { CurrentPrincipal, RequireScopes } from './auth.decorators';

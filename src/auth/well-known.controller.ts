@@ -1,6 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '../http/openapi-decorators';
 import type { KeywardConfig } from '../config/configuration';
 import { publicUrl } from '../config/app.config';
 import { INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH } from './auth-paths';

@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '../http/openapi-decorators';
 import { AllowMetricsToken, RequireScopes, Roles } from '../auth/auth.decorators';
 import { MetricsService } from './metrics.service';
 

@@ -7,7 +7,7 @@ import {
   ApiOperation,
   ApiQuery,
   ApiTags,
-} from '@nestjs/swagger';
+} from '../http/openapi-decorators';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuditService } from '../audit/audit.service';
 import { OIDC_PATH } from '../auth/auth-paths';

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty } from '../http/openapi-decorators';
 
 export class OidcConfigDto {
   @ApiProperty({ description: 'Whether single sign-on is configured (OIDC_ISSUER)' })

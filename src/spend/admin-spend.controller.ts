@@ -1,5 +1,5 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces } from '../http/openapi-decorators';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AdminOnly } from '../auth/auth.decorators';
 import {

@@ -14,7 +14,7 @@ import {
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
-} from '@nestjs/swagger';
+} from '../http/openapi-decorators';
 import { AdminOnly, CurrentActor } from '../auth/auth.decorators';
 import type { Actor } from '../users/users.service';
 import { CreateTeamDto, TeamDto, UpdateTeamDto } from './dto/team.dto';

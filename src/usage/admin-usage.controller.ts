@@ -1,5 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation } from '../http/openapi-decorators';
 import { AdminOnly } from '../auth/auth.decorators';
 import { AdminUsageQueryDto, UsageReportDto } from './dto/usage.dto';
 import { UsageService } from './usage.service';

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty } from '../../http/openapi-decorators';
 
 export class MeDto {
   @ApiProperty({ example: '6f1c2f8e-5b7a-4d8e-9a51-2f0c7e9b1a10' })

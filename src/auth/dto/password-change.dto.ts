@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty } from '../../http/openapi-decorators';
 import { IsString, MaxLength } from '../../common/class-validator';
 
 export class PasswordChangeDto {
