@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { collectStartUpGarbage } from './common/start-up-garbage';
 import { ConfigError } from './config/config-error';
 import type { LoadedConfig } from './config/configuration';
 import { loadConfigFromProviders } from './config/load-config-from-providers';
@@ -40,7 +41,13 @@ async function bootstrap(): Promise<void> {
   );
   await configureApp(app, config);
   await app.listen({ host: config.app.host, port: config.app.port });
-  logger.info(`Keyward listening on http://${config.app.host}:${config.app.port}`);
+  // The start-up's young generation and garbage given back before the first request
+  // (src/common/start-up-garbage.ts).
+  const gcMs = collectStartUpGarbage();
+  logger.info(
+    { startUpGcMs: Math.round(gcMs) },
+    `Keyward listening on http://${config.app.host}:${config.app.port}`,
+  );
 
   // SIGTERM/SIGINT: stop accepting (new requests on open connections get 503), let in-flight
   // requests and streams finish, close the database and Redis, exit 0. Past the deadline,
