@@ -7,7 +7,9 @@ import { runInNewContext } from 'node:vm';
  * and keeps those pages until a collection finds little allocation going on; this collection
  * is one, so the young generation goes back to its initial 1 MiB and the old generation is
  * compacted. It grows again under load. Worth ~9 MiB of idle RSS at 2 MiB semi-spaces and
- * ~22 MiB at 8 (docs/runtime.md "Memory and start of the server process").
+ * ~22 MiB at 8 (docs/runtime.md "Memory and start of the server process"). It also starts
+ * V8's memory reducer, whose full collections after every load cost the next load more CPU
+ * than they saved: start:prod turns the reducer off (`--no-memory-reducer`, same section).
  *
  * `gc` exists only with `--expose-gc`; the flag is set just long enough to read the function
  * from a new context (its global gets `gc`), so it is not on this process's global object
