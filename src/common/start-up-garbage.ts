@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
- * One full garbage collection, run by main.ts once the server listens. While the modules load,
+ * One full garbage collection, run by main.ts a second after the server listens. While the modules load,
  * V8 grows the young generation to its maximum (`--max-semi-space-size`, start:prod's flags)
  * and keeps those pages until a collection finds little allocation going on; this collection
  * is one, so the young generation goes back to its initial 1 MiB and the old generation is
