@@ -63,9 +63,9 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
 /**
  * Everything around the Nest pipeline that lives in Fastify: content types and hooks
  * (http/fastify-hooks.ts) with the security headers (http/security-headers.ts), cookies, CORS, the
- * browser console, `POST /v1/chat/completions` (outside Nest's router:
- * chat/chat-completions.route.ts), Swagger (http/openapi.ts). Called by main.ts and by the e2e app factory,
- * so tests run the production setup. (Signals are main.ts's: it drains and exits 0. Errors
+ * browser console, `POST /v1/chat/completions` (a route outside Nest's router:
+ * chat/chat-completions.route.ts), Swagger (http/openapi.ts). Called by main.ts and by the e2e
+ * app factory, so tests run the production setup. (Signals are main.ts's: it drains and exits 0. Errors
  * Fastify raises while parsing a body reach the global exception filter through Nest's
  * adapter; router errors go through `frameworkErrors` in createAdapter.)
  */

@@ -1,6 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { OpenAPIObject } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { TOKEN_PATH } from '../auth/auth-paths';
 import { CHAT_COMPLETIONS_OPENAPI, CHAT_COMPLETIONS_ROUTE } from '../chat/chat-completions.route';
 import { type AppConfig, publicUrl } from '../config/app.config';
