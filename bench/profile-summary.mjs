@@ -2,13 +2,16 @@
  * Summarises a V8 `.cpuprofile` (from `npm run bench -- --profile`): self time by package
  * (or by Node internals / Keyward's own files) and the top functions.
  *
- *   node bench/profile-summary.mjs <file.cpuprofile> [top N] [skip first S seconds]
+ *   node bench/profile-summary.mjs <file.cpuprofile> [top N] [skip first S seconds] [busy]
  *
- * Skipping the first seconds leaves start-up (PGlite's initdb, module loading) out.
+ * Skipping the first seconds leaves start-up (PGlite's initdb, module loading) out. `busy`
+ * leaves the `(idle)` samples out, so shares are of the thread's busy time (a profile from
+ * `bench/flags-ab.mjs` with `--cpu-prof` has idle seconds between its load slots).
  */
 import { readFileSync } from 'node:fs';
 
-const [file, topArg, skipArg] = process.argv.slice(2);
+const [file, topArg, skipArg, busyArg] = process.argv.slice(2);
+const busyOnly = busyArg === 'busy';
 const top = Number(topArg ?? 40);
 const skipMicros = Number(skipArg ?? 0) * 1e6;
 const profile = JSON.parse(readFileSync(file, 'utf8'));
@@ -21,6 +24,7 @@ for (let i = 0; i < profile.samples.length; i += 1) {
   elapsed += deltas[i] ?? 0;
   if (elapsed < skipMicros) continue;
   const id = profile.samples[i];
+  if (busyOnly && byId.get(id).callFrame.functionName === '(idle)') continue;
   self.set(id, (self.get(id) ?? 0) + (deltas[i] ?? 0));
 }
 const total = [...self.values()].reduce((a, b) => a + b, 0);

@@ -105,6 +105,8 @@ const SSO_ERRORS = {
   expired: 'The single sign-on took too long or was started elsewhere. Please try again.',
   unavailable: 'The identity provider cannot be reached right now. Try again in a moment.',
   disabled: 'Your account is disabled. Ask an administrator.',
+  roles_unavailable:
+    'The identity provider did not include your groups in the sign-in (too many to fit). Ask an administrator.',
   failed: 'Single sign-on failed. Please try again.',
 };
 

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
+import { registerChatCompletionsRoute } from './chat/chat-completions.route';
 import type { KeywardConfig } from './config/configuration';
 import { DomainError } from './common/domain-error';
 import { ErrorResponder } from './common/error-responder';
@@ -61,8 +62,9 @@ export function createAdapter(config: KeywardConfig, logger: Logger): FastifyAda
 /**
  * Everything around the Nest pipeline that lives in Fastify: content types and hooks
  * (http/fastify-hooks.ts) with the security headers (http/security-headers.ts), cookies, CORS, the
- * browser console, Swagger (http/openapi.ts). Called by main.ts and by the e2e app factory,
- * so tests run the production setup. (Signals are main.ts's: it drains and exits 0. Errors
+ * browser console, `POST /v1/chat/completions` (a route outside Nest's router:
+ * chat/chat-completions.route.ts), Swagger (http/openapi.ts). Called by main.ts and by the e2e
+ * app factory, so tests run the production setup. (Signals are main.ts's: it drains and exits 0. Errors
  * Fastify raises while parsing a body reach the global exception filter through Nest's
  * adapter; router errors go through `frameworkErrors` in createAdapter.)
  */
@@ -90,6 +92,10 @@ export async function configureApp(
       maxAge: 600,
     });
   }
+
+  // The one route outside Nest's router (docs/runtime.md "Request pipeline"): after the hooks
+  // and CORS above, like Nest's own routes, which `app.init()` registers after this.
+  registerChatCompletionsRoute(app);
 
   // @nestjs/swagger's document builder and UI load only here (src/http/openapi-decorators.ts).
   if (config.app.swaggerEnabled) {

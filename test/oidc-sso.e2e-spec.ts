@@ -211,6 +211,34 @@ describe('OIDC sign-in (HTTP)', () => {
     expect(removed.some((row) => row.subject === ops.id && row.details.via === 'sso')).toBe(true);
   });
 
+  it("refuses a role claim sent as a pointer (Entra's groups overage) and keeps the user's roles", async () => {
+    const sub = uniqueName('sub');
+    const username = uniqueName('ov');
+    await op.setUsers({ [sub]: { preferred_username: username, groups: ['kw-admins'] } });
+    const first = await signIn(sub);
+    const before = await who(first.jar);
+    expect(before.roles).toEqual(['admin']);
+    // What Entra sends for a user in more than 200 groups: no `groups`, a pointer instead.
+    await op.setUsers({
+      [sub]: {
+        preferred_username: username,
+        _claim_names: { groups: 'src1' },
+        _claim_sources: {
+          src1: { endpoint: 'https://graph.example/v1.0/users/x/getMemberObjects' },
+        },
+      },
+    });
+    const { jar, location } = await signIn(sub);
+    expect(location).toBe(`${url}/?sso_error=roles_unavailable`);
+    expect(jar.get(url, 'kw_access')).toBeUndefined();
+    const logged = t.logs.filter((line) => line.includes('Single sign-on failed')).at(-1);
+    expect(logged).toContain("'groups' claim as a pointer");
+    // Unknown is not empty: the admin keeps the role and the session they had.
+    expect((await who(first.jar)).roles).toEqual(['admin']);
+    const failed = await events('login.sso_failed');
+    expect(failed.some((row) => row.details.reason === 'roles_unavailable')).toBe(true);
+  });
+
   it('creates one user when the first sign-ins of a subject race', async () => {
     const sub = uniqueName('sub');
     await op.setUsers({ [sub]: { preferred_username: uniqueName('race') } });

@@ -305,6 +305,66 @@ describe('Request log and spend (admin API)', () => {
     }
   });
 
+  it('pages newest first by the time the call arrived, not by the order rows were written', async () => {
+    const writer = h.t.app.get(RequestLogWriter);
+    const userId = `order-${Date.now()}`;
+    const base = {
+      userId,
+      keyId: null,
+      teamId: null,
+      route: '/v1/chat/completions',
+      model: 'gpt-4o-mini',
+      status: '200',
+      promptTokens: 1,
+      cachedTokens: 0,
+      completionTokens: 1,
+      reasoningTokens: 0,
+      costNanos: 750,
+      keywardMs: 1,
+      upstreamMs: 1,
+      ttftMs: null,
+      stream: false,
+    };
+    const at = Date.now() - 60_000;
+    // Written in this order (one batch, then a late one, as a long stream or another instance
+    // would), arriving in the order of their names; c1 and c2 at the same millisecond.
+    for (const [requestId, offset] of [
+      ['c4', 4],
+      ['c1', 1],
+      ['c2', 1],
+    ] as const) {
+      void writer.add({ ...base, requestId, time: new Date(at + offset * 1000) });
+    }
+    await writer.flush();
+    void writer.add({ ...base, requestId: 'c3', time: new Date(at + 3000) });
+    await writer.flush();
+    const seen: string[] = [];
+    let cursor: string | null = '';
+    let pages = 0;
+    while (cursor !== null) {
+      const res = await request(h.t.server)
+        .get('/api/v1/admin/requests')
+        .query({ userId, limit: '1', ...(cursor ? { cursor } : {}) })
+        .set('Authorization', `Bearer ${admin.jwt}`)
+        .expect(200);
+      const body = res.body as { requests: Row[]; nextCursor: string | null };
+      seen.push(...body.requests.map((r) => r.requestId));
+      cursor = body.nextCursor;
+      pages += 1;
+      expect(pages).toBeLessThan(10);
+    }
+    // Same time: the later write first (id breaks the tie), and every row exactly once.
+    expect(seen).toEqual(['c4', 'c3', 'c2', 'c1']);
+    const csv = await request(h.t.server)
+      .get('/api/v1/admin/requests')
+      .query({ userId })
+      .set('Authorization', `Bearer ${admin.jwt}`)
+      .set('Accept', 'text/csv')
+      .expect(200);
+    const order = ['c4', 'c3', 'c2', 'c1'].map((id) => csv.text.indexOf(`,${id},`));
+    expect(order.every((index, i) => index > 0 && (i === 0 || index > order[i - 1]))).toBe(true);
+  });
+
   it('prunes rows after REQUEST_LOG_DAYS and content after REQUEST_LOG_CONTENT_DAYS', async () => {
     const writer = h.t.app.get(RequestLogWriter);
     const database = h.t.app.get(DatabaseService);

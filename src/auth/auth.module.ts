@@ -22,6 +22,7 @@ import { MachineClientsService } from './machine-clients.service';
 import { PasswordChangeService } from './password-change.service';
 import { PassportAuthenticator } from './passport-authenticator';
 import { PassportNamesModule } from './passport-names.module';
+import { RequestAuthorizer } from './request-authorizer';
 import { LoginThrottleService } from './login-throttle.service';
 import { LoginService } from './login.service';
 import { PublicAuthLimitService } from './public-auth-limit.service';
@@ -56,6 +57,8 @@ import { WellKnownController } from './well-known.controller';
   providers: [
     // Deny by default: every route needs a credential unless marked @Public().
     { provide: APP_GUARD, useClass: AuthenticationGuard },
+    // The guard's decision, also asked by routes outside Nest's router (docs/runtime.md).
+    RequestAuthorizer,
     AccessTokenService,
     SessionsRepository,
     SessionsService,

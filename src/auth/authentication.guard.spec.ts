@@ -12,6 +12,7 @@ import { AuthenticationGuard } from './authentication.guard';
 import { CredentialReader } from './credential-reader';
 import type { PassportAuthenticator } from './passport-authenticator';
 import type { Principal } from './principal';
+import { RequestAuthorizer } from './request-authorizer';
 import { Public } from './public.decorator';
 import type { RevocationService } from './revocation.service';
 import { VerifiedTokenCache } from './verified-token-cache';
@@ -67,8 +68,7 @@ function setUp() {
       Promise.reject(new DomainError('invalid_token', 'refused by the strategies')),
     ),
   };
-  const guard = new AuthenticationGuard(
-    new Reflector(),
+  const authorizer = new RequestAuthorizer(
     new CredentialReader(cookies),
     csrf,
     verified,
@@ -77,6 +77,7 @@ function setUp() {
     passport as unknown as PassportAuthenticator,
     config,
   );
+  const guard = new AuthenticationGuard(new Reflector(), authorizer);
   const run = (
     route: keyof Routes,
     init: {

@@ -1,24 +1,15 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, Param } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { RouteConfig } from '@nestjs/platform-fastify';
-import { ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '../http/openapi-decorators';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiOkResponse, ApiOperation, ApiTags } from '../http/openapi-decorators';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators';
 import type { Principal } from '../auth/principal';
 import { UseErrorFormat } from '../common/error-format.decorator';
 import type { KeywardConfig } from '../config/configuration';
-import { chatCallContext } from './chat-call-context';
 import { ChatLimitsService } from './chat-limits.service';
 import { ChatService } from './chat.service';
-import { ZodBodyPipe } from '../common/zod-body.pipe';
 import { DomainError } from '../common/domain-error';
-import {
-  type ChatCompletionRequest,
-  chatCompletionRequestSchema,
-} from './dto/chat-completion-request.schema';
-import { chatCompletionRequestOpenApi } from './dto/chat-completion-request.openapi';
-import { abortOnDisconnect, responseSink, startEventStream } from './event-stream.response';
-import { SERVER_TIMING_ROUTE, serverTimingHeader } from './server-timing';
+import { SERVER_TIMING_ROUTE } from './server-timing';
 
 interface ModelObject {
   id: string;
@@ -31,7 +22,9 @@ interface ModelObject {
 
 /**
  * The OpenAI-compatible API: point any OpenAI SDK at `<keyward>/v1` with a `kw_` key.
- * Errors come in OpenAI's shape, so the SDKs raise their usual exceptions.
+ * Errors come in OpenAI's shape, so the SDKs raise their usual exceptions. The hot route,
+ * `POST /v1/chat/completions`, is not here: it is a Fastify route outside Nest's router
+ * (`chat-completions.route.ts`, docs/runtime.md "Request pipeline").
  */
 @UseErrorFormat('openai')
 @ApiTags('openai-compatible')
@@ -122,39 +115,5 @@ export class ChatCompletionsController {
       );
     }
     return model;
-  }
-
-  @Post('chat/completions')
-  @HttpCode(200)
-  @RouteConfig(SERVER_TIMING_ROUTE)
-  @ApiOperation({
-    summary:
-      'OpenAI chat completion; `stream: true` relays server-sent events ending with `data: [DONE]`',
-    description:
-      'Image parts: at most CHAT_MAX_IMAGES per request, each reserving its worst case on the model; ' +
-      '`image_url.url` must be a `data:image/...;base64,` URL or an `https:` URL to a public host (400 otherwise).',
-  })
-  @ApiBody({ schema: chatCompletionRequestOpenApi })
-  @ApiOkResponse({
-    description: 'An OpenAI chat.completion object, or a text/event-stream of chunks',
-  })
-  async create(
-    @Body(new ZodBodyPipe(chatCompletionRequestSchema)) body: ChatCompletionRequest,
-    @CurrentPrincipal() principal: Principal,
-    @Req() request: FastifyRequest,
-    @Res() reply: FastifyReply,
-  ): Promise<void> {
-    const signal = abortOnDisconnect(reply.raw);
-    const context = chatCallContext(principal, request, signal);
-    if (body.stream !== true) {
-      const { json } = await this.chat.relay(body, context);
-      // Upstream's bytes as they came: parsed once for billing, not serialised again.
-      void reply.type('application/json; charset=utf-8').send(json);
-      return;
-    }
-    const stream = await this.chat.openStream(body, context);
-    startEventStream(request, reply, serverTimingHeader(request, reply));
-    // Graceful shutdown waits for this response like any other open request (main.ts).
-    await stream.pipeTo(responseSink(reply.raw, signal));
   }
 }

@@ -53,12 +53,16 @@ export function startEventStream(
   reply.raw.flushHeaders();
 }
 
+function noop(): void {}
+
 /** Writes to the client's response, waiting for 'drain' when its buffer is full (back-pressure). */
 export function responseSink(raw: ServerResponse, clientSignal: AbortSignal): SseSink {
   return {
-    async write(frame) {
+    write(frame) {
       if (raw.destroyed || raw.writableEnded) throw new ClientDisconnected();
-      if (!raw.write(frame)) await once(raw, 'drain', { signal: clientSignal });
+      // A promise only when the client must be waited for: most frames cost none.
+      if (!raw.write(frame)) return once(raw, 'drain', { signal: clientSignal }).then(noop);
+      return undefined;
     },
     end() {
       if (!raw.writableEnded) raw.end();

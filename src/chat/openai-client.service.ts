@@ -14,7 +14,6 @@ import type {
   ResponseCreateParamsNonStreaming,
   ResponseCreateParamsStreaming,
 } from 'openai/resources/responses/responses';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { DomainError } from '../common/domain-error';
@@ -24,7 +23,6 @@ import type { RequestLog } from '../logging/request-log';
 import { Deadline, raceAbort } from './deadline';
 import { describeUpstreamError, mapUpstreamError } from './upstream-errors';
 import {
-  discardBody,
   dispatcherFetch,
   dispatchRequest,
   timedFetch,
@@ -50,9 +48,17 @@ export interface RelayedCompletion {
   readonly json: string;
 }
 
+/**
+ * A bound on a non-streamed chat answer: past it upstream is broken (or hostile), and the
+ * call fails as an invalid upstream answer instead of holding the memory (docs/reference.md
+ * "Chat"). A completion with `top_logprobs: 20` on every token stays well below it.
+ */
+export const MAX_COMPLETION_BYTES = 64 * 1024 * 1024;
+
 /** A stream whose headers arrived: the body is read under the same deadline. */
 export interface UpstreamStream {
-  readonly body: Readable;
+  /** Read with `pipe` (the SSE relay). */
+  readonly body: UpstreamResponse;
   readonly deadline: Deadline;
 }
 
@@ -154,7 +160,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     try {
       return await this.call(signal, deadline, log, async (combined) => {
         const response = await this.post('/chat/completions', body, combined, timing);
-        const json = await response.text();
+        const json = (await response.collect(MAX_COMPLETION_BYTES)).toString('utf8');
         // A truncated or non-JSON 200 throws here: 502, and billed (upstream answered 2xx).
         const completion: unknown = JSON.parse(json);
         if (!isChatCompletion(completion)) throw new InvalidUpstreamResponse();
@@ -280,10 +286,10 @@ export class OpenAIClientService implements OnApplicationShutdown {
         if (!(response instanceof UpstreamResponse)) throw new InvalidUpstreamResponse();
         const type = response.headers.get('content-type') ?? '';
         if (!type.includes('text/event-stream')) {
-          discardBody(response.body);
+          response.discard();
           throw new InvalidUpstreamResponse();
         }
-        return response.body;
+        return response;
       });
       return { body: stream, deadline };
     } catch (error) {
@@ -336,11 +342,14 @@ export class OpenAIClientService implements OnApplicationShutdown {
       }
       if (response.ok) return response;
       if (retry < MAX_RETRIES && shouldRetry(response)) {
-        discardBody(response.body);
+        response.discard();
         await sleep(retryDelayMs(retry, response.headers), undefined, { signal });
         continue;
       }
-      const text = await response.text().catch(() => '');
+      const text = await response
+        .collect(MAX_COMPLETION_BYTES)
+        .then((bytes) => bytes.toString('utf8'))
+        .catch(() => '');
       const parsed = safeJson(text);
       // As the SDK's makeStatusError: `{error: {...}}` bodies, else the text as message.
       const errorBody =

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ClientOptions } from 'openai';
 import type { RequestOptions } from 'openai/internal/request-options';
 import type { Dispatcher } from 'undici';
@@ -77,51 +77,103 @@ export class UpstreamHeaders {
 
 /**
  * What the SDK reads of a fetch `Response` (status, headers, `json()`/`text()`, and `body`
- * as an async iterable, which its stream helpers accept), over undici's Node stream. The
- * SSE relay reads `body` directly: Node stream chunks, no WHATWG stream in between.
+ * as an async iterable, which its retry path cancels), over one `UpstreamExchange`. Keyward's
+ * own calls read the body without a stream: `collect` (a whole answer, bounded) or `pipe`
+ * (an SSE body, chunk by chunk, with back-pressure).
  */
 export class UpstreamResponse {
   readonly ok: boolean;
   readonly statusText = '';
   readonly redirected = false;
   readonly type = 'basic';
+  private used = false;
+  private stream?: Readable;
 
   constructor(
     readonly url: string,
     readonly status: number,
     readonly headers: UpstreamHeaders,
-    private readonly data: Dispatcher.ResponseData['body'],
+    private readonly exchange: UpstreamExchange,
     private readonly timer?: UpstreamTimer,
   ) {
     this.ok = status >= 200 && status < 300;
   }
 
+  /** A Node stream over the body, built on first use (only the SDK's retry path reads it). */
   get body(): Readable {
-    return this.data;
+    this.stream ??= this.readable();
+    return this.stream;
   }
 
   get bodyUsed(): boolean {
-    return this.data.bodyUsed;
+    return this.used;
   }
 
-  json(): Promise<unknown> {
-    return this.timed(this.data.json());
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text()) as unknown;
   }
 
-  text(): Promise<string> {
-    return this.timed(this.data.text());
+  async text(): Promise<string> {
+    return decodeUtf8(await this.collect());
   }
 
-  arrayBuffer(): Promise<ArrayBuffer> {
-    return this.timed(this.data.arrayBuffer());
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = await this.collect();
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   }
 
-  /** Reading a whole body is waiting on upstream too. */
-  private timed<T>(reading: Promise<T>): Promise<T> {
-    if (!this.timer) return reading;
+  /**
+   * The whole body as one Buffer; past `limit` bytes the exchange is aborted and this
+   * rejects with `UpstreamBodyTooLarge`. Reading a whole body is waiting on upstream too.
+   */
+  collect(limit = Number.POSITIVE_INFINITY): Promise<Buffer> {
+    this.used = true;
+    const reading = this.exchange.collect(limit);
     const timer = this.timer;
+    if (!timer) return reading;
     timer.upstreamStarted();
     return reading.finally(() => timer.upstreamEnded());
+  }
+
+  /** Hands the body to `consumer` chunk by chunk (see `BodyConsumer`). */
+  pipe(consumer: BodyConsumer): void {
+    this.used = true;
+    this.exchange.pipe(consumer);
+  }
+
+  /**
+   * Stops reading the body early: a body already complete leaves its connection reusable,
+   * an unfinished one is aborted (its connection closed).
+   */
+  discard(): void {
+    if (this.stream) this.stream.destroy();
+    else this.exchange.discard();
+  }
+
+  private readable(): Readable {
+    this.used = true;
+    let wake: (() => void) | undefined;
+    const exchange = this.exchange;
+    const stream = new Readable({
+      read() {
+        const resume = wake;
+        wake = undefined;
+        resume?.();
+      },
+      destroy(error, callback) {
+        exchange.discard();
+        callback(error);
+      },
+    });
+    exchange.pipe({
+      data(chunk) {
+        if (stream.push(chunk)) return undefined;
+        return new Promise<void>((resolve) => (wake = resolve));
+      },
+      end: () => stream.push(null),
+      error: (error) => stream.destroy(error),
+    });
+    return stream;
   }
 }
 
@@ -177,9 +229,9 @@ export function upstreamTarget(url: string): UpstreamTarget {
 }
 
 /**
- * One request over `dispatcher`, stamped on `timer`, answered as an `UpstreamResponse`: what
- * `dispatcherFetch` (the SDK's calls) and the relayed chat routes (`OpenAIClientService.post`,
- * with its target and headers built once) share.
+ * One request over `dispatcher`, stamped on `timer`, answered as an `UpstreamResponse` once
+ * upstream's headers are in: what `dispatcherFetch` (the SDK's calls) and the relayed chat
+ * routes (`OpenAIClientService.post`, with its target and headers built once) share.
  */
 export async function dispatchRequest(
   dispatcher: Dispatcher,
@@ -194,36 +246,292 @@ export async function dispatchRequest(
 ): Promise<UpstreamResponse> {
   timer?.upstreamStarted();
   try {
-    const response = await dispatcher.request({
+    const response = await new UpstreamExchange(target, options.signal, timer).start(dispatcher, {
       origin: target.origin,
       path: target.path,
       method: options.method,
       headers: options.headers,
       body: options.body,
-      signal: options.signal,
     });
-    timer?.upstreamAnswered(response.statusCode);
-    return new UpstreamResponse(
-      target.url,
-      response.statusCode,
-      new UpstreamHeaders(response.headers),
-      response.body,
-      timer,
-    );
+    timer?.upstreamAnswered(response.status);
+    return response;
   } finally {
     timer?.upstreamEnded();
   }
 }
 
 /**
- * Stops reading an upstream body early and frees its connection. undici reports a body
- * destroyed before its end as an 'error' event (RequestAbortedError) that nobody else
- * listens to: it is expected here, so it is swallowed.
+ * Where a streamed upstream body goes, chunk by chunk (`UpstreamResponse.pipe`). Exactly one of
+ * `end` or `error` is called, once every chunk was handed over and the last write settled.
  */
-export function discardBody(body: Readable): void {
-  if (body.destroyed || body.readableEnded) return;
-  body.on('error', () => undefined);
-  body.destroy();
+export interface BodyConsumer {
+  /**
+   * One chunk of the body. A returned promise holds upstream (the socket is no longer read)
+   * until it settles: back-pressure from a slow client. A throw or a rejection ends the
+   * exchange with that error (`error` is called with it).
+   */
+  data(chunk: Buffer): void | Promise<void>;
+  end(): void;
+  error(error: Error): void;
+}
+
+/** A non-streamed upstream answer grew past the bound `collect` was given. */
+export class UpstreamBodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`the upstream answer is larger than ${limit} bytes`);
+    this.name = 'UpstreamBodyTooLarge';
+  }
+}
+
+/** Chunks held while nobody reads them before undici is asked to stop reading the socket. */
+const QUEUE_HIGH_WATER_BYTES = 64 * 1024;
+
+/**
+ * One upstream exchange as an undici dispatch handler (undici's handler API,
+ * node_modules/undici/docs/docs/api/Dispatcher.md). It replaces `dispatcher.request()`,
+ * which builds a `Readable` per response (its buffer list, events, and the async iterator
+ * the relay read it with): a whole answer is collected into one Buffer, a streamed one is
+ * handed to its consumer chunk by chunk, the socket paused while the consumer's write is
+ * pending. The abort signal (deadline or client gone) ends the exchange at any point, also
+ * while it waits for a connection.
+ */
+class UpstreamExchange implements Dispatcher.DispatchHandler {
+  private controller?: Dispatcher.DispatchController;
+  private abortReason?: Error;
+  private head?: {
+    resolve: (response: UpstreamResponse) => void;
+    reject: (error: Error) => void;
+  };
+  /** Chunks not handed over yet (all of them when collecting), and their size. */
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private consumer?: BodyConsumer;
+  private collecting = false;
+  private limit = Number.POSITIVE_INFINITY;
+  /** The consumer's last write is pending: nothing more is handed over until it settles. */
+  private waiting = false;
+  private ended = false;
+  private failure?: Error;
+  /** The consumer was told how it ended (or the caller got the failure instead of headers). */
+  private finished = false;
+  private readonly onAbort?: () => void;
+
+  constructor(
+    private readonly target: UpstreamTarget,
+    private readonly signal: AbortSignal | undefined,
+    private readonly timer: UpstreamTimer | undefined,
+  ) {
+    if (signal) {
+      this.onAbort = () => this.abort(abortReason(signal));
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /** Resolves at upstream's response headers. */
+  start(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): Promise<UpstreamResponse> {
+    return new Promise((resolve, reject) => {
+      this.head = { resolve, reject };
+      if (this.signal?.aborted) this.fail(abortReason(this.signal));
+      else dispatcher.dispatch(options, this);
+    });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Aborted while it waited for a connection: nothing is sent.
+    if (this.abortReason) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, HeaderValue>,
+  ): void {
+    if (statusCode < 200) return; // informational: the answer follows
+    const head = this.head;
+    this.head = undefined;
+    head?.resolve(
+      new UpstreamResponse(
+        this.target.url,
+        statusCode,
+        new UpstreamHeaders(headers),
+        this,
+        this.timer,
+      ),
+    );
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.failure) return;
+    if (this.consumer && !this.collecting && !this.waiting && this.queue.length === 0) {
+      this.hand(chunk);
+      return;
+    }
+    this.queued += chunk.length;
+    if (this.queued > this.limit) {
+      this.abort(new UpstreamBodyTooLarge(this.limit));
+      return;
+    }
+    this.queue.push(chunk);
+    // Nobody reads yet (a Readable's high-water mark), or a write is pending: stop the socket.
+    if (this.waiting || (!this.consumer && this.queued > QUEUE_HIGH_WATER_BYTES)) {
+      controller.pause();
+    }
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    this.settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    this.fail(this.abortReason ?? error);
+  }
+
+  /** The whole body, at most `limit` bytes (more aborts the exchange). */
+  collect(limit: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.collecting = true;
+      this.limit = limit;
+      if (this.queued > limit) this.abort(new UpstreamBodyTooLarge(limit));
+      this.attach({
+        data: () => undefined, // never called: the chunks stay queued, joined at the end
+        end: () => {
+          const { queue, queued } = this;
+          this.queue = [];
+          resolve(queue.length === 1 ? queue[0] : Buffer.concat(queue, queued));
+        },
+        error: reject,
+      });
+    });
+  }
+
+  /** Hands the body to `consumer` (see `BodyConsumer`). */
+  pipe(consumer: BodyConsumer): void {
+    this.attach(consumer);
+  }
+
+  /** Stops reading an unfinished body (undici closes its connection). */
+  discard(): void {
+    this.abort(new UpstreamBodyDiscarded());
+    this.queue = [];
+    // Nobody will read it: let go of the abort listener too.
+    if (!this.consumer) this.finish();
+  }
+
+  private attach(consumer: BodyConsumer): void {
+    if (this.consumer) throw new TypeError('the upstream body is read already');
+    this.consumer = consumer;
+    this.pump();
+    if (!this.waiting && !this.failure) this.controller?.resume();
+  }
+
+  /** Hands the queued chunks over in order while no write is pending, then the end. */
+  private pump(): void {
+    if (!this.collecting) {
+      while (!this.waiting && !this.failure && this.queue.length > 0) {
+        const chunk = this.queue.shift() as Buffer;
+        this.queued -= chunk.length;
+        this.hand(chunk);
+      }
+    }
+    this.settle();
+  }
+
+  private hand(chunk: Buffer): void {
+    let pending: void | Promise<void>;
+    try {
+      pending = (this.consumer as BodyConsumer).data(chunk);
+    } catch (error) {
+      this.abort(asError(error));
+      return;
+    }
+    if (!pending) return;
+    this.waiting = true;
+    this.controller?.pause();
+    pending.then(
+      () => {
+        this.waiting = false;
+        this.pump();
+        if (!this.waiting && !this.failure) this.controller?.resume();
+      },
+      (error: unknown) => {
+        this.waiting = false;
+        this.abort(asError(error));
+      },
+    );
+  }
+
+  /** Tells the consumer how the body ended, once everything before the end was handed over. */
+  private settle(): void {
+    const consumer = this.consumer;
+    if (this.finished || !consumer || this.waiting) return;
+    if (this.failure) {
+      this.finish();
+      consumer.error(this.failure);
+    } else if (this.ended && (this.collecting || this.queue.length === 0)) {
+      this.finish();
+      consumer.end();
+    }
+  }
+
+  private abort(reason: Error): void {
+    if (this.failure || this.finished) return;
+    this.abortReason ??= reason;
+    const controller = this.controller;
+    if (!controller || this.ended) {
+      // Not started yet (onRequestStart aborts it), or upstream already sent everything.
+      this.fail(reason);
+      return;
+    }
+    // Maybe inside one of undici's callbacks: stop the parser now, abort outside of it.
+    controller.pause();
+    this.failure = reason;
+    queueMicrotask(() => {
+      controller.abort(reason);
+      this.fail(reason);
+    });
+  }
+
+  private fail(error: Error): void {
+    if (this.finished) return;
+    this.failure ??= error;
+    const head = this.head;
+    if (head) {
+      this.head = undefined;
+      this.finish();
+      head.reject(this.failure);
+      return;
+    }
+    this.settle();
+  }
+
+  private finish(): void {
+    this.finished = true;
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+  }
+}
+
+/** `discard` ended the exchange: nobody reads the body any more. */
+class UpstreamBodyDiscarded extends Error {
+  constructor() {
+    super('the upstream body was discarded');
+    this.name = 'UpstreamBodyDiscarded';
+  }
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('upstream call aborted');
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** UTF-8 text of a body, without a byte-order mark (as undici's `text()`). */
+function decodeUtf8(bytes: Buffer): string {
+  const bom = bytes.length > 2 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return bytes.toString('utf8', bom ? 3 : 0);
 }
 
 function isBytes(body: unknown): body is Uint8Array {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { PGlite, Results } from '@electric-sql/pglite';
 import type {
+  PgliteInitData,
   PgliteWorkerData,
   SerializedError,
   SqlStatement,
@@ -102,17 +103,15 @@ export class PgliteWorkerClient {
    * like a restart.
    */
   static async open(dir: string, migrationsFolder: string): Promise<PgliteWorkerClient> {
-    const data: PgliteWorkerData = {
-      dir,
-      migrationsFolder,
-      postgresqlconf: [...EMBEDDED_POSTGRESQL_CONF],
-    };
-    if (!existsSync(join(dir, 'PG_VERSION'))) await PgliteWorkerClient.initialise(data);
+    const data: PgliteWorkerData = { dir, postgresqlconf: [...EMBEDDED_POSTGRESQL_CONF] };
+    if (!existsSync(join(dir, 'PG_VERSION'))) {
+      await PgliteWorkerClient.initialise({ ...data, migrationsFolder });
+    }
     return PgliteWorkerClient.start(data);
   }
 
   /** initdb and migrations in a child process (see `open`); rejects with its error. */
-  private static initialise(data: PgliteWorkerData): Promise<void> {
+  private static initialise(data: PgliteInitData): Promise<void> {
     return new Promise((resolve, reject) => {
       let outcome: WorkerResponse | undefined;
       const child = fork(workerFile(), [JSON.stringify(data)], {

@@ -17,9 +17,13 @@ import { PGlite, type Transaction } from '@electric-sql/pglite';
 
 export interface PgliteWorkerData {
   readonly dir: string;
-  readonly migrationsFolder: string;
   /** PostgreSQL settings for this instance (`name = value` lines). */
   readonly postgresqlconf: readonly string[];
+}
+
+/** The initdb child's argument: the worker's data and the migrations to run (the worker runs none). */
+export interface PgliteInitData extends PgliteWorkerData {
+  readonly migrationsFolder: string;
 }
 
 /** Main thread → worker. `tx`: run inside that open transaction. */
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
 }
 
 /** The child process's whole job: create (initdb) and migrate the directory, then close it. */
-async function initialise(data: PgliteWorkerData): Promise<void> {
+async function initialise(data: PgliteInitData): Promise<void> {
   const [{ drizzle }, { migrate }] = await Promise.all([
     import('drizzle-orm/pglite'),
     import('drizzle-orm/pglite/migrator'),
@@ -182,7 +186,7 @@ if (parentPort) {
   });
 } else if (process.send) {
   const reply = (message: WorkerResponse) => process.send?.(message, () => process.disconnect());
-  initialise(JSON.parse(process.argv[2] ?? '{}') as PgliteWorkerData).then(
+  initialise(JSON.parse(process.argv[2] ?? '{}') as PgliteInitData).then(
     () => reply({ id: 0, result: 'ready' }),
     (error: unknown) => reply({ id: 0, error: serializeError(error) }),
   );

@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { TOKEN_PATH } from '../auth/auth-paths';
+import { CHAT_COMPLETIONS_OPENAPI, CHAT_COMPLETIONS_ROUTE } from '../chat/chat-completions.route';
 import { type AppConfig, publicUrl } from '../config/app.config';
 import { OPENAPI_PUBLIC_EXTENSION } from '../auth/public.decorator';
 import { cookieName } from '../cookies/cookie-policy';
@@ -69,8 +70,26 @@ export function setupOpenApi(
       operation.security ??= [];
     }
   }
+  addRoutesOutsideNest(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     swaggerOptions: { persistAuthorization: false },
   });
+}
+
+/**
+ * `POST /v1/chat/completions` is a Fastify route outside Nest's router, so Nest's scanner does
+ * not see it: its operation, written beside the route, goes in by hand, after `/v1/models/{id}`
+ * where the controller listed it (docs/runtime.md "Request pipeline"). It states no security,
+ * so it inherits the document's requirements like every guarded route.
+ */
+function addRoutesOutsideNest(document: OpenAPIObject): void {
+  const entry: [string, OpenAPIObject['paths'][string]] = [
+    CHAT_COMPLETIONS_ROUTE.url,
+    { [CHAT_COMPLETIONS_ROUTE.method.toLowerCase()]: CHAT_COMPLETIONS_OPENAPI },
+  ];
+  const entries = Object.entries(document.paths);
+  const after = entries.findIndex(([path]) => path === '/v1/models/{id}');
+  entries.splice(after < 0 ? entries.length : after + 1, 0, entry);
+  document.paths = Object.fromEntries(entries);
 }

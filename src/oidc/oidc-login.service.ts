@@ -8,8 +8,23 @@ import { toUser, type User, USERNAME_PATTERN } from '../users/user';
 import { UsersService } from '../users/users.service';
 import type { VerifiedSignIn } from './oidc-client.service';
 import { OidcIdentitiesRepository } from './oidc-identities.repository';
-import { claimValues, mapAccess } from './role-mapping';
+import { claimValues, isDistributed, mapAccess } from './role-mapping';
 import { TeamGrants } from './team-grants';
+
+/**
+ * The ID token points to the role claim elsewhere (`isDistributed`) instead of holding it: the
+ * sign-in is refused (`sso_error=roles_unavailable`), the user's roles and teams stay as they were.
+ */
+export class RoleClaimUnavailableError extends DomainError {
+  constructor(claim: string) {
+    super(
+      'unprocessable',
+      `The identity provider sent the '${claim}' claim as a pointer (_claim_names: too many ` +
+        'groups for the token, e.g. Entra ID over 200 groups), which Keyward does not follow; ' +
+        "map app roles instead (OIDC_ROLE_CLAIM=roles, docs/sso.md 'Microsoft Entra ID').",
+    );
+  }
+}
 
 /**
  * docs/sso.md "Users": turns a verified sign-in into a Keyward session. The user is found by
@@ -32,6 +47,10 @@ export class OidcLoginService {
     ip: string,
   ): Promise<IssuedSession> {
     const { iss: issuer, sub: subject } = verified.claims;
+    if (settings.roleMap.size > 0 && isDistributed(verified.claims, settings.roleClaim)) {
+      // Before any user is created or changed: the roles are unknown, not empty.
+      throw new RoleClaimUnavailableError(settings.roleClaim);
+    }
     const access = mapAccess(claimValues(verified.claims, settings.roleClaim), settings.roleMap);
     let user = await this.findOrCreate(issuer, subject, verified.claims, access.roles, ip);
     if (user.disabled) {

@@ -24,7 +24,7 @@ import { CookieService } from '../cookies/cookie.service';
 import { describe, OidcClientService } from './oidc-client.service';
 import { OidcConfigDto, OidcLogoutDto } from './oidc.dto';
 import { OidcIdentitiesRepository } from './oidc-identities.repository';
-import { OidcLoginService } from './oidc-login.service';
+import { OidcLoginService, RoleClaimUnavailableError } from './oidc-login.service';
 import {
   type OidcPending,
   readOidcPending,
@@ -40,7 +40,8 @@ import { safeReturnTo } from './return-to';
 const NO_SESSION = { access: 0, refresh: 0 };
 
 /** What the console shows after a failed sign-in (`/?sso_error=<reason>`); nothing else. */
-export type SignInFailure = 'access_denied' | 'expired' | 'unavailable' | 'disabled' | 'failed';
+export type SignInFailure =
+  'access_denied' | 'expired' | 'unavailable' | 'disabled' | 'roles_unavailable' | 'failed';
 
 /**
  * docs/sso.md: OpenID Connect sign-in. The browser goes to the IdP and comes back to the
@@ -117,7 +118,7 @@ export class OidcController {
       'Checks state, redeems the code (PKCE), validates the ID token (issuer, audience, ' +
       'signature, expiry, nonce), creates or updates the user, then sets the same cookies as ' +
       'POST /api/v1/auth/session and redirects to returnTo. Any failure redirects to ' +
-      '`/?sso_error=access_denied|expired|unavailable|disabled|failed`, without a session.',
+      '`/?sso_error=access_denied|expired|unavailable|disabled|roles_unavailable|failed`, without a session.',
   })
   @ApiFoundResponse({ description: 'To returnTo, or to the console with sso_error' })
   async callback(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
@@ -250,6 +251,7 @@ export class OidcController {
 
 /** The reason the console may show; details stay in the log. */
 function failureOf(error: unknown): SignInFailure {
+  if (error instanceof RoleClaimUnavailableError) return 'roles_unavailable';
   if (error instanceof DomainError) {
     if (error.code === 'service_unavailable') return 'unavailable';
     if (error.code === 'forbidden') return 'disabled';

@@ -1,5 +1,5 @@
 import { type RoleGrant, parseRoleGrant } from '../config/oidc.config';
-import { claimValues, mapAccess } from './role-mapping';
+import { claimValues, isDistributed, mapAccess } from './role-mapping';
 
 const map = new Map<string, RoleGrant[]>([
   ['kw-admins', [{ kind: 'role', role: 'admin' }]],
@@ -49,5 +49,17 @@ describe(parseRoleGrant.name, () => {
     [7],
   ])('refuses %j', (value) => {
     expect(parseRoleGrant(value)).toBeUndefined();
+  });
+});
+
+describe(isDistributed.name, () => {
+  it('is true only when _claim_names names that claim', () => {
+    const overage = { _claim_names: { groups: 'src1' }, _claim_sources: { src1: {} } };
+    expect(isDistributed(overage, 'groups')).toBe(true);
+    expect(isDistributed(overage, 'roles')).toBe(false);
+    expect(isDistributed({ groups: ['a'] }, 'groups')).toBe(false);
+    expect(isDistributed({ _claim_names: null }, 'groups')).toBe(false);
+    // An inherited property is not a claim name.
+    expect(isDistributed({ _claim_names: {} }, 'toString')).toBe(false);
   });
 });

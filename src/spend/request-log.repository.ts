@@ -62,20 +62,26 @@ const GROUP_COLUMNS: Record<SpendGroup, string> = {
   key: 'key_id',
 };
 
-/** Reads of the request log: filtered pages (newest first), all rows (CSV), spend series. */
+/** Reads of the request log: filtered pages (newest `time` first), all rows (CSV), spend series. */
 @Injectable()
 export class RequestLogRepository {
   constructor(private readonly database: DatabaseService) {}
 
   /**
-   * One page, newest first (by id: the order rows were written), `before` an id from the
-   * previous page. Keyset pagination: a page costs the same however deep it is.
+   * One page, newest first by the call's `time` (then id), `before` the id of the previous
+   * page's last row. Rows are written in batches, by several instances, and a long stream is
+   * written when it ends, so ids are write order, not call order. Keyset pagination on
+   * (time, id), the cursor row's time read back by id: a page costs the same however deep it
+   * is, and the cursor stays an id. A cursor whose row was pruned gives an empty page
+   * (retention removes the oldest rows, so nothing older is left to show).
    */
   async page(filter: RequestLogFilter, limit: number, before?: number): Promise<StoredRequest[]> {
     const { where, params } = whereClause(filter);
     if (before !== undefined) {
       params.push(before);
-      where.push(`r.id < $${params.length}`);
+      where.push(
+        `(r.time, r.id) < (SELECT c.time, c.id FROM request_log c WHERE c.id = $${params.length})`,
+      );
     }
     params.push(limit);
     const rows = await this.database.query<RawRequest>(
@@ -86,7 +92,7 @@ export class RequestLogRepository {
          FROM request_log r
          LEFT JOIN users u ON u.id::text = r.user_id
         ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY r.id DESC
+        ORDER BY r.time DESC, r.id DESC
         LIMIT $${params.length}`,
       params,
     );

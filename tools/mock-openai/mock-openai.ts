@@ -46,6 +46,11 @@ export const FAULT_MODES = [
   'insufficient_quota',
   'rate_limit_reset_only',
   'crlf_framing',
+  // A non-streamed chat answer that is cut or too large (Keyward's bound on a whole answer):
+  'cut_body',
+  'oversize_body',
+  // A stream of LONG_STREAM_CHUNKS chunks (the reply's pieces over and over), for slow readers.
+  'long_stream',
 ] as const;
 
 export type FaultMode = (typeof FAULT_MODES)[number];
@@ -176,6 +181,10 @@ const NEVER_ENDING_CHUNK_MS = 200;
 const SLOW_LORIS_BYTE_MS = 1000;
 const CHUNKS_BEFORE_RESET = 2;
 const WORDS_PER_CHUNK = 3;
+/** How many content chunks `long_stream` sends (~1 MB of SSE). */
+const LONG_STREAM_CHUNKS = 5000;
+/** `oversize_body`'s padding: twice Keyward's 64 MiB bound on a whole chat answer. */
+const OVERSIZE_BODY_BYTES = 128 * 1024 * 1024;
 
 const INVALID_API_KEY: OpenAIErrorBody = {
   error: {
@@ -787,6 +796,9 @@ class MockOpenAIServer implements MockOpenAI {
         return;
       case 'no_usage':
       case 'crlf_framing':
+      case 'cut_body':
+      case 'oversize_body':
+      case 'long_stream':
       case 'reset_mid_stream':
       case 'malformed_sse':
       case 'never_ending_stream':
@@ -838,7 +850,10 @@ class MockOpenAIServer implements MockOpenAI {
     const withUsage = fault !== 'no_usage';
     if (!request.stream) {
       if (fault === 'reset_mid_stream') this.destroyConnection(exchange);
-      else {
+      else if (fault === 'cut_body') this.cutBody(exchange, completionBody(reply, withUsage));
+      else if (fault === 'oversize_body') {
+        await this.oversizeBody(exchange, completionBody(reply, withUsage));
+      } else {
         if (withUsage && fault !== 'slow_loris') this.reportUsage(exchange, reply.usage);
         this.sendOrTrickle(exchange, fault, completionBody(reply, withUsage));
       }
@@ -873,7 +888,11 @@ class MockOpenAIServer implements MockOpenAI {
         await sleep(1, undefined, { signal });
       }
     };
-    const pieces = reply.content === null ? [] : splitIntoPieces(reply.content);
+    let pieces = reply.content === null ? [] : splitIntoPieces(reply.content);
+    if (fault === 'long_stream' && pieces.length > 0) {
+      const once = pieces;
+      pieces = Array.from({ length: LONG_STREAM_CHUNKS }, (_, i) => once[i % once.length]);
+    }
     await emit(
       chunkEvent(reply, includeUsage, {
         role: 'assistant',
@@ -918,6 +937,33 @@ class MockOpenAIServer implements MockOpenAI {
       await emit(usageEvent(reply));
     }
     await emit('data: [DONE]\n\n');
+    res.end();
+  }
+
+  /** `cut_body`: a 200 whose JSON stops halfway, the connection closed (content-length unmet). */
+  private cutBody(exchange: Exchange, body: unknown): void {
+    const bytes = Buffer.from(JSON.stringify(body));
+    exchange.res.writeHead(200, {
+      ...successHeaders(),
+      'content-type': 'application/json',
+      'content-length': bytes.length,
+    });
+    exchange.res.write(bytes.subarray(0, bytes.length >> 1));
+    this.destroyConnection(exchange);
+  }
+
+  /**
+   * `oversize_body`: valid JSON followed by OVERSIZE_BODY_BYTES of spaces (chunked, written
+   * as fast as the client reads): more than any whole answer a gateway should hold.
+   */
+  private async oversizeBody(exchange: Exchange, body: unknown): Promise<void> {
+    const { res, signal } = exchange;
+    res.writeHead(200, { ...successHeaders(), 'content-type': 'application/json' });
+    await write(res, JSON.stringify(body), signal);
+    const padding = Buffer.alloc(1024 * 1024, 0x20);
+    for (let sent = 0; sent < OVERSIZE_BODY_BYTES; sent += padding.length) {
+      await write(res, padding, signal);
+    }
     res.end();
   }
 

@@ -12,6 +12,9 @@ export interface OpUser {
   email?: string;
   name?: string;
   groups?: string[];
+  /** OpenID Connect distributed claims (Entra's "groups overage": `{ groups: 'src1' }`). */
+  _claim_names?: Record<string, string>;
+  _claim_sources?: Record<string, { endpoint: string }>;
 }
 
 /** The test OpenID Provider (test-provider.mjs) in its own process, over https. */
