@@ -52,6 +52,41 @@ describeBrowser('In a real browser (Chromium)', () => {
     await page.close();
   }, 60_000);
 
+  it('sends X-CSRF-Token from the CSRF cookie on an unsafe "Try it out" call on the session cookie', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${url}/docs`);
+    // A browser session, as the console or the SSO callback leaves it (no Swagger authorization).
+    const login = await page.evaluate(
+      async ({ username, password }) =>
+        (
+          await fetch('/api/v1/auth/session', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ username, password }),
+          })
+        ).status,
+      { username: user.username, password: user.password },
+    );
+    expect(login).toBe(200);
+    const operation = page.locator('[id$="ApiKeysController_create"]');
+    await operation.locator('.opblock-summary').click();
+    await operation.locator('button.try-out__btn').click();
+    await operation.locator('textarea.body-param__text').fill('{"name":"from-swagger-ui"}');
+    await operation.locator('button.execute').click();
+    const status = operation.locator('.live-responses-table tbody .response-col_status').first();
+    await status.waitFor();
+    // Without the header this is 403 csrf_failed (cookie-authenticated POST).
+    expect((await status.innerText()).trim()).toBe('201');
+    expect(
+      await operation
+        .locator('.live-responses-table tbody .response-col_description')
+        .first()
+        .innerText(),
+    ).toContain('from-swagger-ui');
+    await context.close();
+  }, 60_000);
+
   it('keeps the session cookies away from page script after a same-origin login', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

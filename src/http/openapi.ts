@@ -73,8 +73,37 @@ export function setupOpenApi(
   addRoutesOutsideNest(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
-    swaggerOptions: { persistAuthorization: false },
+    swaggerOptions: { persistAuthorization: false, requestInterceptor: sendCsrfToken },
   });
+}
+
+/** What Swagger UI hands its `requestInterceptor` (the fields used here). */
+interface SwaggerUiRequest {
+  method?: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Swagger UI's `requestInterceptor`: "Try it out" on the session cookie sends the readable CSRF
+ * cookie in `X-CSRF-Token` on unsafe calls, as the console does (public/lib.js), unless the
+ * operation's own X-CSRF-Token field was filled in. Swagger UI runs it in the browser from its
+ * source text (Nest writes it into swagger-ui-init.js), so it uses nothing from this module
+ * and names the cookie in both cookie modes itself; `test/browser-swagger.e2e-spec.ts` holds
+ * the names to the cookie policy. docs/reference.md "Cookies".
+ */
+export function sendCsrfToken(request: SwaggerUiRequest): SwaggerUiRequest {
+  const method = (request.method ?? 'GET').toUpperCase();
+  const given = Object.keys(request.headers).some((name) => /^x-csrf-token$/i.test(name));
+  if (given || method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return request;
+  const page = globalThis as unknown as { document?: { cookie: string } };
+  for (const pair of (page.document?.cookie ?? '').split('; ')) {
+    const [name, ...value] = pair.split('=');
+    if (name === '__Host-kw_csrf' || name === 'kw_csrf') {
+      request.headers['X-CSRF-Token'] = decodeURIComponent(value.join('='));
+      break;
+    }
+  }
+  return request;
 }
 
 /**
