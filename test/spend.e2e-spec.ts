@@ -37,6 +37,27 @@ function miniNanos(prompt: number, cached: number, completion: number): number {
   return (prompt - cached) * 150 + cached * 75 + completion * 600;
 }
 
+/** A request-log row for `RequestLogWriter.add` (one cheap non-streamed call), less its id and time. */
+function loggedCall(userId: string) {
+  return {
+    userId,
+    keyId: null,
+    teamId: null,
+    route: '/v1/chat/completions',
+    model: 'gpt-4o-mini',
+    status: '200',
+    promptTokens: 1,
+    cachedTokens: 0,
+    completionTokens: 1,
+    reasoningTokens: 0,
+    costNanos: 750,
+    keywardMs: 1,
+    upstreamMs: 1,
+    ttftMs: null,
+    stream: false,
+  };
+}
+
 describe('Request log and spend (admin API)', () => {
   let h: ChatHarness;
   let admin: ChatUser;
@@ -308,23 +329,7 @@ describe('Request log and spend (admin API)', () => {
   it('pages newest first by the time the call arrived, not by the order rows were written', async () => {
     const writer = h.t.app.get(RequestLogWriter);
     const userId = `order-${Date.now()}`;
-    const base = {
-      userId,
-      keyId: null,
-      teamId: null,
-      route: '/v1/chat/completions',
-      model: 'gpt-4o-mini',
-      status: '200',
-      promptTokens: 1,
-      cachedTokens: 0,
-      completionTokens: 1,
-      reasoningTokens: 0,
-      costNanos: 750,
-      keywardMs: 1,
-      upstreamMs: 1,
-      ttftMs: null,
-      stream: false,
-    };
+    const base = loggedCall(userId);
     const at = Date.now() - 60_000;
     // Written in this order (one batch, then a late one, as a long stream or another instance
     // would), arriving in the order of their names; c1 and c2 at the same millisecond.
@@ -370,23 +375,7 @@ describe('Request log and spend (admin API)', () => {
     const database = h.t.app.get(DatabaseService);
     const userId = `prune-${Date.now()}`;
     const day = 24 * 60 * 60 * 1000;
-    const base = {
-      userId,
-      keyId: null,
-      teamId: null,
-      route: '/v1/chat/completions',
-      model: 'gpt-4o-mini',
-      status: '200',
-      promptTokens: 1,
-      cachedTokens: 0,
-      completionTokens: 1,
-      reasoningTokens: 0,
-      costNanos: 750,
-      keywardMs: 1,
-      upstreamMs: 1,
-      ttftMs: null,
-      stream: false,
-    };
+    const base = loggedCall(userId);
     void writer.add({ ...base, requestId: 'old', time: new Date(Date.now() - 31 * day) });
     void writer.add({ ...base, requestId: 'recent', time: new Date(Date.now() - 8 * day) });
     await writer.flush();
