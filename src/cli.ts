@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { Module } from '@nestjs/common';
+import { type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AuditModule } from './audit/audit.module';
 import { AuditService, formatHead, parseHead } from './audit/audit.service';
@@ -16,7 +16,7 @@ import { DatabaseModule } from './database/database.module';
 import { DatabaseService } from './database/database.service';
 import { ROLES, type Role } from './database/schema';
 import { DomainError } from './common/domain-error';
-import { journalUsageLedger } from './usage/journal-usage.ledger';
+import { describeReplay, journalUsageLedger } from './usage/journal-usage.ledger';
 import { PolicyUsageRepository } from './usage/policy-usage.repository';
 import { USAGE_JOURNAL_DIR, UsageJournalDamagedError } from './usage/usage-journal';
 import { UsageRepository } from './usage/usage.repository';
@@ -107,7 +107,7 @@ export async function runCli(
     io.stderr.write(`${(error as Error).message}\n`);
     return error instanceof ConfigError ? 1 : 1;
   }
-  let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>>;
+  let app: INestApplicationContext;
   try {
     app = await NestFactory.createApplicationContext(CliModule.forRoot(config), {
       logger: false,
@@ -207,7 +207,7 @@ export async function runCli(
  * embedded database may still be appending to that journal.
  */
 async function applyJournal(
-  app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>>,
+  app: INestApplicationContext,
   config: KeywardConfig,
   io: CliIo,
 ): Promise<number> {
@@ -225,12 +225,9 @@ async function applyJournal(
       app.get(PolicyUsageRepository),
       journalApplyMs,
     );
-    const { applied, skipped, tornBytes } = await ledger.replay();
+    const replay = await ledger.replay();
     await ledger.onApplicationShutdown();
-    const torn = tornBytes > 0 ? `, ${tornBytes} byte(s) of a cut-short last write ignored` : '';
-    io.stdout.write(
-      `usage journal: ${applied} record(s) applied, ${skipped} already applied${torn}\n`,
-    );
+    io.stdout.write(`${describeReplay(replay)}\n`);
     return 0;
   } finally {
     release?.();

@@ -233,23 +233,11 @@ describe('Request log and spend (admin API)', () => {
     // A row whose text cells look like formulas, through the real writer.
     const writer = h.t.app.get(RequestLogWriter);
     void writer.add({
+      ...loggedCall(user.id),
       time: new Date(),
       requestId: '=HYPERLINK("http://evil.example","x")',
-      userId: user.id,
-      keyId: null,
-      teamId: null,
       route: '+cmd',
       model: '@sum',
-      status: '200',
-      promptTokens: 1,
-      cachedTokens: 0,
-      completionTokens: 1,
-      reasoningTokens: 0,
-      costNanos: 750,
-      keywardMs: 1,
-      upstreamMs: 1,
-      ttftMs: null,
-      stream: false,
     });
     await writer.flush();
     const res = await request(h.t.server)

@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { UsageService } from '../src/usage/usage.service';
+import { LONG_STREAM_CHUNKS } from '../tools/mock-openai/mock-openai';
 import {
   type ChatHarness,
   type ChatUser,
@@ -17,8 +18,6 @@ import { sendRaw } from './support/raw-http';
  */
 /** Small enough that one worst-case reservation is the whole budget (as upstream-faults). */
 const DAILY_TOKENS = 6000;
-/** The mock's `long_stream`: this many content chunks (tools/mock-openai). */
-const LONG_STREAM_CHUNKS = 5000;
 
 describe('Upstream relay: bounded answers, back-pressure, clients leaving mid-stream', () => {
   let h: ChatHarness;

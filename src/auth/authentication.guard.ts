@@ -22,13 +22,11 @@ export class AuthenticationGuard implements CanActivate {
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const policy = this.policies.of(context);
-    if (policy.isPublic) return true;
     const http = context.switchToHttp();
     await this.authorizer.authorize(
       http.getRequest<FastifyRequest>(),
       http.getResponse<FastifyReply>(),
-      policy,
+      this.policies.of(context),
     );
     return true;
   }

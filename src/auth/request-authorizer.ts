@@ -52,16 +52,16 @@ export class RequestAuthorizer {
   }
 
   /**
-   * Resolves when the route may run (the principal, if any, is on `request.user`); throws
-   * the refusal otherwise. A public route needs nothing; the metrics token, where the
-   * policy accepts it, stands for no principal.
+   * Resolves to the principal (also put on `request.user`) when the route may run; throws
+   * the refusal otherwise. A public route needs nothing, and the metrics token, where the
+   * policy accepts it, stands for no principal: both resolve to `undefined`.
    */
   async authorize(
     request: AuthenticatedRequest,
     reply: FastifyReply,
     policy: RoutePolicy,
-  ): Promise<void> {
-    if (policy.isPublic) return;
+  ): Promise<Principal | undefined> {
+    if (policy.isPublic) return undefined;
     if (QUERY_TOKEN.test(request.url)) {
       // RFC 6750 §2.3 / RFC 9700 §4.3.2: URLs end up in logs and Referer headers.
       throw new DomainError(
@@ -69,7 +69,7 @@ export class RequestAuthorizer {
         'Tokens are not accepted in the URL; use the Authorization header.',
       );
     }
-    if (policy.acceptsMetricsToken && this.isMetricsToken(request)) return;
+    if (policy.acceptsMetricsToken && this.isMetricsToken(request)) return undefined;
     const credential = this.credentials.read(request);
     const principal =
       this.cachedPrincipal(credential) ??
@@ -81,6 +81,7 @@ export class RequestAuthorizer {
       this.csrf.assertValid(request, principal.sessionId ?? '');
     }
     assertRouteAccess(policy, principal);
+    return principal;
   }
 
   private isMetricsToken(request: FastifyRequest): boolean {

@@ -39,7 +39,7 @@ export class ChatCompletionsController {
   private readonly offered: readonly string[];
 
   constructor(
-    private readonly chat: ChatService,
+    chat: ChatService,
     private readonly limits: ChatLimitsService,
     config: ConfigService<KeywardConfig, true>,
   ) {

@@ -1,7 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { OperationObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import type { OperationObject } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from '../auth/principal';
 import { RequestAuthorizer } from '../auth/request-authorizer';
 import type { RoutePolicy } from '../auth/route-policy';
 import type { ErrorFormatRouteConfig } from '../common/error-format.decorator';
@@ -62,8 +61,8 @@ export function registerChatCompletionsRoute(app: NestFastifyApplication): void 
   const { method, url, policy } = CHAT_COMPLETIONS_ROUTE;
 
   const create = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    await authorizer.authorize(request, reply, policy);
-    const principal = (request as FastifyRequest & { user: Principal }).user;
+    // Not public and no metrics token: a principal, or a refusal thrown.
+    const principal = (await authorizer.authorize(request, reply, policy))!;
     const completion = body.transform(request.body);
     const signal = abortOnDisconnect(reply.raw);
     const context = chatCallContext(principal, request, signal);

@@ -53,7 +53,7 @@ export interface RelayedCompletion {
  * call fails as an invalid upstream answer instead of holding the memory (docs/reference.md
  * "Chat"). A completion with `top_logprobs: 20` on every token stays well below it.
  */
-export const MAX_COMPLETION_BYTES = 64 * 1024 * 1024;
+const MAX_COMPLETION_BYTES = 64 * 1024 * 1024;
 
 /** A stream whose headers arrived: the body is read under the same deadline. */
 export interface UpstreamStream {
@@ -160,7 +160,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
     try {
       return await this.call(signal, deadline, log, async (combined) => {
         const response = await this.post('/chat/completions', body, combined, timing);
-        const json = (await response.collect(MAX_COMPLETION_BYTES)).toString('utf8');
+        const json = await response.text(MAX_COMPLETION_BYTES);
         // A truncated or non-JSON 200 throws here: 502, and billed (upstream answered 2xx).
         const completion: unknown = JSON.parse(json);
         if (!isChatCompletion(completion)) throw new InvalidUpstreamResponse();
@@ -346,10 +346,7 @@ export class OpenAIClientService implements OnApplicationShutdown {
         await sleep(retryDelayMs(retry, response.headers), undefined, { signal });
         continue;
       }
-      const text = await response
-        .collect(MAX_COMPLETION_BYTES)
-        .then((bytes) => bytes.toString('utf8'))
-        .catch(() => '');
+      const text = await response.text(MAX_COMPLETION_BYTES).catch(() => '');
       const parsed = safeJson(text);
       // As the SDK's makeStatusError: `{error: {...}}` bodies, else the text as message.
       const errorBody =

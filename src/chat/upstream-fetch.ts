@@ -113,8 +113,9 @@ export class UpstreamResponse {
     return JSON.parse(await this.text()) as unknown;
   }
 
-  async text(): Promise<string> {
-    return decodeUtf8(await this.collect());
+  /** The body as text (`collect`'s `limit` applies). */
+  async text(limit?: number): Promise<string> {
+    return decodeUtf8(await this.collect(limit));
   }
 
   async arrayBuffer(): Promise<ArrayBuffer> {
@@ -178,8 +179,8 @@ export class UpstreamResponse {
 }
 
 /**
- * The `fetch` given to the `openai` SDK: one `undici.request` over Keyward's keep-alive
- * dispatcher. Written by hand because no library adapts undici's dispatcher API to the
+ * The `fetch` given to the `openai` SDK: one `dispatchRequest` (an `UpstreamExchange`
+ * dispatch handler) over Keyward's keep-alive dispatcher. Written by hand because no library adapts undici's dispatcher API to the
  * part of the Fetch API the SDK uses, and undici's own `fetch` (WHATWG Request/Response/
  * Headers and web streams on every call) was the largest single cost of a proxied
  * completion: measured sequentially against the mock, an SDK call took ~1.3 ms with

@@ -5,8 +5,9 @@ import { toProblem } from './problem';
 
 /**
  * Writes any error as a response in the request's wire format. Used by the global
- * exception filter and by Fastify's error handler (errors raised before Nest sees the
- * request: body parsing, size limits), so both paths answer alike.
+ * exception filter, by Fastify's error handler (errors raised before Nest sees the
+ * request: body parsing, size limits) and by the chat completions route outside Nest's
+ * router (`src/chat/chat-completions.route.ts`), so every path answers alike.
  */
 @Injectable()
 export class ErrorResponder {

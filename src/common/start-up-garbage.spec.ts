@@ -20,7 +20,7 @@ describe('collectStartUpGarbage', () => {
     expect(grown).toBeGreaterThan(initial);
     kept.length = 0;
 
-    expect(collectStartUpGarbage()).toBeGreaterThanOrEqual(0);
+    collectStartUpGarbage();
     expect(newSpaceSize()).toBeLessThan(grown);
   });
 

@@ -6,7 +6,6 @@ import { PgliteWorkerClient } from './pglite-worker.client';
 
 /** The embedded database of a `DATA_DIR`, opened (or opening) in its worker. */
 export interface EmbeddedOpening {
-  readonly dataDir: string;
   /** Resolves once PGlite has opened the directory (a new one created first); rejects if not. */
   readonly client: Promise<PgliteWorkerClient>;
   /** Gives `DATA_DIR` back; the caller calls it once it has closed the client. */
@@ -18,7 +17,7 @@ export interface EmbeddedOpening {
  * `DATA_DIR/pgdata` in the worker. The one way the embedded database is opened: by
  * DatabaseService, or earlier by `startEmbeddedDatabaseEarly`.
  */
-export function openEmbedded(dataDir: string): EmbeddedOpening {
+function openEmbedded(dataDir: string): EmbeddedOpening {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const releaseLock = acquireDataDirLock(dataDir);
   const dir = join(dataDir, 'pgdata');
@@ -28,7 +27,7 @@ export function openEmbedded(dataDir: string): EmbeddedOpening {
     releaseLock();
     throw error;
   }
-  return { dataDir, client: PgliteWorkerClient.open(dir, migrationsFolder()), releaseLock };
+  return { client: PgliteWorkerClient.open(dir, migrationsFolder()), releaseLock };
 }
 
 let early: { readonly dataDir: string; readonly opening: EmbeddedOpening | Error } | undefined;

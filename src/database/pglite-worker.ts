@@ -9,8 +9,8 @@
  * memory goes with the process (docs/database.md "Memory and start time").
  *
  * This file must stay runnable by Node as it is (Node strips the types of a `.ts` worker in
- * the test runner): only erasable TypeScript, no imports of project files (the migrations
- * folder comes in `workerData`).
+ * the test runner): only erasable TypeScript, no imports of project files (the initdb child gets the
+ * migrations folder in its argument, `PgliteInitData`).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';

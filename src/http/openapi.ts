@@ -88,7 +88,7 @@ interface SwaggerUiRequest {
  * cookie in `X-CSRF-Token` on unsafe calls, as the console does (public/lib.js), unless the
  * operation's own X-CSRF-Token field was filled in. Swagger UI runs it in the browser from its
  * source text (Nest writes it into swagger-ui-init.js), so it uses nothing from this module
- * and names the cookie in both cookie modes itself; `test/browser-swagger.e2e-spec.ts` holds
+ * and names the cookie in both cookie modes itself; `src/http/openapi.spec.ts` holds
  * the names to the cookie policy. docs/reference.md "Cookies".
  */
 export function sendCsrfToken(request: SwaggerUiRequest): SwaggerUiRequest {

@@ -115,11 +115,8 @@ export function takeLogout(pending: OidcPending): {
 /** The cookie value for these entries; undefined when nothing is pending (clear the cookie). */
 export function serializeOidcPending(pending: OidcPending): string | undefined {
   if (pending.signIns.length === 0 && !pending.logout) return undefined;
-  return JSON.stringify(
-    pending.logout
-      ? { signIns: pending.signIns, logout: pending.logout }
-      : { signIns: pending.signIns },
-  );
+  // An absent logout is left out of the JSON (undefined).
+  return JSON.stringify({ signIns: pending.signIns, logout: pending.logout });
 }
 
 function pickFields(transaction: SignInTransaction, expiresAt: number): PendingSignIn {

@@ -49,6 +49,13 @@ export interface JournalReplay {
   readonly tornBytes: number;
 }
 
+/** The log line of a replay (`when`: e.g. " at start"), for the server and the CLI alike. */
+export function describeReplay(replay: JournalReplay, when = ''): string {
+  const torn =
+    replay.tornBytes > 0 ? `, ${replay.tornBytes} byte(s) of a cut-short last write ignored` : '';
+  return `usage journal: ${replay.applied} record(s) applied${when}, ${replay.skipped} already applied${torn}`;
+}
+
 /**
  * The embedded database's usage ledger (docs/database.md "The usage journal"). A settlement
  * is appended to the journal in `DATA_DIR/usage-journal` (a synchronous write: no database
@@ -84,12 +91,9 @@ export class JournalUsageLedger implements UsageLedger, OnModuleInit, OnApplicat
 
   /** Start: applies what the journal holds past the watermark, then empties the journal. */
   async onModuleInit(): Promise<void> {
-    const { applied, skipped, tornBytes } = await this.replay();
-    if (applied + skipped > 0 || tornBytes > 0) {
-      this.logger.log(
-        `usage journal: ${applied} record(s) applied at start, ${skipped} already applied` +
-          (tornBytes > 0 ? `, ${tornBytes} byte(s) of a cut-short last write ignored` : ''),
-      );
+    const replay = await this.replay();
+    if (replay.applied + replay.skipped > 0 || replay.tornBytes > 0) {
+      this.logger.log(describeReplay(replay, ' at start'));
     }
   }
 

@@ -182,7 +182,7 @@ const SLOW_LORIS_BYTE_MS = 1000;
 const CHUNKS_BEFORE_RESET = 2;
 const WORDS_PER_CHUNK = 3;
 /** How many content chunks `long_stream` sends (~1 MB of SSE). */
-const LONG_STREAM_CHUNKS = 5000;
+export const LONG_STREAM_CHUNKS = 5000;
 /** `oversize_body`'s padding: twice Keyward's 64 MiB bound on a whole chat answer. */
 const OVERSIZE_BODY_BYTES = 128 * 1024 * 1024;
 
